@@ -70,9 +70,9 @@ const char *mantis_strerror(int code);
 
 /* ---------------------------------------------------------------- limits */
 
-#define MANTIS_KEY_MAX 4096u             /* bytes */
-#define MANTIS_VALUE_MAX (16u << 20)     /* bytes: 16 MiB */
-#define MANTIS_BATCH_MAX (256u << 20)    /* bytes of an encoded batch */
+#define MANTIS_KEY_MAX   4096u        /* bytes */
+#define MANTIS_VALUE_MAX (16u << 20)  /* bytes: 16 MiB */
+#define MANTIS_BATCH_MAX (256u << 20) /* bytes of an encoded batch */
 
 /* ---------------------------------------------------------------- db */
 
@@ -100,13 +100,12 @@ int mantis_db_close(uint64_t db);
  * NULL, the write's sequence number is written there. Errors: MANTIS_EINVAL
  * (key NULL, or value NULL with vlen > 0), MANTIS_EKEY, MANTIS_ETOOLARGE,
  * MANTIS_ENOMEM, MANTIS_EBADHANDLE, MANTIS_CLOSED. */
-int mantis_db_put(uint64_t db, const void *key, size_t klen, const void *value,
-                  size_t vlen, uint64_t ttl_ms, uint64_t *seq_out);
+int mantis_db_put(uint64_t db, const void *key, size_t klen, const void *value, size_t vlen,
+                  uint64_t ttl_ms, uint64_t *seq_out);
 
 /* Writes a tombstone for key (deleting an absent key is not an error). Same
  * errors as mantis_db_put. */
-int mantis_db_delete(uint64_t db, const void *key, size_t klen,
-                     uint64_t *seq_out);
+int mantis_db_delete(uint64_t db, const void *key, size_t klen, uint64_t *seq_out);
 
 /* Reads key as of snapshot snap (0: the latest committed state). Copies the
  * value into buf (cap bytes; buf may be NULL when cap is 0) and writes its
@@ -115,15 +114,14 @@ int mantis_db_delete(uint64_t db, const void *key, size_t klen,
  * and nothing else is written. Errors: MANTIS_NOTFOUND, MANTIS_EBUFSIZE,
  * MANTIS_EINVAL, MANTIS_EKEY, MANTIS_ETOOLARGE, MANTIS_EBADHANDLE (db or
  * snap), MANTIS_CLOSED (db or snap). A snap of another db: MANTIS_EINVAL. */
-int mantis_db_get(uint64_t db, uint64_t snap, const void *key, size_t klen,
-                  void *buf, size_t cap, size_t *vlen_out, uint64_t *seq_out);
+int mantis_db_get(uint64_t db, uint64_t snap, const void *key, size_t klen, void *buf, size_t cap,
+                  size_t *vlen_out, uint64_t *seq_out);
 
 /* Returns in *seq_out the sequence number of the newest version of key,
  * tombstones included, whether or not it is visible (0 if the key has never
  * been written or its history was reclaimed). Used by hosts to validate a
  * cache fill. Errors as mantis_db_get but MANTIS_NOTFOUND is never returned. */
-int mantis_db_key_seq(uint64_t db, const void *key, size_t klen,
-                      uint64_t *seq_out);
+int mantis_db_key_seq(uint64_t db, const void *key, size_t klen, uint64_t *seq_out);
 
 /*
  * Batches. A batch is one byte buffer of records, encoded little-endian
@@ -150,13 +148,13 @@ int mantis_db_key_seq(uint64_t db, const void *key, size_t klen,
  * Errors: MANTIS_EINVAL, MANTIS_EKEY, MANTIS_ETOOLARGE, MANTIS_CONFLICT,
  * MANTIS_ENOMEM, MANTIS_EBADHANDLE, MANTIS_CLOSED.
  */
-#define MANTIS_OP_PUT 1
+#define MANTIS_OP_PUT    1
 #define MANTIS_OP_DELETE 2
-#define MANTIS_OP_CHECK 3
+#define MANTIS_OP_CHECK  3
 #define MANTIS_BATCH_HDR 17 /* bytes before the key in a record */
 
-int mantis_db_write(uint64_t db, const void *batch, size_t len,
-                    uint64_t check_seq, uint64_t *seq_out);
+int mantis_db_write(uint64_t db, const void *batch, size_t len, uint64_t check_seq,
+                    uint64_t *seq_out);
 
 /*
  * Reads many keys at one snapshot in one call. keys is a buffer of records
@@ -174,9 +172,8 @@ int mantis_db_write(uint64_t db, const void *batch, size_t len,
  */
 #define MANTIS_ABSENT 0xFFFFFFFFu
 
-int mantis_db_multiget(uint64_t db, uint64_t snap, const void *keys,
-                       size_t keys_len, uint32_t nkeys, void *out,
-                       size_t out_cap, size_t *out_len);
+int mantis_db_multiget(uint64_t db, uint64_t snap, const void *keys, size_t keys_len,
+                       uint32_t nkeys, void *out, size_t out_cap, size_t *out_len);
 
 /* Removes expired entries and versions that no live snapshot can see, and
  * frees their memory (deferred until no reader can hold them). Writes are
@@ -225,8 +222,7 @@ int mantis_snapshot_close(uint64_t snap);
  * time (calls on the same iterator must not overlap); different iterators
  * are independent. Errors: MANTIS_EINVAL, MANTIS_ETOOLARGE (prefix over
  * MANTIS_KEY_MAX), MANTIS_ENOMEM, MANTIS_EBADHANDLE, MANTIS_CLOSED. */
-int mantis_iter_open(uint64_t db, uint64_t snap, const void *prefix,
-                     size_t plen, uint64_t *it_out);
+int mantis_iter_open(uint64_t db, uint64_t snap, const void *prefix, size_t plen, uint64_t *it_out);
 
 /* Positions the iterator at the first visible key >= key (and with the
  * prefix); the next mantis_iter_next moves past it. Returns MANTIS_DONE if
@@ -239,8 +235,7 @@ int mantis_iter_seek(uint64_t it, const void *key, size_t klen);
  * call on this iterator (next, seek, next_chunk or close); copy what you
  * keep. Any of key, klen, value, vlen may be NULL. Returns MANTIS_DONE past
  * the last entry. Errors: MANTIS_EBADHANDLE, MANTIS_CLOSED. */
-int mantis_iter_next(uint64_t it, const void **key, size_t *klen,
-                     const void **value, size_t *vlen);
+int mantis_iter_next(uint64_t it, const void **key, size_t *klen, const void **value, size_t *vlen);
 
 /* Advances over as many entries as fit in buf and copies them there, each
  * as "u32 klen, u32 vlen, klen key bytes, vlen value bytes" (little-endian,
@@ -250,9 +245,8 @@ int mantis_iter_next(uint64_t it, const void **key, size_t *klen,
  * the size needed for the next entry in *len_out) if not even one entry
  * fits. This is for hosts that cross a costly boundary per call. Errors:
  * MANTIS_EINVAL, MANTIS_EBADHANDLE, MANTIS_CLOSED. */
-int mantis_iter_next_chunk(uint64_t it, void *buf, size_t cap,
-                           uint32_t max_entries, size_t *len_out,
-                           uint32_t *count_out);
+int mantis_iter_next_chunk(uint64_t it, void *buf, size_t cap, uint32_t max_entries,
+                           size_t *len_out, uint32_t *count_out);
 
 /* Releases the iterator and its snapshot if it owns one. Errors:
  * MANTIS_EBADHANDLE, MANTIS_CLOSED. */
@@ -285,8 +279,8 @@ int mantis_cache_close(uint64_t cache);
  * entries are misses. Errors: MANTIS_NOTFOUND (miss), MANTIS_EBUFSIZE (with
  * *vlen_out set; counts as a hit), MANTIS_EINVAL, MANTIS_EKEY,
  * MANTIS_ETOOLARGE, MANTIS_EBADHANDLE, MANTIS_CLOSED. */
-int mantis_cache_get(uint64_t cache, const void *key, size_t klen, void *buf,
-                     size_t cap, size_t *vlen_out, uint64_t *version_out);
+int mantis_cache_get(uint64_t cache, const void *key, size_t klen, void *buf, size_t cap,
+                     size_t *vlen_out, uint64_t *version_out);
 
 /* Inserts or replaces key -> value. cost 0 means the default cost; ttl_ms 0
  * means no expiry. version orders writes of the same key: if the resident
@@ -295,16 +289,14 @@ int mantis_cache_get(uint64_t cache, const void *key, size_t klen, void *buf,
  * NULL it receives 1 if the entry is now resident with this value, else 0.
  * Errors: MANTIS_EINVAL, MANTIS_EKEY, MANTIS_ETOOLARGE (also cost over the
  * capacity), MANTIS_ENOMEM, MANTIS_EBADHANDLE, MANTIS_CLOSED. */
-int mantis_cache_put(uint64_t cache, const void *key, size_t klen,
-                     const void *value, size_t vlen, uint64_t cost,
-                     uint64_t ttl_ms, uint64_t version, int *admitted_out);
+int mantis_cache_put(uint64_t cache, const void *key, size_t klen, const void *value, size_t vlen,
+                     uint64_t cost, uint64_t ttl_ms, uint64_t version, int *admitted_out);
 
 /* Removes key if it is resident and its version is <= version (pass
  * UINT64_MAX to remove whatever is there). Removing an absent key is not an
  * error. Errors: MANTIS_EINVAL, MANTIS_EKEY, MANTIS_ETOOLARGE,
  * MANTIS_EBADHANDLE, MANTIS_CLOSED. */
-int mantis_cache_delete(uint64_t cache, const void *key, size_t klen,
-                        uint64_t version);
+int mantis_cache_delete(uint64_t cache, const void *key, size_t klen, uint64_t version);
 
 /* Removes every entry. Errors: MANTIS_EBADHANDLE, MANTIS_CLOSED. */
 int mantis_cache_clear(uint64_t cache);

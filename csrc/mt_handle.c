@@ -13,11 +13,11 @@
 #include <stddef.h>
 
 #define MT_HANDLE_CHUNK_BITS 12
-#define MT_HANDLE_CHUNK (1u << MT_HANDLE_CHUNK_BITS) /* slots per chunk */
-#define MT_HANDLE_DIR 4096u                          /* chunks at most */
+#define MT_HANDLE_CHUNK      (1u << MT_HANDLE_CHUNK_BITS) /* slots per chunk */
+#define MT_HANDLE_DIR        4096u                        /* chunks at most */
 
 #define MT_HS_CLOSED (1ull << 31)
-#define MT_HS_REFS 0x7fffffffull
+#define MT_HS_REFS   0x7fffffffull
 #define MT_HS_GEN(w) ((uint32_t)((w) >> 32))
 
 struct mt_handle_slot {
@@ -74,8 +74,8 @@ static int mt_handle_grow(void)
 	return MANTIS_OK;
 }
 
-int mt_handle_alloc(enum mt_handle_kind kind, void *obj,
-                    mt_handle_destroy_fn *destroy, uint64_t *h_out)
+int mt_handle_alloc(enum mt_handle_kind kind, void *obj, mt_handle_destroy_fn *destroy,
+                    uint64_t *h_out)
 {
 	struct mt_handle_slot *s;
 	uint32_t index, gen;

@@ -38,8 +38,8 @@ typedef void mt_handle_destroy_fn(void *obj);
 /* Issues a handle for obj. Takes ownership of obj: destroy(obj) runs when
  * the handle is closed and released by every user. Returns MANTIS_OK or
  * MANTIS_ENOMEM (then obj is still the caller's). */
-int mt_handle_alloc(enum mt_handle_kind kind, void *obj,
-                    mt_handle_destroy_fn *destroy, uint64_t *h_out);
+int mt_handle_alloc(enum mt_handle_kind kind, void *obj, mt_handle_destroy_fn *destroy,
+                    uint64_t *h_out);
 
 /* Takes a reference on h and writes its object to *obj_out. The object
  * stays alive until the matching mt_handle_release. Returns MANTIS_OK,
