@@ -201,9 +201,10 @@ type Stats struct {
 	// yet reclaimed included).
 	Entries uint64
 	// Bytes is the key and value bytes held: at least the sum of
-	// len(key)+len(value) over the keys that hold a value, plus whatever
-	// older versions the engine still keeps for open snapshots and
-	// transactions. Engine overhead is not included.
+	// len(key)+len(value) over the keys that hold a value (expired keys not
+	// yet reclaimed included). An engine may also count older versions it
+	// still keeps for open snapshots and transactions. Per-entry overhead
+	// is not included.
 	Bytes uint64
 	// CacheHits counts reads served by the engine's cache (0 in engines
 	// without a cache).
