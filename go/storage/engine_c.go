@@ -1,0 +1,583 @@
+//go:build ccore && cgo
+
+package storage
+
+// The C engine: the C core (build/libmantis.a: an MVCC skiplist and a
+// concurrent cache, bindings/mantis.h) behind StorageEngine, through the cgo
+// layer in cgo_c.go. docs/architecture/go-cengine.md explains the design;
+// the rules it keeps are:
+//
+//   - Handles, never pointers. The engine holds a db handle and a cache
+//     handle (64-bit, generation-checked by the C handle table); iterators
+//     and transactions hold iterator and snapshot handles. A stale handle
+//     gets MANTIS_CLOSED from C, never undefined behaviour, so Close may run
+//     concurrently with calls in flight and a backstop cleanup can never
+//     double-free.
+//   - One cgo call per operation: Get (cache hit; a miss adds one call for
+//     the storage read and fill), Put, Delete, one per batch (BatchPut,
+//     BatchDelete, Commit: one encoded buffer, one mantis_db_write), one per
+//     BatchGet (mantis_db_multiget) and one per chunk of iterator entries
+//     (mantis_iter_next_chunk), never one per item.
+//   - Strings go to C without copying (unsafe.StringData, read during the
+//     call only). Values come back copied once, by C, into a fresh Go
+//     buffer that becomes the returned string (unsafe.String): no second
+//     copy, and no allocation beyond the result.
+//   - Cache-through writes and cache-aside reads under per-key stripe locks
+//     (cgo_c.go), so that no Get ever reads a value older than a write that
+//     returned before it began.
+//
+// Lifetimes: Close closes, in order, every open iterator and snapshot handle
+// (registered in cres), the db and the cache; the C core frees their memory
+// when the last call in flight on each returns. runtime.AddCleanup closes
+// the same handles if an engine becomes unreachable without Close; a handle
+// closed twice only gets MANTIS_CLOSED back.
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unsafe"
+)
+
+// DefaultCacheSize is the C engine's cache capacity in bytes when
+// StorageConfig.CacheSize is 0 (or negative).
+const DefaultCacheSize = 64 << 20
+
+// cstate is an open engine's handles; immutable, published by Init.
+type cstate struct {
+	db, cache uint64
+	ttl       *[ttlWords]uint64 // TTL bitmap, written by C (cgo_c.go)
+}
+
+// cres is what Close and the backstop cleanup release. It does not point to
+// the engine, so that the engine can become unreachable.
+type cres struct {
+	mu    sync.Mutex
+	state int // stateNew, stateOpen, stateClosed
+	st    *cstate
+	// open iterator (true) and snapshot (false) handles not yet closed.
+	open map[uint64]bool
+	// cleanup is the engine's backstop, stopped by Close.
+	cleanup runtime.Cleanup
+}
+
+// CStorageEngine is the C engine. It implements Engine. Create it with
+// NewCStorageEngine and open it with Init; the zero value is not usable.
+type CStorageEngine struct {
+	cfg StorageConfig
+	st  atomic.Pointer[cstate] // nil unless open
+	res *cres
+
+	dataDir    string        // under res.mu
+	batchReads atomic.Uint64 // keys read by BatchGet (Stats.Reads)
+	hint       atomic.Int64  // the last value length read: Get's first buffer size
+}
+
+var _ Engine = (*CStorageEngine)(nil)
+
+// NewCStorageEngine returns a C engine with configuration cfg. It is usable
+// after Init. cfg.CacheSize is the cache capacity in bytes (0:
+// DefaultCacheSize); BufferSize and SyncWrites are ignored (the engine keeps
+// its data in memory).
+func NewCStorageEngine(cfg StorageConfig) *CStorageEngine {
+	e := &CStorageEngine{cfg: cfg, res: &cres{open: make(map[uint64]bool)}}
+	e.hint.Store(64)
+	return e
+}
+
+// Init opens the engine: a C database and a C cache. See StorageEngine.Init.
+func (e *CStorageEngine) Init(dataDir string) error {
+	r := e.res
+	r.mu.Lock()
+	state := r.state
+	r.mu.Unlock()
+	switch state {
+	case stateOpen:
+		return ErrInitialized
+	case stateClosed:
+		return fmt.Errorf("%w (init)", ErrClosed)
+	}
+	if dataDir != "" {
+		if err := checkDataDir(dataDir); err != nil {
+			return err
+		}
+	}
+	capacity := uint64(DefaultCacheSize)
+	if e.cfg.CacheSize > 0 {
+		capacity = uint64(e.cfg.CacheSize)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	switch r.state {
+	case stateOpen:
+		return ErrInitialized
+	case stateClosed:
+		return fmt.Errorf("%w (init)", ErrClosed)
+	}
+	db, rc := cDBOpen()
+	if rc != cOK {
+		return cError("init: open database", rc)
+	}
+	cache, rc := cCacheOpen(capacity)
+	if rc != cOK {
+		cDBClose(db)
+		return cError("init: open cache", rc)
+	}
+	st := &cstate{db: db, cache: cache, ttl: new([ttlWords]uint64)}
+	r.st = st
+	r.state = stateOpen
+	e.dataDir = dataDir
+	e.st.Store(st)
+	// The backstop: if e becomes unreachable without Close, close its
+	// handles. It holds r, not e.
+	r.cleanup = runtime.AddCleanup(e, func(r *cres) { r.close() }, r)
+	return nil
+}
+
+// Close closes the engine; see StorageEngine.Close. It is idempotent and
+// deterministic: when it returns, every handle of the engine (its iterators'
+// and transactions' included) is closed and the C core frees their memory as
+// soon as the calls in flight on them return.
+func (e *CStorageEngine) Close() error {
+	e.res.mu.Lock()
+	if e.res.state == stateOpen {
+		// Calls that load st from now on fail with ErrClosed; calls
+		// that loaded it before get MANTIS_CLOSED from C.
+		e.st.Store(nil)
+		e.res.cleanup.Stop()
+	}
+	e.res.mu.Unlock()
+	e.res.close()
+	return nil
+}
+
+// close releases everything r holds, once: open iterators and snapshots
+// first (they keep the database alive in C), then the database, then the
+// cache. A second call finds the state closed and does nothing.
+func (r *cres) close() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.state == stateClosed {
+		return
+	}
+	prev := r.state
+	r.state = stateClosed
+	if prev != stateOpen {
+		return
+	}
+	for h, isIter := range r.open {
+		if isIter {
+			cIterClose(h)
+		} else {
+			cSnapshotClose(h)
+		}
+	}
+	clear(r.open)
+	cDBClose(r.st.db)
+	cCacheClose(r.st.cache)
+}
+
+// register records an open iterator (isIter) or snapshot handle so that
+// Close closes it. It fails with ErrClosed, closing h itself, if the engine
+// closed meanwhile.
+func (r *cres) register(h uint64, isIter bool) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.state != stateOpen {
+		closeHandle(h, isIter)
+		return ErrClosed
+	}
+	r.open[h] = isIter
+	return nil
+}
+
+// release closes h if it is still registered (the engine's Close may have
+// closed it already). Safe to call any number of times.
+func (r *cres) release(h uint64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if isIter, ok := r.open[h]; ok {
+		delete(r.open, h)
+		closeHandle(h, isIter)
+	}
+}
+
+func closeHandle(h uint64, isIter bool) {
+	if isIter {
+		cIterClose(h)
+	} else {
+		cSnapshotClose(h)
+	}
+}
+
+// DataDir returns the directory given to Init ("" for in-memory engines).
+func (e *CStorageEngine) DataDir() string {
+	e.res.mu.Lock()
+	defer e.res.mu.Unlock()
+	return e.dataDir
+}
+
+// state returns the open engine's handles, or ErrClosed.
+func (e *CStorageEngine) state() (*cstate, error) {
+	st := e.st.Load()
+	if st == nil {
+		return nil, ErrClosed
+	}
+	return st, nil
+}
+
+// Put writes key -> value. See StorageEngine.Put.
+func (e *CStorageEngine) Put(ctx context.Context, key, value string) error {
+	return e.put(ctx, "put", key, value, 0)
+}
+
+// PutWithTTL writes key -> value expiring ttl from now. See Engine.PutWithTTL.
+// Values with a TTL are not cached (reads of them go to storage).
+func (e *CStorageEngine) PutWithTTL(ctx context.Context, key, value string, ttl time.Duration) error {
+	return e.put(ctx, "put with ttl", key, value, ttl)
+}
+
+func (e *CStorageEngine) put(ctx context.Context, op, key, value string, ttl time.Duration) error {
+	if err := checkCtx(ctx); err != nil {
+		return err
+	}
+	if err := checkKV(op, key, value); err != nil {
+		return err
+	}
+	st, err := e.state()
+	if err != nil {
+		return err
+	}
+	if rc := cPut(st.db, st.cache, key, value, ttlMillis(ttl), st.ttl); rc != cOK {
+		return cError(op, rc)
+	}
+	return nil
+}
+
+// Get returns key's value. See StorageEngine.Get. A cached key costs one cgo
+// call and one allocation (the value's buffer, which becomes the string).
+func (e *CStorageEngine) Get(ctx context.Context, key string) (string, error) {
+	if err := checkCtx(ctx); err != nil {
+		return "", err
+	}
+	if err := checkKey("get", key); err != nil {
+		return "", err
+	}
+	st, err := e.state()
+	if err != nil {
+		return "", err
+	}
+	// The buffer is sized by the last value read, so one call usually
+	// suffices; a bigger value costs a second call with its exact size.
+	hint := int(e.hint.Load())
+	buf := make([]byte, hint)
+	rc, n := cGet(st.db, st.cache, key, buf, st.ttl)
+	for rc == cEBufSize {
+		// The value is larger than the guess. Read it again at its
+		// exact size, from storage (the cache counted this Get already);
+		// it may have grown in between: loop.
+		buf = make([]byte, n)
+		rc, n = cGetDB(st.db, st.cache, key, buf, st.ttl)
+	}
+	switch rc {
+	case cOK:
+		return e.valueString(buf, n, hint), nil
+	case cNotFound:
+		return "", ErrNotFound
+	}
+	return "", cError("get", rc)
+}
+
+// valueString returns the first n bytes of buf, which C filled, as a
+// string without copying them, and adapts the size hint. Only when the
+// buffer is much larger than the value (the guess was stale), the value is
+// copied into an exact string so that a small value never pins a large
+// buffer.
+func (e *CStorageEngine) valueString(buf []byte, n, hint int) string {
+	if n != hint {
+		e.hint.Store(int64(n))
+	}
+	if n == 0 {
+		return ""
+	}
+	if len(buf)-n > 64 && len(buf)-n > n/4 {
+		return string(buf[:n])
+	}
+	return unsafe.String(&buf[0], n)
+}
+
+// Delete removes key. See StorageEngine.Delete.
+func (e *CStorageEngine) Delete(ctx context.Context, key string) error {
+	if err := checkCtx(ctx); err != nil {
+		return err
+	}
+	if err := checkKey("delete", key); err != nil {
+		return err
+	}
+	st, err := e.state()
+	if err != nil {
+		return err
+	}
+	if rc := cDelete(st.db, st.cache, key); rc != cOK {
+		return cError("delete", rc)
+	}
+	return nil
+}
+
+// BatchPut writes every pair atomically with one mantis_db_write. See
+// StorageEngine.BatchPut.
+func (e *CStorageEngine) BatchPut(ctx context.Context, kvPairs map[string]string) error {
+	if err := checkCtx(ctx); err != nil {
+		return err
+	}
+	var size int64
+	for k, v := range kvPairs {
+		if err := checkKV("batch put", k, v); err != nil {
+			return err
+		}
+		size += recordSize(k, v)
+	}
+	if err := checkBatchSize("batch put", size); err != nil {
+		return err
+	}
+	st, err := e.state()
+	if err != nil {
+		return err
+	}
+	if len(kvPairs) == 0 {
+		return nil
+	}
+	b := getBatch(int(size))
+	for k, v := range kvPairs {
+		b.add(cOpPut, k, v)
+	}
+	rc, _ := cWrite(st.db, st.cache, b.buf, 0, st.ttl)
+	putBatch(b)
+	if rc != cOK {
+		return cError("batch put", rc)
+	}
+	return nil
+}
+
+// BatchDelete deletes every key atomically with one mantis_db_write. See
+// StorageEngine.BatchDelete.
+func (e *CStorageEngine) BatchDelete(ctx context.Context, keys []string) error {
+	if err := checkCtx(ctx); err != nil {
+		return err
+	}
+	var size int64
+	for _, k := range keys {
+		if err := checkKey("batch delete", k); err != nil {
+			return err
+		}
+		size += recordSize(k, "")
+	}
+	if err := checkBatchSize("batch delete", size); err != nil {
+		return err
+	}
+	st, err := e.state()
+	if err != nil {
+		return err
+	}
+	if len(keys) == 0 {
+		return nil
+	}
+	b := getBatch(int(size))
+	for _, k := range keys {
+		b.add(cOpDelete, k, "")
+	}
+	rc, _ := cWrite(st.db, st.cache, b.buf, 0, st.ttl)
+	putBatch(b)
+	if rc != cOK {
+		return cError("batch delete", rc)
+	}
+	return nil
+}
+
+// BatchGet reads keys at one snapshot with one mantis_db_multiget. See
+// StorageEngine.BatchGet. The values found share one buffer (copied once
+// by C): keeping any of them keeps that buffer alive.
+func (e *CStorageEngine) BatchGet(ctx context.Context, keys []string) (map[string]string, error) {
+	if err := checkCtx(ctx); err != nil {
+		return nil, err
+	}
+	size := 0
+	for _, k := range keys {
+		if err := checkKey("batch get", k); err != nil {
+			return nil, err
+		}
+		size += 4 + len(k)
+	}
+	if uint64(len(keys)) > uint64(^uint32(0)) {
+		return nil, fmt.Errorf("%w (batch get: %d keys, limit %d)", ErrTooLarge, len(keys), ^uint32(0))
+	}
+	st, err := e.state()
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]string, len(keys))
+	if len(keys) == 0 {
+		return out, nil
+	}
+	b := getBatch(size)
+	for _, k := range keys {
+		b.buf = binary.LittleEndian.AppendUint32(b.buf, uint32(len(k)))
+		b.buf = append(b.buf, k...)
+	}
+	// Guess the result's size from the last value length; on
+	// MANTIS_EBUFSIZE C says the size needed: retry once with it (again if
+	// the values grew in between).
+	vals := make([]byte, len(keys)*(4+int(e.hint.Load())))
+	rc, n := cMultiGet(st.db, b.buf, len(keys), vals)
+	for rc == cEBufSize {
+		vals = make([]byte, n)
+		rc, n = cMultiGet(st.db, b.buf, len(keys), vals)
+	}
+	putBatch(b)
+	if rc != cOK {
+		return nil, cError("batch get", rc)
+	}
+	vals = vals[:n]
+	off := 0
+	for _, k := range keys {
+		if off+4 > len(vals) {
+			return nil, fmt.Errorf("storage: batch get: C result truncated at key %q", clip(k))
+		}
+		vlen := binary.LittleEndian.Uint32(vals[off:])
+		off += 4
+		if vlen == cAbsent {
+			continue
+		}
+		if off+int(vlen) > len(vals) {
+			return nil, fmt.Errorf("storage: batch get: C result truncated at key %q", clip(k))
+		}
+		if vlen == 0 {
+			out[k] = ""
+		} else {
+			out[k] = unsafe.String(&vals[off], int(vlen))
+		}
+		off += int(vlen)
+	}
+	e.batchReads.Add(uint64(len(keys)))
+	return out, nil
+}
+
+// HealthCheck reports whether the engine is open and its C handles answer.
+// See StorageEngine.HealthCheck.
+func (e *CStorageEngine) HealthCheck(ctx context.Context) error {
+	if err := checkCtx(ctx); err != nil {
+		return err
+	}
+	st, err := e.state()
+	if err != nil {
+		return err
+	}
+	var s cStats
+	if rc := cReadStats(st.db, st.cache, &s); rc != cOK {
+		return cError("health check", rc)
+	}
+	return nil
+}
+
+// Stats returns the engine's counters from the C core (mantis_db_stats and
+// mantis_cache_stats). See Engine.Stats. Reads is the cache's hits plus
+// misses (every Get looks up the cache exactly once) plus the keys of
+// BatchGet calls; the C database's own read counter also counts the storage
+// reads of cache misses and of transactions, which Stats.Reads does not.
+func (e *CStorageEngine) Stats() Stats {
+	st := e.st.Load()
+	if st == nil {
+		return Stats{}
+	}
+	var s cStats
+	if rc := cReadStats(st.db, st.cache, &s); rc != cOK {
+		return Stats{}
+	}
+	hits, misses := uint64(s.cache.hits), uint64(s.cache.misses)
+	out := Stats{
+		Reads:          hits + misses + e.batchReads.Load(),
+		Writes:         uint64(s.db.writes),
+		Deletes:        uint64(s.db.deletes),
+		Entries:        uint64(s.db.entries),
+		Bytes:          uint64(s.db.bytes),
+		CacheHits:      hits,
+		CacheMisses:    misses,
+		CacheEvictions: uint64(s.cache.evictions),
+	}
+	if hits+misses > 0 {
+		out.CacheHitRatio = float64(hits) / float64(hits+misses)
+	}
+	return out
+}
+
+// cError maps a MANTIS_* code to the package's sentinels, wrapped with what
+// failed and the C core's own description.
+func cError(op string, rc int) error {
+	var sentinel error
+	switch rc {
+	case cNotFound:
+		sentinel = ErrNotFound
+	case cEKey:
+		sentinel = ErrInvalidKey
+	case cETooLarge:
+		sentinel = ErrTooLarge
+	case cClosed, cEBadHndl:
+		// A handle of this engine can only be bad once it is closed.
+		sentinel = ErrClosed
+	case cConflict:
+		sentinel = ErrConflict
+	case cENoMem:
+		// The C core could not allocate: the request is too large for
+		// the memory available.
+		sentinel = ErrTooLarge
+	default:
+		// MANTIS_EINVAL and anything unexpected: a bug of this layer
+		// (Go validates every argument before crossing).
+		return fmt.Errorf("storage: %s: C core error %d (%s)", op, rc, cStrerror(rc))
+	}
+	return fmt.Errorf("%w (%s: %s)", sentinel, op, cStrerror(rc))
+}
+
+// ---------------------------------------------------------------- batches
+
+// cBatch is an encoded batch (mantis.h: "u8 op, u32 klen, u32 vlen, u64
+// ttl_ms, key, value", little-endian) or a multiget key list, built in a
+// reused buffer.
+type cBatch struct{ buf []byte }
+
+// maxPooledBatch bounds the buffers kept for reuse.
+const maxPooledBatch = 1 << 20
+
+var batchPool = sync.Pool{New: func() any { return new(cBatch) }}
+
+// getBatch returns an empty batch with room for size bytes.
+func getBatch(size int) *cBatch {
+	b := batchPool.Get().(*cBatch)
+	if cap(b.buf) < size {
+		b.buf = make([]byte, 0, size)
+	}
+	b.buf = b.buf[:0]
+	return b
+}
+
+func putBatch(b *cBatch) {
+	if cap(b.buf) > maxPooledBatch {
+		b.buf = nil
+	}
+	batchPool.Put(b)
+}
+
+// add appends one record (no TTL: batches and commits never carry one).
+func (b *cBatch) add(op byte, key, value string) {
+	var hdr [BatchRecordOverhead]byte
+	hdr[0] = op
+	binary.LittleEndian.PutUint32(hdr[1:], uint32(len(key)))
+	binary.LittleEndian.PutUint32(hdr[5:], uint32(len(value)))
+	b.buf = append(b.buf, hdr[:]...)
+	b.buf = append(b.buf, key...)
+	b.buf = append(b.buf, value...)
+}

@@ -1,0 +1,169 @@
+//go:build ccore && cgo
+
+package storage
+
+// Iterators of the C engine. A C iterator (mantis_iter_open with snapshot 0)
+// owns a snapshot taken when NewIterator is called. Entries cross the cgo
+// boundary in chunks: one mantis_iter_next_chunk call copies as many entries
+// as fit into a fresh Go buffer ("u32 klen, u32 vlen, key, value" each), and
+// Key and Value are strings over that buffer (unsafe.String): each byte is
+// copied once, by C, and a chunk costs one cgo call and one allocation
+// whatever its number of entries. A chunk is never reused or written again
+// once filled, so the strings stay valid forever; keeping one of them keeps
+// its chunk (at most maxChunk bytes, or one entry's size) alive.
+//
+// Chunks start at minChunk bytes and double up to maxChunk, so a short scan
+// allocates little and a long one crosses the boundary rarely.
+//
+// The iterator handle is registered with the engine (cres), which closes it
+// on Close; the iterator releases it itself at the end of the entries, on
+// error, or on Close. A runtime cleanup releases it if the iterator is
+// dropped unclosed; release is idempotent, so nothing is closed twice.
+
+import (
+	"context"
+	"encoding/binary"
+	"runtime"
+	"unsafe"
+)
+
+const (
+	minChunk = 4 << 10
+	maxChunk = 64 << 10
+)
+
+type cIter struct {
+	e   *CStorageEngine
+	ctx context.Context
+	h   uint64 // 0 once released
+
+	chunk []byte // the current chunk's entries
+	off   int    // offset of the next entry in chunk
+	left  int    // entries left in chunk
+	size  int    // the next chunk's size
+
+	key, value string
+	err        error
+	closed     bool
+	cleanup    runtime.Cleanup
+}
+
+// NewIterator returns an iterator over the snapshot taken now of the keys
+// with prefix. See StorageEngine.NewIterator.
+func (e *CStorageEngine) NewIterator(ctx context.Context, prefix string) (Iterator, error) {
+	if err := checkCtx(ctx); err != nil {
+		return nil, err
+	}
+	if err := checkPrefix(prefix); err != nil {
+		return nil, err
+	}
+	st, err := e.state()
+	if err != nil {
+		return nil, err
+	}
+	h, rc := cIterOpen(st.db, prefix)
+	if rc != cOK {
+		return nil, cError("iterator", rc)
+	}
+	if err := e.res.register(h, true); err != nil {
+		return nil, err
+	}
+	it := &cIter{e: e, ctx: ctx, h: h, size: minChunk}
+	r := e.res // the cleanup must not hold it (nor need e)
+	it.cleanup = runtime.AddCleanup(it, func(h uint64) { r.release(h) }, h)
+	return it, nil
+}
+
+func (it *cIter) Next() bool {
+	it.key, it.value = "", ""
+	if it.closed || it.err != nil {
+		return false
+	}
+	if it.e.st.Load() == nil {
+		it.stop(ErrClosed)
+		return false
+	}
+	if err := checkCtx(it.ctx); err != nil {
+		it.stop(err)
+		return false
+	}
+	if it.left == 0 && !it.fill() {
+		return false
+	}
+	b := it.chunk[it.off:]
+	klen := int(binary.LittleEndian.Uint32(b))
+	vlen := int(binary.LittleEndian.Uint32(b[4:]))
+	it.key = unsafe.String(&b[8], klen) // keys are never empty
+	if vlen > 0 {
+		it.value = unsafe.String(&b[8+klen], vlen)
+	}
+	it.off += 8 + klen + vlen
+	it.left--
+	return true
+}
+
+// fill fetches the next chunk with one cgo call. It returns false at the
+// end (releasing the C iterator early) or on error.
+func (it *cIter) fill() bool {
+	if it.h == 0 {
+		return false
+	}
+	buf := make([]byte, it.size)
+	rc, n, count := cIterChunk(it.h, buf)
+	if rc == cEBufSize {
+		// Not even one entry fits: n is the size it needs.
+		buf = make([]byte, max(n, it.size))
+		rc, n, count = cIterChunk(it.h, buf)
+	}
+	switch {
+	case rc == cDone:
+		it.stop(nil)
+		return false
+	case rc != cOK:
+		it.stop(cError("iterator", rc))
+		return false
+	case count == 0:
+		// Not DONE and nothing copied: the C core broke its contract.
+		it.stop(cError("iterator: empty chunk", cEInval))
+		return false
+	}
+	if it.size < maxChunk {
+		it.size *= 2
+	}
+	it.chunk, it.off, it.left = buf[:n], 0, count
+	return true
+}
+
+// stop ends the iteration with err (nil: the normal end) and releases the
+// C iterator and the current chunk.
+func (it *cIter) stop(err error) {
+	it.err = err
+	it.chunk, it.left = nil, 0
+	it.release()
+}
+
+func (it *cIter) release() {
+	if it.h != 0 {
+		it.e.res.release(it.h)
+		it.cleanup.Stop()
+		it.h = 0
+	}
+}
+
+func (it *cIter) Key() string   { return it.key }
+func (it *cIter) Value() string { return it.value }
+
+func (it *cIter) Error() error {
+	if it.closed {
+		return nil
+	}
+	return it.err
+}
+
+func (it *cIter) Close() error {
+	it.closed = true
+	it.key, it.value = "", ""
+	it.chunk, it.left = nil, 0
+	it.release()
+	return nil
+}

@@ -1,0 +1,213 @@
+//go:build ccore && cgo
+
+package storage
+
+// Transactions of the C engine. BeginTransaction opens a C snapshot
+// (mantis_snapshot_open, which also gives its sequence number); Get reads
+// the transaction's own buffered write if any, else storage at the snapshot
+// (the cache is not used: it holds the latest versions, not the snapshot's).
+// Commit is one mantis_db_write through the cache-maintaining mgo_write:
+// the buffered writes as PUT and DELETE records, every key only read as a
+// CHECK record, and check_seq = the snapshot's sequence number, so the C
+// core applies the whole batch atomically only if no key of it has a version
+// newer than the snapshot, else returns MANTIS_CONFLICT (ErrConflict) and
+// applies nothing. The snapshot handle is released by Commit and Rollback
+// (or by the engine's Close, or by a cleanup if the transaction is dropped
+// unfinished).
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+)
+
+type cTxnWrite struct {
+	value   string
+	deleted bool
+}
+
+type cTxn struct {
+	e       *CStorageEngine
+	ctx     context.Context
+	snap    uint64
+	seq     uint64 // the snapshot's sequence number
+	writes  map[string]cTxnWrite
+	reads   map[string]struct{}
+	done    bool
+	cleanup runtime.Cleanup
+}
+
+// BeginTransaction starts a transaction on a snapshot of the current state.
+// See StorageEngine.BeginTransaction and Transaction.
+func (e *CStorageEngine) BeginTransaction(ctx context.Context) (Transaction, error) {
+	if err := checkCtx(ctx); err != nil {
+		return nil, err
+	}
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	st, err := e.state()
+	if err != nil {
+		return nil, err
+	}
+	snap, seq, rc := cSnapshotOpen(st.db)
+	if rc != cOK {
+		return nil, cError("begin transaction", rc)
+	}
+	if err := e.res.register(snap, false); err != nil {
+		return nil, err
+	}
+	t := &cTxn{e: e, ctx: ctx, snap: snap, seq: seq}
+	r := e.res
+	t.cleanup = runtime.AddCleanup(t, func(h uint64) { r.release(h) }, snap)
+	return t, nil
+}
+
+// check returns the error every call of an unfinished transaction fails
+// with: ErrTxnDone, ErrClosed, or the context's error.
+func (t *cTxn) check() error {
+	if t.done {
+		return ErrTxnDone
+	}
+	if t.e.st.Load() == nil {
+		return ErrClosed
+	}
+	return checkCtx(t.ctx)
+}
+
+func (t *cTxn) Put(key, value string) error {
+	if err := t.check(); err != nil {
+		return err
+	}
+	if err := checkKV("transaction put", key, value); err != nil {
+		return err
+	}
+	if t.writes == nil {
+		t.writes = make(map[string]cTxnWrite)
+	}
+	t.writes[key] = cTxnWrite{value: value}
+	return nil
+}
+
+func (t *cTxn) Delete(key string) error {
+	if err := t.check(); err != nil {
+		return err
+	}
+	if err := checkKey("transaction delete", key); err != nil {
+		return err
+	}
+	if t.writes == nil {
+		t.writes = make(map[string]cTxnWrite)
+	}
+	t.writes[key] = cTxnWrite{deleted: true}
+	return nil
+}
+
+func (t *cTxn) Get(key string) (string, error) {
+	if err := t.check(); err != nil {
+		return "", err
+	}
+	if err := checkKey("transaction get", key); err != nil {
+		return "", err
+	}
+	if w, ok := t.writes[key]; ok {
+		if w.deleted {
+			return "", ErrNotFound
+		}
+		return w.value, nil
+	}
+	st, err := t.e.state()
+	if err != nil {
+		return "", err
+	}
+	hint := int(t.e.hint.Load())
+	buf := make([]byte, hint)
+	rc, n := cSnapGet(st.db, t.snap, key, buf)
+	for rc == cEBufSize {
+		buf = make([]byte, n)
+		rc, n = cSnapGet(st.db, t.snap, key, buf)
+	}
+	if rc != cOK && rc != cNotFound {
+		return "", cError("transaction get", rc)
+	}
+	if t.reads == nil {
+		t.reads = make(map[string]struct{})
+	}
+	t.reads[key] = struct{}{}
+	if rc == cNotFound {
+		return "", ErrNotFound
+	}
+	return t.e.valueString(buf, n, hint), nil
+}
+
+func (t *cTxn) Commit() error {
+	if t.done {
+		return ErrTxnDone
+	}
+	t.done = true
+	defer t.finish()
+	if err := checkCtx(t.ctx); err != nil {
+		return err
+	}
+	var size int64
+	for k, w := range t.writes {
+		size += recordSize(k, w.value)
+	}
+	for k := range t.reads {
+		if _, ok := t.writes[k]; !ok {
+			size += recordSize(k, "")
+		}
+	}
+	if err := checkBatchSize("commit", size); err != nil {
+		return err
+	}
+	st, err := t.e.state()
+	if err != nil {
+		return err
+	}
+	if size == 0 {
+		return nil
+	}
+	b := getBatch(int(size))
+	for k, w := range t.writes {
+		if w.deleted {
+			b.add(cOpDelete, k, "")
+		} else {
+			b.add(cOpPut, k, w.value)
+		}
+	}
+	for k := range t.reads {
+		if _, ok := t.writes[k]; !ok {
+			b.add(cOpCheck, k, "")
+		}
+	}
+	rc, _ := cWrite(st.db, st.cache, b.buf, t.seq, st.ttl)
+	putBatch(b)
+	switch rc {
+	case cOK:
+		return nil
+	case cConflict:
+		return fmt.Errorf("%w (commit: a key read or written was written after the transaction began)", ErrConflict)
+	}
+	return cError("commit", rc)
+}
+
+func (t *cTxn) Rollback() error {
+	if t.done {
+		return ErrTxnDone
+	}
+	t.done = true
+	t.finish()
+	if t.e.st.Load() == nil {
+		return ErrClosed
+	}
+	return nil
+}
+
+// finish releases the snapshot (unless the engine's Close did) and the
+// buffered state.
+func (t *cTxn) finish() {
+	t.e.res.release(t.snap)
+	t.cleanup.Stop()
+	t.writes, t.reads = nil, nil
+}
