@@ -1189,7 +1189,7 @@ func TestBankTransfers(t *testing.T) {
 			kv[keys[i]] = fmt.Sprint(initial)
 		}
 		mustIs(t, "BatchPut", e.BatchPut(bg, kv), nil)
-		transfers := scaled(1000, 40)
+		transfers := scaled(3000, 150)
 		errc := make(chan error, 8)
 		var committed, conflicts atomic.Int64
 		var workers, readers sync.WaitGroup
@@ -1233,6 +1233,7 @@ func TestBankTransfers(t *testing.T) {
 						}
 						fmt.Sscan(va, &a)
 						fmt.Sscan(vb, &b)
+						runtime.Gosched() // invite other transfers in between
 						txn.Put(from, fmt.Sprint(a-1))
 						txn.Put(to, fmt.Sprint(b+1))
 						err = txn.Commit()
