@@ -50,6 +50,7 @@ package storage
 #cgo noescape mgo_stats
 #cgo nocallback mgo_stats
 #cgo nocallback mgo_nop
+#cgo nocallback mt_handle_open_count
 #cgo noescape mantis_db_open
 #cgo nocallback mantis_db_open
 #cgo nocallback mantis_db_close
@@ -58,6 +59,8 @@ package storage
 #cgo nocallback mantis_cache_close
 #cgo noescape mantis_db_get
 #cgo nocallback mantis_db_get
+#cgo noescape mantis_db_write
+#cgo nocallback mantis_db_write
 #cgo noescape mantis_db_multiget
 #cgo nocallback mantis_db_multiget
 #cgo noescape mantis_snapshot_open
@@ -138,6 +141,10 @@ static inline int mgo_ttl_test(const uint64_t *ttl, uint64_t h)
 
 	return (__atomic_load_n(&ttl[b / 64], __ATOMIC_RELAXED) >> (b % 64)) & 1;
 }
+
+// The handle table's count of open handles (csrc/mt_handle.h; not public
+// API, linked from libmantis.a for the tests' leak checks).
+uint64_t mt_handle_open_count(void);
 
 // An empty C function: the floor every cgo call pays (benchmarks).
 static int mgo_nop(void)
@@ -371,6 +378,9 @@ func cStrerror(rc int) string { return C.GoString(C.mantis_strerror(C.int(rc))) 
 // cNop is an empty cgo call: the floor of every call into C.
 func cNop() int { return int(C.mgo_nop()) }
 
+// cHandleOpenCount is the number of C handles open in the process (tests).
+func cHandleOpenCount() uint64 { return uint64(C.mt_handle_open_count()) }
+
 func cDBOpen() (uint64, int) {
 	var h C.uint64_t
 	rc := C.mantis_db_open(nil, &h)
@@ -427,6 +437,13 @@ func cWrite(db, cache uint64, batch []byte, checkSeq uint64, ttl *[ttlWords]uint
 	var seq C.uint64_t
 	rc := C.mgo_write(C.uint64_t(db), C.uint64_t(cache), bufPtr(batch), C.size_t(len(batch)),
 		C.uint64_t(checkSeq), (*C.uint64_t)(unsafe.Pointer(ttl)), &seq)
+	return int(rc), uint64(seq)
+}
+
+// cWriteRaw is a plain mantis_db_write (no cache maintenance, no checks).
+func cWriteRaw(db uint64, batch []byte) (int, uint64) {
+	var seq C.uint64_t
+	rc := C.mantis_db_write(C.uint64_t(db), bufPtr(batch), C.size_t(len(batch)), 0, &seq)
 	return int(rc), uint64(seq)
 }
 

@@ -1,0 +1,5 @@
+//go:build ccore && cgo && race
+
+package storage
+
+const raceEnabled = true
