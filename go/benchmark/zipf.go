@@ -6,72 +6,101 @@ import (
 	"math/rand/v2"
 )
 
-// Zipf draws ranks 0..n-1 with P(rank r) proportional to 1/(r+1)^theta, for
-// 0 < theta < 1 (YCSB's request distribution uses theta = 0.99; the standard
-// library's rand.Zipf needs an exponent above 1, so it cannot draw it).
+// Zipf draws ranks 0..n-1 with P(rank r) proportional to 1/(r+1)^q, for any
+// exponent q > 0 (YCSB's request distribution uses q = 0.99; the standard
+// library's rand.Zipf needs q > 1, so it cannot draw it).
 //
-// The method is the one of Gray et al., "Quickly Generating Billion-Record
-// Synthetic Databases" (SIGMOD 1994), which YCSB uses: with
-// zeta(n) = sum over i=1..n of 1/i^theta, a uniform u in [0,1) gives rank 0 if
-// u*zeta(n) < 1, rank 1 if it is below 1 + 1/2^theta, and otherwise
-// n * (eta*u - eta + 1)^(1/(1-theta)), where
-// eta = (1 - (2/n)^(1-theta)) / (1 - zeta(2)/zeta(n)). Ranks 0 and 1 are
-// exact; the rest follow the distribution closely (the test measures it).
+// The method is rejection-inversion (W. Hörmann and G. Derflinger,
+// "Rejection-inversion to generate variates from monotone discrete
+// distributions", ACM TOMACS 6(3), 1996), which is exact and needs no table
+// and no sum over the n items, so a generator over a growing key space (YCSB
+// D's latest keys) costs nothing to grow. With the hat h(x) = x^-q and its
+// integral H(x) = (x^(1-q) - 1)/(1-q), a uniform u in
+// [H(1.5) - h(1), H(n + 0.5)) gives x = H^-1(u) and k = round(x); k is
+// accepted if k - x <= s (a constant that makes most draws accept at once) or
+// u >= H(k + 0.5) - h(k); the accepted region of each k has area exactly
+// h(k), so P(k) is proportional to k^-q.
 //
 // A Zipf is not safe for concurrent use: each worker has its own.
 type Zipf struct {
 	n      uint64
-	theta  float64
-	alpha  float64
-	zetan  float64
-	zeta2  float64
-	eta    float64
-	half   float64 // 1 + 0.5^theta
+	q      float64
+	hX1    float64 // H(1.5) - h(1)
+	hN     float64 // H(n + 0.5)
+	s      float64
 	rng    *rand.Rand
 	spread uint64 // multiplier of the scrambled ranks (a prime above n)
 }
 
-// NewZipf returns a generator of ranks 0..n-1 (n >= 1) drawing from rng.
-func NewZipf(rng *rand.Rand, n uint64, theta float64) *Zipf {
-	if n < 1 {
-		n = 1
-	}
-	z := &Zipf{theta: theta, alpha: 1 / (1 - theta), rng: rng, spread: 2654435761}
-	z.zeta2 = 1 + math.Pow(0.5, theta)
-	z.half = z.zeta2
-	z.grow(n)
+// NewZipf returns a generator of ranks 0..n-1 (n >= 1) with exponent q > 0
+// drawing from rng.
+func NewZipf(rng *rand.Rand, n uint64, q float64) *Zipf {
+	z := &Zipf{q: q, rng: rng, spread: 2654435761}
+	z.hX1 = z.hIntegral(1.5) - 1
+	z.s = 2 - z.hIntegralInv(z.hIntegral(2.5)-z.h(2))
+	z.grow(max(n, 1))
 	return z
 }
 
-// grow extends the generator to n items (n >= the current n), adding the new
-// terms of zeta(n): a generator over a growing key space (YCSB D's latest
-// keys) costs one power per new key.
+// grow sets the number of items to n (n >= 1).
 func (z *Zipf) grow(n uint64) {
-	for i := z.n + 1; i <= n; i++ {
-		z.zetan += 1 / math.Pow(float64(i), z.theta)
-	}
 	z.n = n
-	z.eta = (1 - math.Pow(2/float64(n), 1-z.theta)) / (1 - z.zeta2/z.zetan)
+	z.hN = z.hIntegral(float64(n) + 0.5)
 }
 
 // N returns the number of items.
 func (z *Zipf) N() uint64 { return z.n }
 
+func (z *Zipf) h(x float64) float64 { return math.Exp(-z.q * math.Log(x)) }
+
+// hIntegral is H(x) = (x^(1-q) - 1)/(1-q), computed as
+// log(x) * expm1(t)/t with t = (1-q) log(x), stable for q near 1.
+func (z *Zipf) hIntegral(x float64) float64 {
+	lx := math.Log(x)
+	return lx * expm1Over((1-z.q)*lx)
+}
+
+// hIntegralInv is H^-1(y) = (1 + y(1-q))^(1/(1-q)), computed as
+// exp(y * log1p(t)/t) with t = y(1-q).
+func (z *Zipf) hIntegralInv(y float64) float64 {
+	t := y * (1 - z.q)
+	if t < -1 { // rounding at the lower end of the range
+		t = -1
+	}
+	return math.Exp(log1pOver(t) * y)
+}
+
+// expm1Over is expm1(t)/t, 1 at t = 0.
+func expm1Over(t float64) float64 {
+	if math.Abs(t) > 1e-8 {
+		return math.Expm1(t) / t
+	}
+	return 1 + t/2*(1+t/3*(1+t/4))
+}
+
+// log1pOver is log1p(t)/t, 1 at t = 0.
+func log1pOver(t float64) float64 {
+	if math.Abs(t) > 1e-8 {
+		return math.Log1p(t) / t
+	}
+	return 1 - t*(1.0/2-t*(1.0/3-t/4))
+}
+
 // Rank returns a rank in 0..n-1: rank 0 is the most frequent.
 func (z *Zipf) Rank() uint64 {
-	u := z.rng.Float64()
-	uz := u * z.zetan
-	if uz < 1 || z.n == 1 {
-		return 0
+	for {
+		u := z.hN + z.rng.Float64()*(z.hX1-z.hN)
+		x := z.hIntegralInv(u)
+		k := math.Floor(x + 0.5)
+		if k < 1 {
+			k = 1
+		} else if k > float64(z.n) {
+			k = float64(z.n)
+		}
+		if k-x <= z.s || u >= z.hIntegral(k+0.5)-z.h(k) {
+			return uint64(k) - 1
+		}
 	}
-	if uz < z.half || z.n == 2 {
-		return 1
-	}
-	r := uint64(float64(z.n) * math.Pow(z.eta*u-z.eta+1, z.alpha))
-	if r >= z.n {
-		r = z.n - 1
-	}
-	return r
 }
 
 // Scrambled returns a Zipf-distributed index in 0..n-1 whose hot items are
