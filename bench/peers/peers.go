@@ -175,7 +175,9 @@ func (s *otterStore) Close() error {
 // capacity is in entries like otter's. Ristretto applies writes
 // asynchronously and its admission policy may refuse them: both show as
 // misses, which is what its users get.
-type ristrettoStore struct{ c *ristretto.Cache[string, string] }
+type ristrettoStore struct {
+	c *ristretto.Cache[string, string]
+}
 
 func newRistretto(capacity int) (benchmark.Store, error) {
 	capacity = max(capacity, 1)
