@@ -216,10 +216,17 @@ bench-c: lib
 
 MANTISDB := build/bin/mantisdb
 
+# The command with the peers (bench module) when it exists, else the main
+# module's (our engines and sync.Map only).
 $(MANTISDB): lib FORCE
 	@mkdir -p $(dir $@)
-	cd bench && $(GO) build $(GO_TAGS_C) -o ../$@ ./cmd/mantisdb 2>/dev/null || \
-		$(GO) build $(GO_TAGS_C) -o $@ ./go/cmd/mantisdb
+	@if [ -f bench/go.mod ]; then \
+		echo "cd bench && $(GO) build $(GO_TAGS_C) -o ../$@ ./cmd/mantisdb"; \
+		cd bench && $(GO) build $(GO_TAGS_C) -o ../$@ ./cmd/mantisdb; \
+	else \
+		echo "$(GO) build $(GO_TAGS_C) -o $@ ./go/cmd/mantisdb"; \
+		$(GO) build $(GO_TAGS_C) -o $@ ./go/cmd/mantisdb; \
+	fi
 
 run: lib
 	@if [ -d go/cmd/mantisdb ]; then \
