@@ -51,25 +51,25 @@ package storage
 #cgo nocallback mgo_stats
 #cgo nocallback mgo_nop
 #cgo nocallback mt_handle_open_count
+#cgo noescape mgo_snap_get
+#cgo nocallback mgo_snap_get
+#cgo noescape mgo_write_raw
+#cgo nocallback mgo_write_raw
+#cgo noescape mgo_multiget
+#cgo nocallback mgo_multiget
+#cgo noescape mgo_iter_open
+#cgo nocallback mgo_iter_open
+#cgo noescape mgo_iter_chunk
+#cgo nocallback mgo_iter_chunk
 #cgo noescape mantis_db_open
 #cgo nocallback mantis_db_open
 #cgo nocallback mantis_db_close
 #cgo noescape mantis_cache_open
 #cgo nocallback mantis_cache_open
 #cgo nocallback mantis_cache_close
-#cgo noescape mantis_db_get
-#cgo nocallback mantis_db_get
-#cgo noescape mantis_db_write
-#cgo nocallback mantis_db_write
-#cgo noescape mantis_db_multiget
-#cgo nocallback mantis_db_multiget
 #cgo noescape mantis_snapshot_open
 #cgo nocallback mantis_snapshot_open
 #cgo nocallback mantis_snapshot_close
-#cgo noescape mantis_iter_open
-#cgo nocallback mantis_iter_open
-#cgo noescape mantis_iter_next_chunk
-#cgo nocallback mantis_iter_next_chunk
 #cgo nocallback mantis_iter_close
 #cgo nocallback mantis_strerror
 
@@ -156,7 +156,7 @@ static int mgo_nop(void)
 // the cache with the version read (unless the key's stripe has seen a TTL
 // write: the fill would not know the entry's expiry). On MANTIS_EBUFSIZE,
 // *vlen holds the value's length and nothing was filled.
-static int mgo_get_db(uint64_t db, uint64_t cache, const void *key, size_t klen, void *buf,
+static int mgo_get_db(uint64_t db, uint64_t cache, const char *key, size_t klen, char *buf,
 		      size_t cap, size_t *vlen, uint64_t *ttl)
 {
 	uint64_t h = mgo_hash(key, klen), seq = 0;
@@ -171,7 +171,7 @@ static int mgo_get_db(uint64_t db, uint64_t cache, const void *key, size_t klen,
 }
 
 // Get: the cache first (no lock); on a miss the storage read and fill.
-static int mgo_get(uint64_t db, uint64_t cache, const void *key, size_t klen, void *buf,
+static int mgo_get(uint64_t db, uint64_t cache, const char *key, size_t klen, char *buf,
 		   size_t cap, size_t *vlen, uint64_t *ttl)
 {
 	int rc = mantis_cache_get(cache, key, klen, buf, cap, vlen, NULL);
@@ -193,7 +193,7 @@ static inline int mgo_cache_rc(int rc)
 // Put and PutWithTTL: invalidate, write storage, insert the new version
 // (values with a TTL are not cached: the cache entry could outlive the
 // stored one by the time between the two calls).
-static int mgo_put(uint64_t db, uint64_t cache, const void *key, size_t klen, const void *val,
+static int mgo_put(uint64_t db, uint64_t cache, const char *key, size_t klen, const char *val,
 		   size_t vlen, uint64_t ttl_ms, uint64_t *ttl)
 {
 	uint64_t h = mgo_hash(key, klen), seq = 0;
@@ -215,7 +215,7 @@ static int mgo_put(uint64_t db, uint64_t cache, const void *key, size_t klen, co
 
 // Delete: invalidate, then write the tombstone (no fill can run in between
 // or after with an older version: fills take the same lock).
-static int mgo_delete(uint64_t db, uint64_t cache, const void *key, size_t klen)
+static int mgo_delete(uint64_t db, uint64_t cache, const char *key, size_t klen)
 {
 	uint64_t h = mgo_hash(key, klen), seq = 0;
 	int rc;
@@ -265,10 +265,10 @@ static inline int mgo_rec_writes(const struct mgo_rec *r)
 // ascending order, invalidate those keys in the cache, apply the batch with
 // one mantis_db_write (check_seq and CHECK records as given), then insert the
 // new versions (records in order, so a key's last write wins), unlock.
-static int mgo_write(uint64_t db, uint64_t cache, const void *batch, size_t len,
+static int mgo_write(uint64_t db, uint64_t cache, const char *batch, size_t len,
 		     uint64_t check_seq, uint64_t *ttl, uint64_t *seq_out)
 {
-	const unsigned char *b = batch, *e = b + len, *p, *q;
+	const unsigned char *b = (const unsigned char *)batch, *e = b + len, *p, *q;
 	uint64_t locked[MGO_STRIPES / 64], seq = 0, h;
 	struct mgo_rec r;
 	uint32_t i;
@@ -308,6 +308,37 @@ static int mgo_write(uint64_t db, uint64_t cache, const void *batch, size_t len,
 		if (locked[i / 64] >> (i % 64) & 1)
 			pthread_mutex_unlock(&mgo_stripes[i].mu);
 	return rc;
+}
+
+// Thin wrappers of the calls Go makes directly, with char pointers: cgo
+// checks every unsafe.Pointer argument at run time for Go pointers in the
+// memory it points to (cgocheck), but not a pointer to char, whose target
+// cannot hold a pointer. Same contracts as the wrapped functions.
+static int mgo_snap_get(uint64_t db, uint64_t snap, const char *key, size_t klen, char *buf,
+			size_t cap, size_t *vlen)
+{
+	return mantis_db_get(db, snap, key, klen, buf, cap, vlen, NULL);
+}
+
+static int mgo_write_raw(uint64_t db, const char *batch, size_t len, uint64_t *seq_out)
+{
+	return mantis_db_write(db, batch, len, 0, seq_out);
+}
+
+static int mgo_multiget(uint64_t db, const char *keys, size_t keys_len, uint32_t nkeys, char *out,
+			size_t out_cap, size_t *out_len)
+{
+	return mantis_db_multiget(db, 0, keys, keys_len, nkeys, out, out_cap, out_len);
+}
+
+static int mgo_iter_open(uint64_t db, const char *prefix, size_t plen, uint64_t *it_out)
+{
+	return mantis_iter_open(db, 0, prefix, plen, it_out);
+}
+
+static int mgo_iter_chunk(uint64_t it, char *buf, size_t cap, size_t *len_out, uint32_t *count_out)
+{
+	return mantis_iter_next_chunk(it, buf, cap, 0, len_out, count_out);
 }
 
 // Both stats in one call. A closed cache leaves *cs zeroed and reports
@@ -362,16 +393,20 @@ var (
 
 // strPtr returns a pointer to s's bytes for a call's duration (nil for "").
 // C reads them during the call only; passing the pointer as an argument of
-// the cgo call keeps the string alive until the call returns.
-func strPtr(s string) unsafe.Pointer { return unsafe.Pointer(unsafe.StringData(s)) }
+// the cgo call keeps the string alive until the call returns. A *C.char
+// (not an unsafe.Pointer) spares the call cgo's run-time pointer check.
+func strPtr(s string) *C.char { return (*C.char)(unsafe.Pointer(unsafe.StringData(s))) }
 
 // bufPtr returns a pointer to b's first byte, or nil if cap(b) is 0.
-func bufPtr(b []byte) unsafe.Pointer {
+func bufPtr(b []byte) *C.char {
 	if cap(b) == 0 {
 		return nil
 	}
-	return unsafe.Pointer(unsafe.SliceData(b))
+	return (*C.char)(unsafe.Pointer(unsafe.SliceData(b)))
 }
+
+// ttlPtr passes an engine's TTL bitmap (Go memory holding no pointers).
+func ttlPtr(ttl *[ttlWords]uint64) *C.uint64_t { return (*C.uint64_t)(unsafe.Pointer(ttl)) }
 
 func cStrerror(rc int) string { return C.GoString(C.mantis_strerror(C.int(rc))) }
 
@@ -403,7 +438,7 @@ func cCacheClose(cache uint64) int { return int(C.mantis_cache_close(C.uint64_t(
 func cGet(db, cache uint64, key string, buf []byte, ttl *[ttlWords]uint64) (int, int) {
 	var n C.size_t
 	rc := C.mgo_get(C.uint64_t(db), C.uint64_t(cache), strPtr(key), C.size_t(len(key)),
-		bufPtr(buf), C.size_t(cap(buf)), &n, (*C.uint64_t)(unsafe.Pointer(ttl)))
+		bufPtr(buf), C.size_t(cap(buf)), &n, ttlPtr(ttl))
 	return int(rc), int(n)
 }
 
@@ -411,21 +446,21 @@ func cGet(db, cache uint64, key string, buf []byte, ttl *[ttlWords]uint64) (int,
 func cGetDB(db, cache uint64, key string, buf []byte, ttl *[ttlWords]uint64) (int, int) {
 	var n C.size_t
 	rc := C.mgo_get_db(C.uint64_t(db), C.uint64_t(cache), strPtr(key), C.size_t(len(key)),
-		bufPtr(buf), C.size_t(cap(buf)), &n, (*C.uint64_t)(unsafe.Pointer(ttl)))
+		bufPtr(buf), C.size_t(cap(buf)), &n, ttlPtr(ttl))
 	return int(rc), int(n)
 }
 
 // cSnapGet reads key at snapshot snap from storage only (transactions).
 func cSnapGet(db, snap uint64, key string, buf []byte) (int, int) {
 	var n C.size_t
-	rc := C.mantis_db_get(C.uint64_t(db), C.uint64_t(snap), strPtr(key), C.size_t(len(key)),
-		bufPtr(buf), C.size_t(cap(buf)), &n, nil)
+	rc := C.mgo_snap_get(C.uint64_t(db), C.uint64_t(snap), strPtr(key), C.size_t(len(key)),
+		bufPtr(buf), C.size_t(cap(buf)), &n)
 	return int(rc), int(n)
 }
 
 func cPut(db, cache uint64, key, value string, ttlMs uint64, ttl *[ttlWords]uint64) int {
 	return int(C.mgo_put(C.uint64_t(db), C.uint64_t(cache), strPtr(key), C.size_t(len(key)),
-		strPtr(value), C.size_t(len(value)), C.uint64_t(ttlMs), (*C.uint64_t)(unsafe.Pointer(ttl))))
+		strPtr(value), C.size_t(len(value)), C.uint64_t(ttlMs), ttlPtr(ttl)))
 }
 
 func cDelete(db, cache uint64, key string) int {
@@ -436,14 +471,14 @@ func cDelete(db, cache uint64, key string) int {
 func cWrite(db, cache uint64, batch []byte, checkSeq uint64, ttl *[ttlWords]uint64) (int, uint64) {
 	var seq C.uint64_t
 	rc := C.mgo_write(C.uint64_t(db), C.uint64_t(cache), bufPtr(batch), C.size_t(len(batch)),
-		C.uint64_t(checkSeq), (*C.uint64_t)(unsafe.Pointer(ttl)), &seq)
+		C.uint64_t(checkSeq), ttlPtr(ttl), &seq)
 	return int(rc), uint64(seq)
 }
 
 // cWriteRaw is a plain mantis_db_write (no cache maintenance, no checks).
 func cWriteRaw(db uint64, batch []byte) (int, uint64) {
 	var seq C.uint64_t
-	rc := C.mantis_db_write(C.uint64_t(db), bufPtr(batch), C.size_t(len(batch)), 0, &seq)
+	rc := C.mgo_write_raw(C.uint64_t(db), bufPtr(batch), C.size_t(len(batch)), &seq)
 	return int(rc), uint64(seq)
 }
 
@@ -452,7 +487,7 @@ func cWriteRaw(db uint64, batch []byte) (int, uint64) {
 // cEBufSize).
 func cMultiGet(db uint64, keys []byte, nkeys int, out []byte) (int, int) {
 	var n C.size_t
-	rc := C.mantis_db_multiget(C.uint64_t(db), 0, bufPtr(keys), C.size_t(len(keys)),
+	rc := C.mgo_multiget(C.uint64_t(db), bufPtr(keys), C.size_t(len(keys)),
 		C.uint32_t(nkeys), bufPtr(out), C.size_t(cap(out)), &n)
 	return int(rc), int(n)
 }
@@ -467,7 +502,7 @@ func cSnapshotClose(snap uint64) int { return int(C.mantis_snapshot_close(C.uint
 
 func cIterOpen(db uint64, prefix string) (uint64, int) {
 	var h C.uint64_t
-	rc := C.mantis_iter_open(C.uint64_t(db), 0, strPtr(prefix), C.size_t(len(prefix)), &h)
+	rc := C.mgo_iter_open(C.uint64_t(db), strPtr(prefix), C.size_t(len(prefix)), &h)
 	return uint64(h), int(rc)
 }
 
@@ -476,7 +511,7 @@ func cIterOpen(db uint64, prefix string) (uint64, int) {
 func cIterChunk(it uint64, buf []byte) (int, int, int) {
 	var n C.size_t
 	var count C.uint32_t
-	rc := C.mantis_iter_next_chunk(C.uint64_t(it), bufPtr(buf), C.size_t(cap(buf)), 0, &n, &count)
+	rc := C.mgo_iter_chunk(C.uint64_t(it), bufPtr(buf), C.size_t(cap(buf)), &n, &count)
 	return int(rc), int(n), int(count)
 }
 

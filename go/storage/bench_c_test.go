@@ -1,0 +1,224 @@
+//go:build ccore && cgo
+
+package storage
+
+// Benchmarks of the C engine's cgo layer against its floor, an empty cgo
+// call, measured in the same run (the machine is shared and noisy: only
+// ratios within one run mean something):
+//
+//	go test -tags ccore -run '^$' -bench 'BenchmarkC' -benchtime 2s ./go/storage/
+//
+// BenchmarkCGoCall is the floor. BenchmarkCGetCached reads keys that are
+// resident in the cache of an engine holding 1 million keys (16-byte keys,
+// 100-byte values) and reports x-cgo-call, its time per Get divided by the
+// time of an empty cgo call timed just before it (target: <= 3).
+// BenchmarkCBatchGet100 reports per-key-vs-get, the time per key of a
+// 100-key BatchGet divided by a single Get's time in the same benchmark
+// (target: <= 0.2). The engine-agnostic benchmarks (every method, both
+// engines, mixed workloads) are in bench_test.go.
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+const (
+	cBenchKeys = 1 << 20 // 1 million keys
+	cBenchHot  = 1 << 16 // keys read by the cached-Get benchmark
+)
+
+// cBenchKey is the i-th benchmark key: 16 bytes.
+func cBenchKey(i int) string { return fmt.Sprintf("key-%012d", i) }
+
+var cBenchValue = strings.Repeat("v", 100)
+
+// cBenchEngine is one engine with cBenchKeys keys, shared by the benchmarks
+// of a run (loading it takes a second or two).
+var cBenchEngine = sync.OnceValues(func() (*CStorageEngine, error) {
+	e := NewCStorageEngine(StorageConfig{CacheSize: 256 << 20})
+	if err := e.Init(""); err != nil {
+		return nil, err
+	}
+	batch := make(map[string]string, 1024)
+	for i := range cBenchKeys {
+		batch[cBenchKey(i)] = cBenchValue
+		if len(batch) == 1024 {
+			if err := e.BatchPut(context.Background(), batch); err != nil {
+				return nil, err
+			}
+			clear(batch)
+		}
+	}
+	return e, nil
+})
+
+func cBench(b *testing.B) *CStorageEngine {
+	b.Helper()
+	e, err := cBenchEngine()
+	if err != nil {
+		b.Fatal(err)
+	}
+	return e
+}
+
+// floorNs times an empty cgo call (ns per call, best of 3 runs).
+func floorNs() float64 {
+	best := 0.0
+	for range 3 {
+		const n = 1 << 20
+		start := time.Now()
+		for range n {
+			cNop()
+		}
+		ns := float64(time.Since(start).Nanoseconds()) / n
+		if best == 0 || ns < best {
+			best = ns
+		}
+	}
+	return best
+}
+
+// BenchmarkCGoCall: the floor, one empty cgo call.
+func BenchmarkCGoCall(b *testing.B) {
+	for b.Loop() {
+		cNop()
+	}
+}
+
+// BenchmarkCGetCached: Get of keys resident in the cache, 1 and 2
+// goroutines, with the ratio to the floor.
+func BenchmarkCGetCached(b *testing.B) {
+	e := cBench(b)
+	ctx := context.Background()
+	keys := make([]string, cBenchHot)
+	for i := range keys {
+		keys[i] = cBenchKey(i * (cBenchKeys / cBenchHot))
+		if _, err := e.Get(ctx, keys[i]); err != nil { // fill the cache
+			b.Fatal(err)
+		}
+	}
+	for _, g := range []int{1, 2} {
+		b.Run(fmt.Sprintf("goroutines=%d", g), func(b *testing.B) {
+			floor := floorNs()
+			s0 := e.Stats()
+			b.ReportAllocs()
+			b.ResetTimer()
+			runParallelN(b, g, func(worker int, n int) {
+				r := rand.New(rand.NewPCG(uint64(worker), 1))
+				for range n {
+					k := keys[r.IntN(len(keys))]
+					v, err := e.Get(ctx, k)
+					if err != nil || len(v) != len(cBenchValue) {
+						panic(fmt.Sprintf("Get(%q) = %d bytes, %v", k, len(v), err))
+					}
+				}
+			})
+			b.StopTimer()
+			s1 := e.Stats()
+			perOp := float64(b.Elapsed().Nanoseconds()) / float64(b.N)
+			b.ReportMetric(floor, "cgo-call-ns")
+			// Per Get of one goroutine: with g goroutines, wall time per
+			// op times g.
+			b.ReportMetric(perOp*float64(g)/floor, "x-cgo-call")
+			if hits := s1.CacheHits - s0.CacheHits; b.N > 1000 {
+				b.ReportMetric(float64(hits)/float64(b.N), "hit-ratio")
+			}
+		})
+	}
+}
+
+// BenchmarkCBatchGet100: BatchGet of 100 random keys of the 1 million, with
+// the time per key relative to a single Get of the same keys timed in the
+// same benchmark.
+func BenchmarkCBatchGet100(b *testing.B) {
+	e := cBench(b)
+	ctx := context.Background()
+	r := rand.New(rand.NewPCG(7, 7))
+	const sets = 256
+	keySets := make([][]string, sets)
+	for i := range keySets {
+		keySets[i] = make([]string, 100)
+		for j := range keySets[i] {
+			keySets[i][j] = cBenchKey(r.IntN(cBenchKeys))
+		}
+	}
+	// Single Gets of the same keys (cache-resident after the first pass:
+	// the best case for Get).
+	for _, ks := range keySets {
+		for _, k := range ks {
+			e.Get(ctx, k)
+		}
+	}
+	start := time.Now()
+	gets := 0
+	for round := 0; time.Since(start) < 200*time.Millisecond; round++ {
+		for _, k := range keySets[round%sets] {
+			if _, err := e.Get(ctx, k); err != nil {
+				b.Fatal(err)
+			}
+			gets++
+		}
+	}
+	getNs := float64(time.Since(start).Nanoseconds()) / float64(gets)
+	b.ReportAllocs()
+	b.ResetTimer()
+	i := 0
+	for b.Loop() {
+		m, err := e.BatchGet(ctx, keySets[i%sets])
+		if err != nil || len(m) == 0 {
+			b.Fatalf("BatchGet: %d keys, %v", len(m), err)
+		}
+		i++
+	}
+	perKey := float64(b.Elapsed().Nanoseconds()) / float64(b.N) / 100
+	b.ReportMetric(perKey, "ns/key")
+	b.ReportMetric(getNs, "get-ns")
+	b.ReportMetric(perKey/getNs, "per-key-vs-get")
+}
+
+// BenchmarkCIterate: a full scan of the 1 million keys, in entries per
+// second (target: >= 5 million).
+func BenchmarkCIterate(b *testing.B) {
+	e := cBench(b)
+	ctx := context.Background()
+	b.ReportAllocs()
+	entries := 0
+	for b.Loop() {
+		it, err := e.NewIterator(ctx, "")
+		if err != nil {
+			b.Fatal(err)
+		}
+		n := 0
+		for it.Next() {
+			n++
+		}
+		if err := it.Error(); err != nil || n != cBenchKeys {
+			b.Fatalf("scanned %d, %v", n, err)
+		}
+		it.Close()
+		entries += n
+	}
+	b.ReportMetric(float64(entries)/b.Elapsed().Seconds(), "entries/s")
+}
+
+// runParallelN splits b.N operations over g goroutines and waits for them.
+func runParallelN(b *testing.B, g int, f func(worker, n int)) {
+	var wg sync.WaitGroup
+	for w := range g {
+		n := b.N / g
+		if w < b.N%g {
+			n++
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			f(w, n)
+		}()
+	}
+	wg.Wait()
+}
