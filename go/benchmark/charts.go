@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -262,7 +263,7 @@ func (humanTicks) Ticks(lo, hi float64) []plot.Tick {
 	ts := plot.DefaultTicks{}.Ticks(lo, hi)
 	for i := range ts {
 		if ts[i].Label != "" {
-			ts[i].Label = humanCount(ts[i].Value)
+			ts[i].Label = tickLabel(humanCount(ts[i].Value))
 		}
 	}
 	return ts
@@ -274,7 +275,7 @@ type nsLogTicks struct{}
 func (nsLogTicks) Ticks(lo, hi float64) []plot.Tick {
 	var ts []plot.Tick
 	for dec := math.Pow(10, math.Floor(math.Log10(math.Max(lo, 1)))); dec <= hi; dec *= 10 {
-		ts = append(ts, plot.Tick{Value: dec, Label: humanNs(dec)})
+		ts = append(ts, plot.Tick{Value: dec, Label: tickLabel(humanNs(dec))})
 		for m := 2.0; m < 10; m++ {
 			if v := dec * m; v <= hi {
 				ts = append(ts, plot.Tick{Value: v})
@@ -282,4 +283,18 @@ func (nsLogTicks) Ticks(lo, hi float64) []plot.Tick {
 		}
 	}
 	return ts
+}
+
+// tickLabel drops trailing zeros of the number of a label: "1.00ms" -> "1ms",
+// "2.50M" -> "2.5M".
+func tickLabel(s string) string {
+	end := strings.IndexFunc(s, func(r rune) bool { return (r < '0' || r > '9') && r != '.' })
+	if end < 0 {
+		end = len(s)
+	}
+	num, unit := s[:end], s[end:]
+	if strings.Contains(num, ".") {
+		num = strings.TrimRight(strings.TrimRight(num, "0"), ".")
+	}
+	return num + unit
 }

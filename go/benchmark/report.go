@@ -104,6 +104,15 @@ func hitRatio(r *Result) string {
 	return fmt.Sprintf("%.1f%%", 100*r.HitRatio)
 }
 
+// hitRatios adds the engine's own cache hit ratio, where it has one.
+func hitRatios(r *Result) string {
+	s := hitRatio(r)
+	if r.EngineCacheHitRatio >= 0 {
+		s += fmt.Sprintf(" (cache %.1f%%)", 100*r.EngineCacheHitRatio)
+	}
+	return s
+}
+
 func status(r *Result) string {
 	if r.OK() {
 		return "ok"
@@ -114,7 +123,7 @@ func status(r *Result) string {
 // writeTable prints the results as a table.
 func writeTable(w io.Writer, results []*Result) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "suite\tengine\tworkers\tops/s\tp50\tp95\tp99\tp99.9\tmax\thits\theap\tRSS\tGCs\tGC pause\tcheck\t")
+	fmt.Fprintln(tw, "suite\tengine\tworkers\tops/s\tp50\tp95\tp99\tp99.9\tmax\thits\theap\tΔRSS\tGCs\tGC pause\tcheck\t")
 	prev := ""
 	for _, r := range results {
 		suite := r.Suite
@@ -126,7 +135,7 @@ func writeTable(w io.Writer, results []*Result) {
 			suite, r.Engine, r.Workers, humanCount(r.OpsPerSec),
 			humanNs(float64(r.P50Ns)), humanNs(float64(r.P95Ns)), humanNs(float64(r.P99Ns)),
 			humanNs(float64(r.P999Ns)), humanNs(float64(r.MaxNs)), hitRatio(r),
-			humanBytes(r.HeapBytes), humanBytes(r.RSSBytes), r.GCCount,
+			humanBytes(r.HeapBytes), humanBytes(r.RSSDeltaBytes), r.GCCount,
 			humanNs(float64(r.GCPauseNs)), status(r))
 	}
 	tw.Flush()
@@ -172,7 +181,9 @@ func writeMarkdown(path string, rep *Report) error {
 		"(high-throughput: 4x), over %d keys of 16 bytes with 100-byte values (memory-pressure: %d keys "+
 		"of 16-64 KiB). Latencies are per operation (a scan or a read-modify-write is one operation), "+
 		"from an HDR histogram. Heap is the live Go heap the store added (after a GC); RSS is the "+
-		"process's resident set at the end of the suite.\n\n",
+		"process's resident set at the end of the suite and ΔRSS its growth since before the store "+
+		"was made. Hits are reads that found the key (for our engines, the engine's own cache hit "+
+		"ratio follows in parentheses).\n\n",
 		rep.Stress, time.Duration(rep.DurationPerSuiteNs), rep.Workers, rep.Keys, rep.LargeKeys)
 
 	var failed []*Result
@@ -233,16 +244,16 @@ func writeMarkdown(path string, rep *Report) error {
 			continue
 		}
 		fmt.Fprintf(&b, "### %s: %s\n\n%s\n\n", s.Name, s.Title, s.Description)
-		b.WriteString("| engine | workers | ops/s | p50 | p95 | p99 | p99.9 | max | hits | heap | RSS | GCs | GC pause | check |\n")
-		b.WriteString("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|\n")
+		b.WriteString("| engine | workers | ops/s | p50 | p95 | p99 | p99.9 | max | hits | heap | RSS | ΔRSS | GCs | GC pause | check |\n")
+		b.WriteString("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|\n")
 		sorted := append([]*Result(nil), rs...)
 		sort.SliceStable(sorted, func(i, j int) bool { return sorted[i].OpsPerSec > sorted[j].OpsPerSec })
 		for _, r := range sorted {
-			fmt.Fprintf(&b, "| %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %d | %s | %s |\n",
+			fmt.Fprintf(&b, "| %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %d | %s | %s |\n",
 				r.Engine, r.Workers, humanCount(r.OpsPerSec), humanNs(float64(r.P50Ns)),
 				humanNs(float64(r.P95Ns)), humanNs(float64(r.P99Ns)), humanNs(float64(r.P999Ns)),
-				humanNs(float64(r.MaxNs)), hitRatio(r), humanBytes(r.HeapBytes), humanBytes(r.RSSBytes),
-				r.GCCount, humanNs(float64(r.GCPauseNs)), status(r))
+				humanNs(float64(r.MaxNs)), hitRatios(r), humanBytes(r.HeapBytes), humanBytes(r.RSSBytes),
+				humanBytes(r.RSSDeltaBytes), r.GCCount, humanNs(float64(r.GCPauseNs)), status(r))
 		}
 		b.WriteString("\n")
 	}
