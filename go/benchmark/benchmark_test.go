@@ -196,6 +196,18 @@ func TestCodecDetectsWrongValues(t *testing.T) {
 	}
 }
 
+func TestHumanFormats(t *testing.T) {
+	for in, want := range map[string]string{
+		humanCount(2_500_000): "2.50M", humanNs(1500): "1.50µs", humanBytes(3 << 20): "3.00MiB",
+		tickLabel("1.00ms"): "1ms", tickLabel("2.50M"): "2.5M", tickLabel("100ns"): "100ns",
+		tickLabel("10.0µs"): "10µs",
+	} {
+		if in != want {
+			t.Errorf("got %q, want %q", in, want)
+		}
+	}
+}
+
 func TestBuiltinStoresPassCheckStore(t *testing.T) {
 	regs, err := Registered()
 	if err != nil {

@@ -190,6 +190,7 @@ func legendPlot(kind string, engines []string, colors map[string]color.Color) *p
 	smallText(p)
 	p.Legend.Top, p.Legend.Left = true, true
 	p.Legend.TextStyle.Font.Size = vg.Points(10)
+	p.Legend.Padding = vg.Points(3)
 	for i, e := range engines {
 		if kind == "throughput" {
 			b, _ := plotter.NewBarChart(plotter.Values{0}, vg.Points(8))
