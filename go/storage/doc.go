@@ -63,5 +63,8 @@
 // ErrInvalidKey, ErrTooLarge, ErrConflict, ErrTxnDone, ErrInitialized),
 // possibly wrapped with what failed, to be tested with errors.Is; a context's
 // own error; or, from Init, the operating system's error about the data
-// directory. Messages start with "storage: ".
+// directory. Messages start with "storage: ". When a call has several faults
+// at once (say, a bad key on a closed engine), which one it reports is
+// unspecified, except in transactions: ErrTxnDone first, then ErrClosed,
+// then the context's error, then bad input.
 package storage
