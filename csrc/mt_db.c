@@ -1,0 +1,1076 @@
+/*
+ * mt_db.c - MVCC over the skiplist: sequence numbers, in-order publication of
+ * batches, conflict checks, reads at a snapshot, pruning bounds, TTL, sweep
+ * and striped statistics; and the public mantis_db_* functions.
+ *
+ * SEQUENCE NUMBERS AND PUBLICATION
+ *
+ * A write (a put, a delete or a batch) allocates everything it may need
+ * that does not depend on the list (its versions), then takes
+ * s = ++next_seq and stamps its versions with s. It links them into their
+ * chains (mt_sl_link; this may allocate a node and fail), then waits until
+ * published == s - 1 and stores published = s. Readers read published
+ * first and ignore versions with a higher seq, so:
+ *
+ *  P1 A version with seq s is invisible until published >= s, and every
+ *     version of batch s was linked before published became s: a reader
+ *     sees all of a batch or none of it.
+ *  P2 published only grows and every seq <= published is decided: it was
+ *     published or its versions carry ABORTED, set before the batch
+ *     published its (empty) seq. A writer that fails after taking its seq
+ *     (ENOMEM while linking, CONFLICT) marks what it linked ABORTED, frees
+ *     what it did not, and still publishes s, so later writers never wait
+ *     on it for ever.
+ *
+ * The wait for s - 1 is the only point where writers serialize: a few
+ * loads while the predecessor finishes linking. Writers of the same key
+ * keep its chain ordered by seq whatever order they link in (I4 in
+ * mt_skiplist.c). Conflict checks (check_seq) run while holding that turn:
+ * every version below s is then decided, so "the newest committed version
+ * of k below s" is exact. If a key's history was removed, removed_seq (raised
+ * before the removal can be observed) stands for it, conservatively.
+ *
+ * SNAPSHOTS AND THE PRUNE BOUND
+ *
+ * A snapshot is a registered slot holding its seq. Registering stores
+ * USED | published, then re-reads published until it is unchanged, with a
+ * full fence between the store and each re-read; a pruner reads published
+ * (p0) and then scans the slots. Either the scan sees the slot (and bounds
+ * by it) or the slot's final store came after the scan, and its seq (a
+ * read of published after that store) is >= p0. So any value
+ * min(p0, slots seen) is a lower bound of every snapshot's seq, now and
+ * later: min_cache keeps the greatest such value found (raised on every
+ * open and close), and mt_db_min_seq returns p0 when no slot is
+ * registered (nsnaps, incremented before the slot is stored, read after
+ * p0), else min(min_cache, p0).
+ *
+ * Readers of "the latest state" (snap 0) register nothing. They read at
+ * S = published and may race with a prune whose bound has moved past S:
+ * the version they want, the newest <= S, may be cut below a newer version
+ * V <= min_seq (V is committed and visible to any later reader). A reader
+ * that passed over a newer version and found nothing at or below S
+ * therefore reads published again and retries: its result is then that of
+ * a later instant, which is still inside the call. A reader that finds a
+ * version <= S returns it: everything <= S was linked before S was
+ * published.
+ *
+ * PRUNING AND TTL
+ *
+ * Every write prunes the chains it wrote after publishing (mt_sl_prune with
+ * min_seq): under overwrites a chain holds the versions live snapshots need
+ * plus at most the ones in flight. A delete makes the key's node removable
+ * as soon as no snapshot needs what it hid. An expired version is invisible
+ * to every reader whatever its snapshot (the clock is read at the read), so
+ * an expired newest version counts as a tombstone for pruning; reads that
+ * meet one prune its node at once, and mantis_db_sweep walks the whole list.
+ * Pruning never blocks: one pruner per chain, others skip it.
+ *
+ * STATS
+ *
+ * Each thread adds to its stripe of counters (one cache line per thread,
+ * threads numbered on first use), so the hot path has no shared counter
+ * beyond next_seq/published. entries changes at publication: a version
+ * that is a put adds one unless the newest committed version below it (all
+ * decided at that point) is a put; a tombstone removes one if it is. A
+ * removal of an expired key removes one. bytes and versions count every
+ * version held (aborted ones too) until it is unlinked.
+ *
+ * LIFETIMES
+ *
+ * The db object has a reference count: one for its handle and one per
+ * snapshot and iterator. mantis_db_close closes the handle; calls in flight
+ * hold handle references (mt_handle), so the handle's reference goes only
+ * after they return, and the db is freed when the last snapshot or iterator
+ * goes too. Nothing of the db is touched by deferred frees, which only free
+ * nodes and versions already unlinked.
+ */
+#include "mt_db.h"
+
+#include "mantis.h"
+#include "mt_alloc.h"
+#include "mt_handle.h"
+
+#include <assert.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* ------------------------------------------------------------ clock */
+
+static uint64_t mt_db_clock_offset;
+
+uint64_t mt_db_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	/* +1: never 0, which callers use for "not read yet". */
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u + 1u +
+	       ck_pr_load_64(&mt_db_clock_offset);
+}
+
+void mt_db_clock_advance_ms(uint64_t ms)
+{
+	ck_pr_add_64(&mt_db_clock_offset, ms);
+}
+
+static uint64_t mt_db_expiry(uint64_t ttl_ms)
+{
+	uint64_t now;
+
+	if (ttl_ms == 0)
+		return 0;
+	now = mt_db_now_ms();
+	return ttl_ms > UINT64_MAX - now ? UINT64_MAX : now + ttl_ms;
+}
+
+/* ------------------------------------------------------------ lifetime */
+
+static int mt_db_create(struct mt_db **out)
+{
+	struct mt_db *db = mt_malloc_aligned(sizeof(*db), CK_MD_CACHELINE);
+
+	if (db == NULL)
+		return MANTIS_ENOMEM;
+	memset(db, 0, sizeof(*db));
+	if (mt_sl_init(&db->sl) != MANTIS_OK) {
+		mt_free(db);
+		return MANTIS_ENOMEM;
+	}
+	db->refs = 1;
+	*out = db;
+	return MANTIS_OK;
+}
+
+static void mt_db_destroy(struct mt_db *db)
+{
+	struct mt_db_snapchunk *c = db->snaps, *next;
+
+	/* Last reference: no thread is inside the db (every caller holds a
+	 * reference while inside), so the list is freed directly. */
+	ck_pr_fence_load();
+	mt_sl_destroy(&db->sl);
+	while (c != NULL) {
+		next = c->next;
+		mt_free(c);
+		c = next;
+	}
+	mt_free(db);
+}
+
+void mt_db_ref(struct mt_db *db)
+{
+	ck_pr_inc_64(&db->refs);
+}
+
+void mt_db_unref(struct mt_db *db)
+{
+	bool zero;
+
+	/* Full barrier: everything this holder did precedes the free. */
+	ck_pr_dec_64_zero(&db->refs, &zero);
+	if (zero)
+		mt_db_destroy(db);
+}
+
+static void mt_db_handle_destroy(void *obj)
+{
+	mt_db_unref(obj);
+}
+
+/* ------------------------------------------------------------ snapshots */
+
+/* Lowers the bound from a scan of every slot (see the top comment). */
+static void mt_db_refresh_min(struct mt_db *db)
+{
+	uint64_t m, cur;
+	struct mt_db_snapchunk *c;
+
+	m = ck_pr_load_64(&db->published);
+	/* p0 before the slots (and before the chunk list head). */
+	ck_pr_fence_load();
+	for (c = ck_pr_load_ptr(&db->snaps); c != NULL; c = ck_pr_load_ptr(&c->next)) {
+		for (unsigned i = 0; i < MT_DB_SNAPCHUNK; i++) {
+			uint64_t v = ck_pr_load_64(&c->slot[i]);
+
+			if ((v & MT_DB_SLOT_USED) && (v & ~MT_DB_SLOT_USED) < m)
+				m = v & ~MT_DB_SLOT_USED;
+		}
+	}
+	/* Keep the greatest bound found: each one is valid for ever. */
+	while ((cur = ck_pr_load_64(&db->min_cache)) < m && !ck_pr_cas_64(&db->min_cache, cur, m))
+		;
+}
+
+uint64_t mt_db_min_seq(struct mt_db *db)
+{
+	uint64_t p = ck_pr_load_64(&db->published), c;
+
+	/* p0 before nsnaps: a registration not counted yet will read a
+	 * published value >= p. */
+	ck_pr_fence_load();
+	if (ck_pr_load_64(&db->nsnaps) == 0)
+		return p;
+	c = ck_pr_load_64(&db->min_cache);
+	return c < p ? c : p;
+}
+
+/* Claims a free slot with value v. Returns it, or NULL on ENOMEM. */
+static uint64_t *mt_db_slot_claim(struct mt_db *db, uint64_t v)
+{
+	struct mt_db_snapchunk *c, *head;
+
+	for (c = ck_pr_load_ptr(&db->snaps); c != NULL; c = ck_pr_load_ptr(&c->next)) {
+		for (unsigned i = 0; i < MT_DB_SNAPCHUNK; i++) {
+			/* Full barrier: the slot is visible before the caller
+			 * re-reads published. */
+			if (ck_pr_load_64(&c->slot[i]) == 0 && ck_pr_cas_64(&c->slot[i], 0, v))
+				return &c->slot[i];
+		}
+	}
+	c = mt_calloc(1, sizeof(*c));
+	if (c == NULL)
+		return NULL;
+	c->slot[0] = v;
+	do {
+		head = ck_pr_load_ptr(&db->snaps);
+		c->next = head;
+		/* Release: the chunk and its claimed slot before the push;
+		 * full barrier before the caller's re-read of published. */
+	} while (!ck_pr_cas_ptr(&db->snaps, head, c));
+	return &c->slot[0];
+}
+
+int mt_db_snap_register(struct mt_db *db, int refresh, uint64_t **slot_out, uint64_t *seq_out)
+{
+	uint64_t *slot, s, s2;
+
+	/* Counted first (full barrier): see mt_db_min_seq. */
+	ck_pr_inc_64(&db->nsnaps);
+	ck_pr_fence_memory();
+	s = ck_pr_load_64(&db->published);
+	slot = mt_db_slot_claim(db, MT_DB_SLOT_USED | s);
+	if (slot == NULL) {
+		ck_pr_dec_64(&db->nsnaps);
+		return MANTIS_ENOMEM;
+	}
+	for (;;) {
+		/* The slot's store is ordered before this load (the claim's
+		 * CAS or the fence below): a scan that missed it began after
+		 * published was already s2. */
+		s2 = ck_pr_load_64(&db->published);
+		if (s2 == s)
+			break;
+		s = s2;
+		ck_pr_store_64(slot, MT_DB_SLOT_USED | s);
+		ck_pr_fence_memory(); /* store-load: slot before re-read */
+	}
+	if (refresh)
+		mt_db_refresh_min(db);
+	*slot_out = slot;
+	*seq_out = s;
+	return MANTIS_OK;
+}
+
+int mt_db_snap_register_at(struct mt_db *db, uint64_t seq, uint64_t **slot_out)
+{
+	uint64_t *slot;
+
+	/* The caller's live registration at seq bounds every prune until
+	 * this slot is visible, so no re-read is needed. */
+	ck_pr_inc_64(&db->nsnaps);
+	slot = mt_db_slot_claim(db, MT_DB_SLOT_USED | seq);
+	if (slot == NULL) {
+		ck_pr_dec_64(&db->nsnaps);
+		return MANTIS_ENOMEM;
+	}
+	*slot_out = slot;
+	return MANTIS_OK;
+}
+
+void mt_db_snap_unregister(struct mt_db *db, uint64_t *slot, int refresh)
+{
+	/* Release: the snapshot's reads happen before its versions may go. */
+	ck_pr_store_64(slot, 0);
+	ck_pr_dec_64(&db->nsnaps);
+	if (refresh)
+		mt_db_refresh_min(db);
+}
+
+/* ------------------------------------------------------------ pruning */
+
+void mt_db_prune_account(struct mt_db *db, const struct mt_sl_prune_stats *st)
+{
+	struct mt_db_stripe *sp;
+
+	if (st->versions == 0 && st->entries == 0)
+		return;
+	sp = mt_db_stripe(db);
+	ck_pr_sub_64(&sp->versions, st->versions);
+	ck_pr_sub_64(&sp->bytes, st->bytes);
+	ck_pr_add_64(&sp->entries, (uint64_t)st->entries);
+}
+
+void mt_db_prune_node(struct mt_db *db, ck_epoch_record_t *r, struct mt_sl_node *n, uint64_t now_ms)
+{
+	struct mt_sl_prune_stats st = {0};
+
+	mt_sl_prune(&db->sl, r, n, mt_db_min_seq(db), now_ms, &db->removed_seq, &st);
+	mt_db_prune_account(db, &st);
+}
+
+/* ------------------------------------------------------------ writes */
+
+struct mt_db_rec {
+	const unsigned char *key;
+	const unsigned char *val;
+	uint32_t klen;
+	uint32_t vlen;
+	uint64_t ttl;
+	uint32_t pos; /* order in the batch */
+	uint8_t op;
+	uint8_t apply;  /* the last write of its key in the batch */
+	uint8_t linked; /* ver is in the list */
+	struct mt_sl_ver *ver;
+	struct mt_sl_node *node;
+};
+
+static void mt_db_pause(unsigned *spins)
+{
+	if (++*spins < 128)
+		ck_pr_stall();
+	else
+		sched_yield();
+}
+
+/* Waits for every seq below s to be published. */
+static void mt_db_wait_turn(struct mt_db *db, uint64_t s)
+{
+	unsigned spins = 0;
+
+	while (ck_pr_load_64(&db->published) != s - 1)
+		mt_db_pause(&spins);
+	/* Acquire: the predecessors' links and ABORTED flags are visible. */
+	ck_pr_fence_load();
+}
+
+static void mt_db_publish(struct mt_db *db, uint64_t s)
+{
+	/* Release: every link and flag of batch s precedes its visibility. */
+	ck_pr_fence_store();
+	ck_pr_store_64(&db->published, s);
+}
+
+/* Conflict check of one key while holding the turn for s. */
+static int mt_db_conflicts(struct mt_db *db, const void *key, size_t klen, uint64_t s,
+                           uint64_t check_seq)
+{
+	struct mt_sl_node *n = mt_sl_find(&db->sl, key, klen);
+	struct mt_sl_ver *v = n != NULL ? mt_sl_node_head(n) : NULL;
+
+	for (; v != NULL; v = mt_sl_ver_next(v)) {
+		uint64_t sf = mt_sl_ver_seqf(v);
+
+		if ((sf & MT_SL_SEQ_MASK) < s && !(sf & MT_SL_V_ABORTED))
+			return (sf & MT_SL_SEQ_MASK) > check_seq;
+	}
+	/* No committed version left: was a newer history dropped? The removal
+	 * raised removed_seq before cutting the chain we just read. */
+	return ck_pr_load_64(&db->removed_seq) > check_seq;
+}
+
+/* Is the newest committed version below v (all decided) a put? */
+static int mt_db_below_is_put(const struct mt_sl_ver *v)
+{
+	for (v = mt_sl_ver_next(v); v != NULL; v = mt_sl_ver_next(v)) {
+		uint64_t sf = mt_sl_ver_seqf(v);
+
+		if (!(sf & MT_SL_V_ABORTED))
+			return !(sf & MT_SL_V_TOMB);
+	}
+	return 0;
+}
+
+static int mt_db_rec_cmp(const void *a, const void *b)
+{
+	const struct mt_db_rec *x = a, *y = b;
+	int c = mt_sl_cmp(x->key, x->klen, y->key, y->klen);
+
+	if (c != 0)
+		return c;
+	return (x->pos > y->pos) - (x->pos < y->pos);
+}
+
+/*
+ * Applies n records (sorted by key then position if n > 1, apply flags set)
+ * under one new sequence number. Nothing is visible unless MANTIS_OK.
+ */
+static int mt_db_apply(struct mt_db *db, struct mt_db_rec *recs, size_t n, uint64_t check_seq,
+                       uint64_t *seq_out)
+{
+	ck_epoch_record_t *r = mt_epoch_record();
+	ck_epoch_section_t sec;
+	struct mt_db_stripe *sp;
+	uint64_t s, now = 0, nwrites = 0, ndeletes = 0, bytes = 0, nver = 0;
+	int64_t entries = 0;
+	int rc = MANTIS_OK;
+	size_t i;
+
+	if (r == NULL)
+		return MANTIS_ENOMEM;
+	/* Everything that does not depend on the list, before taking a seq. */
+	for (i = 0; i < n; i++) {
+		struct mt_db_rec *rec = &recs[i];
+
+		rec->linked = 0;
+		rec->ver = NULL;
+		if (!rec->apply)
+			continue;
+		rec->ver = mt_sl_ver_new(rec->val, rec->vlen, mt_db_expiry(rec->ttl),
+		                         rec->op == MANTIS_OP_DELETE);
+		if (rec->ver == NULL) {
+			while (i-- > 0)
+				mt_sl_ver_free_unlinked(recs[i].ver);
+			return MANTIS_ENOMEM;
+		}
+	}
+	s = ck_pr_faa_64(&db->next_seq, 1) + 1;
+	assert(s <= MT_SL_SEQ_LIMIT);
+	mt_epoch_begin(r, &sec);
+	for (i = 0; i < n; i++) {
+		struct mt_db_rec *rec = &recs[i];
+
+		if (!rec->apply)
+			continue;
+		rec->ver->seqf |= s; /* not yet linked: plain */
+		rc = mt_sl_link(&db->sl, r, rec->key, rec->klen, rec->ver, &rec->node);
+		if (rc != MANTIS_OK)
+			break;
+		rec->linked = 1;
+		nver++;
+		bytes += rec->klen + rec->vlen;
+	}
+	if (rc == MANTIS_OK) {
+		mt_db_wait_turn(db, s);
+		if (check_seq != 0) {
+			for (i = 0; i < n; i++) {
+				/* One check per key: the first record of its group. */
+				if (i > 0 && mt_sl_cmp(recs[i].key, recs[i].klen, recs[i - 1].key,
+				                       recs[i - 1].klen) == 0)
+					continue;
+				if (mt_db_conflicts(db, recs[i].key, recs[i].klen, s, check_seq)) {
+					rc = MANTIS_CONFLICT;
+					break;
+				}
+			}
+		}
+	}
+	if (rc != MANTIS_OK) {
+		for (i = 0; i < n; i++) {
+			if (recs[i].linked)
+				/* Full barrier each; all before the publication. */
+				ck_pr_or_64(&recs[i].ver->seqf, MT_SL_V_ABORTED);
+			else
+				mt_sl_ver_free_unlinked(recs[i].ver);
+		}
+		if (rc == MANTIS_ENOMEM)
+			mt_db_wait_turn(db, s);
+		mt_db_publish(db, s);
+	} else {
+		for (i = 0; i < n; i++) {
+			struct mt_db_rec *rec = &recs[i];
+			int put;
+
+			if (!rec->apply)
+				continue;
+			put = rec->op == MANTIS_OP_PUT;
+			entries += put - mt_db_below_is_put(rec->ver);
+			if (put)
+				nwrites++;
+			else
+				ndeletes++;
+		}
+		mt_db_publish(db, s);
+	}
+	/* Reclaim what the write made dead (aborted versions included). */
+	for (i = 0; i < n; i++) {
+		if (recs[i].linked) {
+			if (now == 0 && (mt_sl_ver_seqf(recs[i].ver) & MT_SL_V_TTL))
+				now = mt_db_now_ms();
+			mt_db_prune_node(db, r, recs[i].node, now != 0 ? now : 1);
+		}
+	}
+	mt_epoch_end(r, &sec);
+	sp = mt_db_stripe(db);
+	if (nver != 0) {
+		ck_pr_add_64(&sp->versions, nver);
+		ck_pr_add_64(&sp->bytes, bytes);
+	}
+	if (rc == MANTIS_OK) {
+		if (nwrites != 0)
+			ck_pr_add_64(&sp->writes, nwrites);
+		if (ndeletes != 0)
+			ck_pr_add_64(&sp->deletes, ndeletes);
+		if (entries != 0)
+			ck_pr_add_64(&sp->entries, (uint64_t)entries);
+		if (seq_out != NULL)
+			*seq_out = s;
+	}
+	return rc;
+}
+
+/* ------------------------------------------------------------ argument checks */
+
+static int mt_db_check_key(const void *key, size_t klen)
+{
+	if (key == NULL)
+		return MANTIS_EINVAL;
+	if (klen == 0)
+		return MANTIS_EKEY;
+	if (klen > MANTIS_KEY_MAX)
+		return MANTIS_ETOOLARGE;
+	return MANTIS_OK;
+}
+
+static uint32_t mt_db_le32(const unsigned char *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static uint64_t mt_db_le64(const unsigned char *p)
+{
+	return (uint64_t)mt_db_le32(p) | (uint64_t)mt_db_le32(p + 4) << 32;
+}
+
+static void mt_db_put_le32(unsigned char *p, uint32_t v)
+{
+	p[0] = (unsigned char)v;
+	p[1] = (unsigned char)(v >> 8);
+	p[2] = (unsigned char)(v >> 16);
+	p[3] = (unsigned char)(v >> 24);
+}
+
+int mt_db_acquire_snap(struct mt_db *db, uint64_t h, struct mt_snap **out)
+{
+	void *obj;
+	int rc = mt_handle_acquire(h, MT_HANDLE_SNAPSHOT, &obj);
+
+	if (rc != MANTIS_OK)
+		return rc;
+	if (((struct mt_snap *)obj)->db != db) {
+		mt_handle_release(h);
+		return MANTIS_EINVAL;
+	}
+	*out = obj;
+	return MANTIS_OK;
+}
+
+/* ------------------------------------------------------------ public: db */
+
+int mantis_db_open(const mantis_db_options_t *opts, uint64_t *db_out)
+{
+	struct mt_db *db;
+	int rc;
+
+	if (db_out == NULL || (opts != NULL && opts->reserved != 0))
+		return MANTIS_EINVAL;
+	rc = mt_db_create(&db);
+	if (rc != MANTIS_OK)
+		return rc;
+	rc = mt_handle_alloc(MT_HANDLE_DB, db, mt_db_handle_destroy, db_out);
+	if (rc != MANTIS_OK)
+		mt_db_destroy(db);
+	return rc;
+}
+
+int mantis_db_close(uint64_t db)
+{
+	return mt_handle_close(db, MT_HANDLE_DB);
+}
+
+static int mt_db_write_one(uint64_t dbh, uint8_t op, const void *key, size_t klen,
+                           const void *value, size_t vlen, uint64_t ttl_ms, uint64_t *seq_out)
+{
+	struct mt_db_rec rec;
+	void *obj;
+	int rc = mt_db_check_key(key, klen);
+
+	if (rc != MANTIS_OK)
+		return rc;
+	if (value == NULL && vlen > 0)
+		return MANTIS_EINVAL;
+	if (vlen > MANTIS_VALUE_MAX)
+		return MANTIS_ETOOLARGE;
+	rc = mt_handle_acquire(dbh, MT_HANDLE_DB, &obj);
+	if (rc != MANTIS_OK)
+		return rc;
+	memset(&rec, 0, sizeof(rec));
+	rec.key = key;
+	rec.klen = (uint32_t)klen;
+	rec.val = value;
+	rec.vlen = (uint32_t)vlen;
+	rec.ttl = ttl_ms;
+	rec.op = op;
+	rec.apply = 1;
+	rc = mt_db_apply(obj, &rec, 1, 0, seq_out);
+	mt_handle_release(dbh);
+	return rc;
+}
+
+int mantis_db_put(uint64_t db, const void *key, size_t klen, const void *value, size_t vlen,
+                  uint64_t ttl_ms, uint64_t *seq_out)
+{
+	return mt_db_write_one(db, MANTIS_OP_PUT, key, klen, value, vlen, ttl_ms, seq_out);
+}
+
+int mantis_db_delete(uint64_t db, const void *key, size_t klen, uint64_t *seq_out)
+{
+	return mt_db_write_one(db, MANTIS_OP_DELETE, key, klen, NULL, 0, 0, seq_out);
+}
+
+/*
+ * Parses a batch. With recs NULL only validates and counts; otherwise fills
+ * recs (as many as counted). Returns MANTIS_OK or the first error.
+ */
+static int mt_db_parse_batch(const unsigned char *b, size_t len, struct mt_db_rec *recs,
+                             size_t *n_out)
+{
+	size_t off = 0, n = 0;
+
+	while (off < len) {
+		size_t left = len - off;
+		uint8_t op;
+		uint32_t klen, vlen;
+		uint64_t ttl;
+
+		if (left < MANTIS_BATCH_HDR)
+			return MANTIS_EINVAL; /* truncated header */
+		op = b[off];
+		klen = mt_db_le32(b + off + 1);
+		vlen = mt_db_le32(b + off + 5);
+		ttl = mt_db_le64(b + off + 9);
+		if (op != MANTIS_OP_PUT && op != MANTIS_OP_DELETE && op != MANTIS_OP_CHECK)
+			return MANTIS_EINVAL;
+		if ((uint64_t)klen + vlen > left - MANTIS_BATCH_HDR)
+			return MANTIS_EINVAL; /* lengths past the end */
+		if (op != MANTIS_OP_PUT && (vlen != 0 || ttl != 0))
+			return MANTIS_EINVAL;
+		if (klen == 0)
+			return MANTIS_EKEY;
+		if (klen > MANTIS_KEY_MAX || vlen > MANTIS_VALUE_MAX)
+			return MANTIS_ETOOLARGE;
+		if (recs != NULL) {
+			struct mt_db_rec *rec = &recs[n];
+
+			memset(rec, 0, sizeof(*rec));
+			rec->op = op;
+			rec->klen = klen;
+			rec->vlen = vlen;
+			rec->ttl = ttl;
+			rec->key = b + off + MANTIS_BATCH_HDR;
+			rec->val = rec->key + klen;
+			rec->pos = (uint32_t)n;
+		}
+		n++;
+		off += MANTIS_BATCH_HDR + (size_t)klen + vlen;
+	}
+	*n_out = n;
+	return MANTIS_OK;
+}
+
+#define MT_DB_STACK_RECS 8
+
+int mantis_db_write(uint64_t dbh, const void *batch, size_t len, uint64_t check_seq,
+                    uint64_t *seq_out)
+{
+	struct mt_db_rec stack[MT_DB_STACK_RECS], *recs = stack;
+	size_t n = 0, i;
+	void *obj;
+	int rc;
+
+	if (batch == NULL && len > 0)
+		return MANTIS_EINVAL;
+	if (len > MANTIS_BATCH_MAX)
+		return MANTIS_ETOOLARGE;
+	rc = mt_db_parse_batch(batch, len, NULL, &n);
+	if (rc != MANTIS_OK)
+		return rc;
+	rc = mt_handle_acquire(dbh, MT_HANDLE_DB, &obj);
+	if (rc != MANTIS_OK)
+		return rc;
+	if (n > MT_DB_STACK_RECS) {
+		recs = mt_malloc(n * sizeof(*recs));
+		if (recs == NULL) {
+			mt_handle_release(dbh);
+			return MANTIS_ENOMEM;
+		}
+	}
+	if (n > 0)
+		(void)mt_db_parse_batch(batch, len, recs, &n);
+	if (n > 1)
+		qsort(recs, n, sizeof(*recs), mt_db_rec_cmp);
+	/* The last write of each key applies (sorted by key, then position). */
+	for (i = 0; i < n; i++) {
+		size_t j = i;
+
+		/* A group of one key: mark its last PUT or DELETE. */
+		while (j + 1 < n &&
+		       mt_sl_cmp(recs[j + 1].key, recs[j + 1].klen, recs[i].key, recs[i].klen) == 0)
+			j++;
+		for (size_t k = j + 1; k-- > i;) {
+			if (recs[k].op != MANTIS_OP_CHECK) {
+				recs[k].apply = 1;
+				break;
+			}
+		}
+		i = j;
+	}
+	rc = mt_db_apply(obj, recs, n, check_seq, seq_out);
+	if (recs != stack)
+		mt_free(recs);
+	mt_handle_release(dbh);
+	return rc;
+}
+
+/*
+ * The newest committed version of key at snap_seq, or for latest (snap_seq
+ * ignored) at the latest published state, retrying when a prune overtook
+ * the read (see the top comment). Inside a section. *node_out gets the node.
+ */
+static struct mt_sl_ver *mt_db_read(struct mt_db *db, const void *key, size_t klen,
+                                    uint64_t snap_seq, int latest, struct mt_sl_node **node_out)
+{
+	for (;;) {
+		uint64_t s = latest ? ck_pr_load_64(&db->published) : snap_seq;
+		struct mt_sl_node *n;
+		struct mt_sl_ver *v = NULL;
+		int skipped = 0;
+
+		/* Acquire: versions up to s were linked before s was. */
+		ck_pr_fence_load();
+		n = mt_sl_find(&db->sl, key, klen);
+		if (n != NULL)
+			v = mt_sl_ver_at(n, s, &skipped);
+		if (latest && v == NULL && skipped && ck_pr_load_64(&db->published) != s)
+			continue;
+		*node_out = n;
+		return v;
+	}
+}
+
+int mantis_db_get(uint64_t dbh, uint64_t snaph, const void *key, size_t klen, void *buf, size_t cap,
+                  size_t *vlen_out, uint64_t *seq_out)
+{
+	ck_epoch_record_t *r;
+	ck_epoch_section_t sec;
+	struct mt_snap *snap = NULL;
+	struct mt_sl_node *n;
+	struct mt_sl_ver *v;
+	struct mt_db *db;
+	void *obj;
+	int rc = mt_db_check_key(key, klen);
+
+	if (rc != MANTIS_OK)
+		return rc;
+	if (vlen_out == NULL || (buf == NULL && cap > 0))
+		return MANTIS_EINVAL;
+	rc = mt_handle_acquire(dbh, MT_HANDLE_DB, &obj);
+	if (rc != MANTIS_OK)
+		return rc;
+	db = obj;
+	if (snaph != 0) {
+		rc = mt_db_acquire_snap(db, snaph, &snap);
+		if (rc != MANTIS_OK)
+			goto out;
+	}
+	r = mt_epoch_record();
+	if (r == NULL) {
+		rc = MANTIS_ENOMEM;
+		goto out;
+	}
+	mt_epoch_begin(r, &sec);
+	v = mt_db_read(db, key, klen, snap != NULL ? snap->seq : 0, snap == NULL, &n);
+	if (v == NULL || (mt_sl_ver_seqf(v) & MT_SL_V_TOMB)) {
+		rc = MANTIS_NOTFOUND;
+	} else if ((mt_sl_ver_seqf(v) & MT_SL_V_TTL) && mt_sl_ver_expiry(v) <= mt_db_now_ms()) {
+		rc = MANTIS_NOTFOUND;
+		mt_db_prune_node(db, r, n, mt_db_now_ms()); /* reclaim it lazily */
+	} else if (v->vlen > cap) {
+		*vlen_out = v->vlen;
+		rc = MANTIS_EBUFSIZE;
+	} else {
+		if (v->vlen > 0)
+			memcpy(buf, mt_sl_ver_value(v), v->vlen);
+		*vlen_out = v->vlen;
+		if (seq_out != NULL)
+			*seq_out = mt_sl_ver_seqf(v) & MT_SL_SEQ_MASK;
+	}
+	mt_epoch_end(r, &sec);
+	ck_pr_inc_64(&mt_db_stripe(db)->reads);
+out:
+	if (snap != NULL)
+		mt_handle_release(snaph);
+	mt_handle_release(dbh);
+	return rc;
+}
+
+int mantis_db_key_seq(uint64_t dbh, const void *key, size_t klen, uint64_t *seq_out)
+{
+	ck_epoch_record_t *r;
+	ck_epoch_section_t sec;
+	struct mt_sl_node *n;
+	struct mt_sl_ver *v;
+	void *obj;
+	int rc = mt_db_check_key(key, klen);
+
+	if (rc != MANTIS_OK)
+		return rc;
+	if (seq_out == NULL)
+		return MANTIS_EINVAL;
+	rc = mt_handle_acquire(dbh, MT_HANDLE_DB, &obj);
+	if (rc != MANTIS_OK)
+		return rc;
+	r = mt_epoch_record();
+	if (r == NULL) {
+		mt_handle_release(dbh);
+		return MANTIS_ENOMEM;
+	}
+	mt_epoch_begin(r, &sec);
+	v = mt_db_read(obj, key, klen, 0, 1, &n);
+	*seq_out = v != NULL ? mt_sl_ver_seqf(v) & MT_SL_SEQ_MASK : 0;
+	mt_epoch_end(r, &sec);
+	ck_pr_inc_64(&mt_db_stripe(obj)->reads);
+	mt_handle_release(dbh);
+	return MANTIS_OK;
+}
+
+int mantis_db_multiget(uint64_t dbh, uint64_t snaph, const void *keys, size_t keys_len,
+                       uint32_t nkeys, void *out, size_t out_cap, size_t *out_len)
+{
+	const unsigned char *kb = keys;
+	unsigned char *ob = out;
+	ck_epoch_record_t *r;
+	ck_epoch_section_t sec;
+	struct mt_snap *snap = NULL;
+	uint64_t *slot = NULL, seq, now = 0;
+	size_t off = 0, need = 0;
+	struct mt_db *db;
+	void *obj;
+	int rc;
+
+	if ((keys == NULL && keys_len > 0) || (out == NULL && out_cap > 0) || out_len == NULL)
+		return MANTIS_EINVAL;
+	/* Validate the whole key list first: nothing is read on error. */
+	for (uint32_t i = 0; i < nkeys; i++) {
+		uint32_t klen;
+
+		if (keys_len - off < 4)
+			return MANTIS_EINVAL;
+		klen = mt_db_le32(kb + off);
+		if (klen > keys_len - off - 4)
+			return MANTIS_EINVAL;
+		if (klen == 0)
+			return MANTIS_EKEY;
+		if (klen > MANTIS_KEY_MAX)
+			return MANTIS_ETOOLARGE;
+		off += 4 + (size_t)klen;
+	}
+	if (off != keys_len)
+		return MANTIS_EINVAL; /* trailing bytes */
+	rc = mt_handle_acquire(dbh, MT_HANDLE_DB, &obj);
+	if (rc != MANTIS_OK)
+		return rc;
+	db = obj;
+	r = mt_epoch_record();
+	if (r == NULL) {
+		rc = MANTIS_ENOMEM;
+		goto out;
+	}
+	if (snaph != 0) {
+		rc = mt_db_acquire_snap(db, snaph, &snap);
+		if (rc != MANTIS_OK)
+			goto out;
+		seq = snap->seq;
+	} else {
+		/* One snapshot for the whole call, so that keys agree. */
+		rc = mt_db_snap_register(db, 0, &slot, &seq);
+		if (rc != MANTIS_OK)
+			goto out;
+	}
+	off = 0;
+	mt_epoch_begin(r, &sec);
+	for (uint32_t i = 0; i < nkeys; i++) {
+		uint32_t klen = mt_db_le32(kb + off);
+		struct mt_sl_node *n;
+		struct mt_sl_ver *v;
+
+		v = mt_db_read(db, kb + off + 4, klen, seq, 0, &n);
+		off += 4 + (size_t)klen;
+		if (v != NULL && (mt_sl_ver_seqf(v) & MT_SL_V_TOMB))
+			v = NULL;
+		if (v != NULL && (mt_sl_ver_seqf(v) & MT_SL_V_TTL)) {
+			if (now == 0)
+				now = mt_db_now_ms();
+			if (mt_sl_ver_expiry(v) <= now)
+				v = NULL;
+		}
+		if (need + 4 <= out_cap)
+			mt_db_put_le32(ob + need, v != NULL ? v->vlen : MANTIS_ABSENT);
+		need += 4;
+		if (v != NULL) {
+			if (need + v->vlen <= out_cap && v->vlen > 0)
+				memcpy(ob + need, mt_sl_ver_value(v), v->vlen);
+			need += v->vlen;
+		}
+	}
+	mt_epoch_end(r, &sec);
+	ck_pr_add_64(&mt_db_stripe(db)->reads, nkeys);
+	*out_len = need;
+	rc = need <= out_cap ? MANTIS_OK : MANTIS_EBUFSIZE;
+out:
+	if (slot != NULL)
+		mt_db_snap_unregister(db, slot, 0);
+	if (snap != NULL)
+		mt_handle_release(snaph);
+	mt_handle_release(dbh);
+	return rc;
+}
+
+struct mt_db_sweep_arg {
+	struct mt_db *db;
+	ck_epoch_record_t *r;
+	uint64_t min_seq;
+	uint64_t now;
+	struct mt_sl_prune_stats st;
+};
+
+static void mt_db_sweep_node(struct mt_sl_node *n, void *arg)
+{
+	struct mt_db_sweep_arg *a = arg;
+
+	mt_sl_prune(&a->db->sl, a->r, n, a->min_seq, a->now, &a->db->removed_seq, &a->st);
+}
+
+int mantis_db_sweep(uint64_t dbh, uint64_t *reclaimed_out)
+{
+	struct mt_db_sweep_arg a;
+	ck_epoch_section_t sec;
+	void *obj;
+	int rc = mt_handle_acquire(dbh, MT_HANDLE_DB, &obj);
+
+	if (rc != MANTIS_OK)
+		return rc;
+	memset(&a, 0, sizeof(a));
+	a.db = obj;
+	a.r = mt_epoch_record();
+	if (a.r == NULL) {
+		mt_handle_release(dbh);
+		return MANTIS_ENOMEM;
+	}
+	mt_db_refresh_min(a.db);
+	mt_epoch_begin(a.r, &sec);
+	a.min_seq = mt_db_min_seq(a.db);
+	a.now = mt_db_now_ms();
+	mt_sl_walk(&a.db->sl, a.r, mt_db_sweep_node, &a);
+	mt_epoch_end(a.r, &sec);
+	mt_db_prune_account(a.db, &a.st);
+	mt_handle_release(dbh);
+	/* Free what was unlinked once current readers are gone. */
+	mt_epoch_barrier();
+	if (reclaimed_out != NULL)
+		*reclaimed_out = a.st.versions;
+	return MANTIS_OK;
+}
+
+int mantis_db_stats(uint64_t dbh, mantis_db_stats_t *out)
+{
+	mantis_db_stats_t s;
+	struct mt_db *db;
+	void *obj;
+	int rc;
+
+	if (out == NULL)
+		return MANTIS_EINVAL;
+	rc = mt_handle_acquire(dbh, MT_HANDLE_DB, &obj);
+	if (rc != MANTIS_OK)
+		return rc;
+	db = obj;
+	memset(&s, 0, sizeof(s));
+	for (unsigned i = 0; i < MT_SL_STRIPES; i++) {
+		struct mt_db_stripe *sp = &db->stripe[i];
+
+		s.reads += ck_pr_load_64(&sp->reads);
+		s.writes += ck_pr_load_64(&sp->writes);
+		s.deletes += ck_pr_load_64(&sp->deletes);
+		s.entries += ck_pr_load_64(&sp->entries);
+		s.bytes += ck_pr_load_64(&sp->bytes);
+		s.versions += ck_pr_load_64(&sp->versions);
+	}
+	/* Sums of signed parts may be transiently negative while writes run. */
+	if ((int64_t)s.entries < 0)
+		s.entries = 0;
+	if ((int64_t)s.bytes < 0)
+		s.bytes = 0;
+	if ((int64_t)s.versions < 0)
+		s.versions = 0;
+	s.snapshots = ck_pr_load_64(&db->nsnaps);
+	s.seq = ck_pr_load_64(&db->published);
+	*out = s;
+	mt_handle_release(dbh);
+	return MANTIS_OK;
+}
+
+/* ------------------------------------------------------------ public: snapshots */
+
+static void mt_snap_destroy(void *obj)
+{
+	struct mt_snap *snap = obj;
+	struct mt_db *db = snap->db;
+
+	mt_db_snap_unregister(db, snap->slot, 1);
+	mt_free(snap);
+	mt_db_unref(db);
+}
+
+int mantis_snapshot_open(uint64_t dbh, uint64_t *snap_out, uint64_t *seq_out)
+{
+	struct mt_snap *snap;
+	struct mt_db *db;
+	void *obj;
+	int rc;
+
+	if (snap_out == NULL)
+		return MANTIS_EINVAL;
+	rc = mt_handle_acquire(dbh, MT_HANDLE_DB, &obj);
+	if (rc != MANTIS_OK)
+		return rc;
+	db = obj;
+	snap = mt_malloc(sizeof(*snap));
+	if (snap == NULL) {
+		rc = MANTIS_ENOMEM;
+		goto out;
+	}
+	snap->db = db;
+	rc = mt_db_snap_register(db, 1, &snap->slot, &snap->seq);
+	if (rc != MANTIS_OK) {
+		mt_free(snap);
+		goto out;
+	}
+	mt_db_ref(db);
+	rc = mt_handle_alloc(MT_HANDLE_SNAPSHOT, snap, mt_snap_destroy, snap_out);
+	if (rc != MANTIS_OK) {
+		mt_snap_destroy(snap);
+		goto out;
+	}
+	if (seq_out != NULL)
+		*seq_out = snap->seq;
+out:
+	mt_handle_release(dbh);
+	return rc;
+}
+
+int mantis_snapshot_close(uint64_t snap)
+{
+	return mt_handle_close(snap, MT_HANDLE_SNAPSHOT);
+}

@@ -1,0 +1,390 @@
+/*
+ * mt_iter.c - iterators over a snapshot (mantis_iter_*).
+ *
+ * An iterator owns a registered snapshot slot (its own, even when opened on
+ * a snapshot handle: it registers the handle's seq while holding the handle,
+ * so the user may close the snapshot first) and a reference on the db.
+ *
+ * POSITION AND POINTER LIFETIME
+ *
+ * Calls on an iterator may come from different threads (Go moves goroutines
+ * between OS threads), so no epoch section is held between calls. Instead
+ * the iterator pins the node it stands on (mt_sl_pin): a pinned node is not
+ * removed, so its key bytes stay, and it stays linked at level 0, so its
+ * successor link is live and the next call resumes from it in O(1). The
+ * version mantis_iter_next returned is the one visible at the iterator's
+ * snapshot, which no prune unlinks while the snapshot is registered (see
+ * mt_skiplist.c), so the value pointer stays valid too. The pin is dropped
+ * when the iterator moves on or closes, that is at the next call, which is
+ * exactly the lifetime the header promises. A pin that fails means the
+ * node is being removed, i.e. its key is dead at every live snapshot: the
+ * iterator skips it.
+ *
+ * States: START (before the first entry), PENDING (cur pinned, to be
+ * returned next: after a seek, or after a chunk that stopped before it),
+ * AT (cur pinned and returned: the next entry follows it), DONE.
+ *
+ * Each call does its whole walk inside one epoch section; next_chunk copies
+ * every entry of the chunk in that one section, with one pin per chunk.
+ */
+#include "mantis.h"
+#include "mt_alloc.h"
+#include "mt_db.h"
+#include "mt_handle.h"
+
+#include <assert.h>
+#include <string.h>
+
+enum mt_iter_state {
+	MT_IT_START,
+	MT_IT_PENDING,
+	MT_IT_AT,
+	MT_IT_DONE,
+};
+
+struct mt_iter {
+	struct mt_db *db;
+	uint64_t *slot; /* this iterator's snapshot registration */
+	uint64_t seq;
+	struct mt_sl_node *cur; /* pinned (PENDING, AT) or NULL */
+	int state;
+	uint32_t plen;
+	unsigned char prefix[]; /* plen bytes */
+};
+
+static void mt_iter_destroy(void *obj)
+{
+	struct mt_iter *it = obj;
+	struct mt_db *db = it->db;
+
+	if (it->cur != NULL)
+		mt_sl_unpin(it->cur);
+	mt_db_snap_unregister(db, it->slot, 1);
+	mt_free(it);
+	mt_db_unref(db);
+}
+
+int mantis_iter_open(uint64_t dbh, uint64_t snaph, const void *prefix, size_t plen,
+                     uint64_t *it_out)
+{
+	struct mt_snap *snap = NULL;
+	struct mt_iter *it;
+	struct mt_db *db;
+	void *obj;
+	int rc;
+
+	if (it_out == NULL || (prefix == NULL && plen > 0))
+		return MANTIS_EINVAL;
+	if (plen > MANTIS_KEY_MAX)
+		return MANTIS_ETOOLARGE;
+	rc = mt_handle_acquire(dbh, MT_HANDLE_DB, &obj);
+	if (rc != MANTIS_OK)
+		return rc;
+	db = obj;
+	if (snaph != 0) {
+		rc = mt_db_acquire_snap(db, snaph, &snap);
+		if (rc != MANTIS_OK)
+			goto out;
+	}
+	it = mt_malloc(sizeof(*it) + plen);
+	if (it == NULL) {
+		rc = MANTIS_ENOMEM;
+		goto out;
+	}
+	it->db = db;
+	it->cur = NULL;
+	it->state = MT_IT_START;
+	it->plen = (uint32_t)plen;
+	if (plen > 0)
+		memcpy(it->prefix, prefix, plen);
+	if (snap != NULL) {
+		it->seq = snap->seq;
+		rc = mt_db_snap_register_at(db, snap->seq, &it->slot);
+	} else {
+		rc = mt_db_snap_register(db, 1, &it->slot, &it->seq);
+	}
+	if (rc != MANTIS_OK) {
+		mt_free(it);
+		goto out;
+	}
+	mt_db_ref(db);
+	rc = mt_handle_alloc(MT_HANDLE_ITER, it, mt_iter_destroy, it_out);
+	if (rc != MANTIS_OK)
+		mt_iter_destroy(it);
+out:
+	if (snap != NULL)
+		mt_handle_release(snaph);
+	mt_handle_release(dbh);
+	return rc;
+}
+
+int mantis_iter_close(uint64_t it)
+{
+	return mt_handle_close(it, MT_HANDLE_ITER);
+}
+
+static int mt_iter_has_prefix(const struct mt_iter *it, const struct mt_sl_node *n)
+{
+	return n->klen >= it->plen && memcmp(mt_sl_node_key(n), it->prefix, it->plen) == 0;
+}
+
+/* From candidate n on, the first node with the prefix and an entry visible
+ * at the snapshot, or NULL (past the prefix's keys: they are contiguous). */
+static struct mt_sl_node *mt_iter_visible_from(const struct mt_iter *it, struct mt_sl_node *n,
+                                               struct mt_sl_ver **v_out, uint64_t *now)
+{
+	for (; n != NULL; n = mt_sl_succ(n)) {
+		struct mt_sl_ver *v;
+
+		if (!mt_iter_has_prefix(it, n))
+			return NULL;
+		v = mt_db_visible(n, it->seq, now);
+		if (v != NULL) {
+			*v_out = v;
+			return n;
+		}
+	}
+	return NULL;
+}
+
+/* The first candidate for the next entry, by state (inside a section). */
+static struct mt_sl_node *mt_iter_start(const struct mt_iter *it)
+{
+	switch (it->state) {
+	case MT_IT_START:
+		return mt_sl_seek(&it->db->sl, it->plen > 0 ? it->prefix : NULL, it->plen);
+	case MT_IT_PENDING:
+		return it->cur;
+	case MT_IT_AT:
+		/* cur is pinned, hence still linked: its link is live. */
+		return mt_sl_succ(it->cur);
+	default:
+		return NULL;
+	}
+}
+
+/* Moves the pin to n (already pinned by the caller, or cur itself). */
+static void mt_iter_move(struct mt_iter *it, struct mt_sl_node *n, int state)
+{
+	if (it->cur != NULL && it->cur != n)
+		mt_sl_unpin(it->cur);
+	it->cur = n;
+	it->state = state;
+}
+
+/*
+ * From candidate n, finds the next visible entry and pins it (skipping
+ * nodes whose pin fails: they are being removed, so dead). Returns 1 with
+ * *node and *v set, 0 if none is left, or MANTIS_ENOMEM (pin count full).
+ */
+static int mt_iter_find_pinned(struct mt_iter *it, struct mt_sl_node *n, struct mt_sl_node **node,
+                               struct mt_sl_ver **v, uint64_t *now)
+{
+	for (;;) {
+		int p;
+
+		n = mt_iter_visible_from(it, n, v, now);
+		if (n == NULL)
+			return 0;
+		if (n == it->cur)
+			p = 1; /* already ours */
+		else
+			p = mt_sl_pin(n);
+		if (p > 0) {
+			*node = n;
+			return 1;
+		}
+		if (p < 0)
+			return MANTIS_ENOMEM;
+		n = mt_sl_succ(n);
+	}
+}
+
+static void mt_iter_finish(struct mt_iter *it)
+{
+	mt_iter_move(it, NULL, MT_IT_DONE);
+}
+
+int mantis_iter_seek(uint64_t ith, const void *key, size_t klen)
+{
+	ck_epoch_record_t *r;
+	ck_epoch_section_t sec;
+	struct mt_sl_node *n;
+	struct mt_sl_ver *v;
+	struct mt_iter *it;
+	const void *from = key;
+	size_t flen = klen;
+	uint64_t now = 0;
+	void *obj;
+	int rc;
+
+	if (key == NULL)
+		return MANTIS_EINVAL;
+	if (klen == 0)
+		return MANTIS_EKEY;
+	if (klen > MANTIS_KEY_MAX)
+		return MANTIS_ETOOLARGE;
+	rc = mt_handle_acquire(ith, MT_HANDLE_ITER, &obj);
+	if (rc != MANTIS_OK)
+		return rc;
+	it = obj;
+	r = mt_epoch_record();
+	if (r == NULL) {
+		mt_handle_release(ith);
+		return MANTIS_ENOMEM;
+	}
+	/* Keys below the prefix: start at the prefix. */
+	if (it->plen > 0 && mt_sl_cmp(key, klen, it->prefix, it->plen) < 0) {
+		from = it->prefix;
+		flen = it->plen;
+	}
+	mt_epoch_begin(r, &sec);
+	n = mt_sl_seek(&it->db->sl, from, flen);
+	rc = mt_iter_find_pinned(it, n, &n, &v, &now);
+	if (rc == 1) {
+		mt_iter_move(it, n, MT_IT_PENDING);
+		rc = MANTIS_OK;
+	} else if (rc == 0) {
+		mt_iter_finish(it);
+		rc = MANTIS_DONE;
+	}
+	mt_epoch_end(r, &sec);
+	mt_handle_release(ith);
+	return rc;
+}
+
+int mantis_iter_next(uint64_t ith, const void **key, size_t *klen, const void **value, size_t *vlen)
+{
+	ck_epoch_record_t *r;
+	ck_epoch_section_t sec;
+	struct mt_sl_node *n;
+	struct mt_sl_ver *v;
+	struct mt_iter *it;
+	uint64_t now = 0;
+	void *obj;
+	int rc = mt_handle_acquire(ith, MT_HANDLE_ITER, &obj);
+
+	if (rc != MANTIS_OK)
+		return rc;
+	it = obj;
+	if (it->state == MT_IT_DONE) {
+		mt_handle_release(ith);
+		return MANTIS_DONE;
+	}
+	r = mt_epoch_record();
+	if (r == NULL) {
+		mt_handle_release(ith);
+		return MANTIS_ENOMEM;
+	}
+	mt_epoch_begin(r, &sec);
+	rc = mt_iter_find_pinned(it, mt_iter_start(it), &n, &v, &now);
+	if (rc == 1) {
+		mt_iter_move(it, n, MT_IT_AT);
+		/* Valid until the next call: n is pinned, v is visible at the
+		 * iterator's registered snapshot. */
+		if (key != NULL)
+			*key = mt_sl_node_key(n);
+		if (klen != NULL)
+			*klen = n->klen;
+		if (value != NULL)
+			*value = mt_sl_ver_value(v);
+		if (vlen != NULL)
+			*vlen = v->vlen;
+		rc = MANTIS_OK;
+	} else if (rc == 0) {
+		mt_iter_finish(it);
+		rc = MANTIS_DONE;
+	}
+	mt_epoch_end(r, &sec);
+	mt_handle_release(ith);
+	return rc;
+}
+
+static void mt_iter_put_le32(unsigned char *p, uint32_t v)
+{
+	p[0] = (unsigned char)v;
+	p[1] = (unsigned char)(v >> 8);
+	p[2] = (unsigned char)(v >> 16);
+	p[3] = (unsigned char)(v >> 24);
+}
+
+int mantis_iter_next_chunk(uint64_t ith, void *buf, size_t cap, uint32_t max_entries,
+                           size_t *len_out, uint32_t *count_out)
+{
+	unsigned char *out = buf;
+	ck_epoch_record_t *r;
+	ck_epoch_section_t sec;
+	struct mt_sl_node *n;
+	struct mt_sl_ver *v;
+	struct mt_iter *it;
+	uint64_t now = 0;
+	size_t used = 0, need = 0;
+	uint32_t count = 0;
+	int done = 0;
+	void *obj;
+	int rc;
+
+	if (len_out == NULL || count_out == NULL || (buf == NULL && cap > 0))
+		return MANTIS_EINVAL;
+	rc = mt_handle_acquire(ith, MT_HANDLE_ITER, &obj);
+	if (rc != MANTIS_OK)
+		return rc;
+	it = obj;
+	if (it->state == MT_IT_DONE) {
+		*len_out = 0;
+		*count_out = 0;
+		mt_handle_release(ith);
+		return MANTIS_DONE;
+	}
+	r = mt_epoch_record();
+	if (r == NULL) {
+		mt_handle_release(ith);
+		return MANTIS_ENOMEM;
+	}
+	mt_epoch_begin(r, &sec);
+	n = mt_iter_start(it);
+	for (;;) {
+		n = mt_iter_visible_from(it, n, &v, &now);
+		if (n == NULL)
+			break;
+		need = 8 + (size_t)n->klen + v->vlen;
+		if (need > cap - used || (max_entries != 0 && count == max_entries))
+			break;
+		mt_iter_put_le32(out + used, n->klen);
+		mt_iter_put_le32(out + used + 4, v->vlen);
+		memcpy(out + used + 8, mt_sl_node_key(n), n->klen);
+		if (v->vlen > 0)
+			memcpy(out + used + 8 + n->klen, mt_sl_ver_value(v), v->vlen);
+		used += need;
+		count++;
+		n = mt_sl_succ(n);
+	}
+	/* Park on the next entry (not consumed) so the next call starts
+	 * there; pinning may skip entries that died meanwhile. */
+	rc = mt_iter_find_pinned(it, n, &n, &v, &now);
+	if (rc == 1) {
+		mt_iter_move(it, n, MT_IT_PENDING);
+		need = 8 + (size_t)n->klen + v->vlen;
+		rc = MANTIS_OK;
+	} else if (rc == 0) {
+		mt_iter_finish(it);
+		done = 1;
+		rc = MANTIS_OK;
+	}
+	mt_epoch_end(r, &sec);
+	mt_handle_release(ith); /* it may be gone from here on */
+	if (rc != MANTIS_OK)
+		return rc;
+	if (count == 0) {
+		if (done) {
+			*len_out = 0;
+			*count_out = 0;
+			return MANTIS_DONE;
+		}
+		*len_out = need; /* the pending entry does not fit */
+		return MANTIS_EBUFSIZE;
+	}
+	*len_out = used;
+	*count_out = count;
+	return MANTIS_OK;
+}

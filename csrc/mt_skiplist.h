@@ -1,0 +1,243 @@
+/*
+ * mt_skiplist.h - the ordered structure of the storage engine: a lock-free
+ * skiplist of key nodes, each holding a chain of versions newest first.
+ *
+ * This module knows nothing of sequence publication, snapshots or stats: the
+ * MVCC layer (mt_db.c) decides which sequence numbers are visible and gives
+ * the prune bound; the skiplist keeps the structure consistent under any
+ * interleaving and frees memory through the library's epoch domain. The
+ * design, its invariants and the reclamation argument are in the comment at
+ * the top of mt_skiplist.c.
+ *
+ * Every function that takes a node or version pointer, or returns one, must
+ * be called inside an epoch section of the calling thread (mt_epoch_begin),
+ * and the pointers are valid until that section ends, unless the node is
+ * pinned (mt_sl_pin), which keeps it and the version an iterator returned
+ * alive across sections.
+ */
+#ifndef MT_SKIPLIST_H
+#define MT_SKIPLIST_H
+
+#include "mt_epoch.h"
+#include "mt_pr.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* The tallest tower. With p = 1/4 per level, 20 levels index 4^20 keys. */
+#define MT_SL_MAX_HEIGHT 20
+
+/* ------------------------------------------------------------ versions */
+
+/* seqf: the sequence number in the low 56 bits, flags in the top byte. */
+#define MT_SL_SEQ_MASK  ((1ull << 56) - 1)
+#define MT_SL_V_TOMB    (1ull << 63) /* a delete; no value */
+#define MT_SL_V_ABORTED (1ull << 62) /* its batch failed: never visible */
+#define MT_SL_V_TTL     (1ull << 61) /* data starts with a u64 expiry (ms) */
+#define MT_SL_SEQ_LIMIT MT_SL_SEQ_MASK
+
+struct mt_sl_ver {
+	/* The next older version, or NULL. Once the version is the last one
+	 * of a removed node, the node's address with bit 0 set (readers treat
+	 * a tagged pointer as NULL). */
+	struct mt_sl_ver *next;
+	uint64_t seqf;          /* seq | flags; ABORTED may be set later */
+	ck_epoch_entry_t epoch; /* its deferred free (or its node's) */
+	uint32_t vlen;          /* value bytes */
+	unsigned char data[];   /* [u64 expiry if TTL] vlen value bytes */
+};
+
+/* Bytes allocated for a version: 36 + 8 (TTL) + vlen. */
+#define MT_SL_VER_HDR offsetof(struct mt_sl_ver, data)
+
+static inline uint64_t mt_sl_ver_seqf(const struct mt_sl_ver *v)
+{
+	return ck_pr_load_64(&v->seqf);
+}
+
+static inline uint64_t mt_sl_ver_expiry(const struct mt_sl_ver *v)
+{
+	uint64_t e;
+
+	__builtin_memcpy(&e, v->data, sizeof(e));
+	return e;
+}
+
+static inline const unsigned char *mt_sl_ver_value(const struct mt_sl_ver *v)
+{
+	return v->data + ((mt_sl_ver_seqf(v) & MT_SL_V_TTL) ? sizeof(uint64_t) : 0);
+}
+
+/* The next older version of v, NULL at the end of the chain. */
+static inline struct mt_sl_ver *mt_sl_ver_next(const struct mt_sl_ver *v)
+{
+	struct mt_sl_ver *n = ck_pr_load_ptr(&v->next);
+
+	return ((uintptr_t)n & 1u) ? NULL : n;
+}
+
+/* Is v, a committed put, expired at now_ms? */
+static inline int mt_sl_ver_expired(const struct mt_sl_ver *v, uint64_t now_ms)
+{
+	return (mt_sl_ver_seqf(v) & MT_SL_V_TTL) && mt_sl_ver_expiry(v) <= now_ms;
+}
+
+/* Allocates an unlinked version with sequence 0 (set seqf before linking).
+ * value is copied; expiry_ms 0 means no TTL. Returns NULL on ENOMEM. The
+ * caller owns it until mt_sl_link succeeds, and frees it with
+ * mt_sl_ver_free_unlinked otherwise. */
+struct mt_sl_ver *mt_sl_ver_new(const void *value, size_t vlen, uint64_t expiry_ms, int tomb);
+void mt_sl_ver_free_unlinked(struct mt_sl_ver *v);
+
+/* ------------------------------------------------------------ nodes */
+
+/* node state word */
+#define MT_SL_INSERTING  1u /* upper levels not linked yet: not removable */
+#define MT_SL_PRUNING    2u /* a pruner owns the chain's old end */
+#define MT_SL_REMOVED    4u /* being or been removed; PRUNING stays set */
+#define MT_SL_SNIP_SHIFT 3  /* levels unlinked so far (5 bits) */
+#define MT_SL_SNIP_ONE   (1u << MT_SL_SNIP_SHIFT)
+#define MT_SL_SNIP_MASK  (31u << MT_SL_SNIP_SHIFT)
+#define MT_SL_PIN_SHIFT  8 /* iterators parked on the node (24 bits) */
+#define MT_SL_PIN_ONE    (1u << MT_SL_PIN_SHIFT)
+#define MT_SL_PIN_MAX    (0xffffffu)
+
+struct mt_sl_node {
+	struct mt_sl_ver *head; /* newest version; bit 0: SEALED */
+	uint32_t state;         /* see above */
+	uint16_t klen;          /* 1..MANTIS_KEY_MAX (0: the sentinel) */
+	uint8_t height;         /* 1..MT_SL_MAX_HEIGHT */
+	uint8_t reserved;
+	struct mt_sl_node *next[]; /* height links; bit 0: MARK (removed) */
+	                           /* klen key bytes follow next[height] */
+};
+
+static inline const unsigned char *mt_sl_node_key(const struct mt_sl_node *n)
+{
+	return (const unsigned char *)&n->next[n->height];
+}
+
+/* The node's newest version (never NULL for a linked node). */
+static inline struct mt_sl_ver *mt_sl_node_head(const struct mt_sl_node *n)
+{
+	return (struct mt_sl_ver *)((uintptr_t)ck_pr_load_ptr(&n->head) & ~(uintptr_t)1);
+}
+
+/* The ordering of keys: memcmp, and on a tie the shorter first. */
+static inline int mt_sl_cmp(const void *a, size_t alen, const void *b, size_t blen)
+{
+	int c = __builtin_memcmp(a, b, alen < blen ? alen : blen);
+
+	if (c != 0)
+		return c;
+	return (alen > blen) - (alen < blen);
+}
+
+/* ------------------------------------------------------------ the list */
+
+struct mt_sl {
+	struct mt_sl_node *head; /* sentinel of MT_SL_MAX_HEIGHT, no key */
+	uint32_t level;          /* levels in use (1..MT_SL_MAX_HEIGHT) */
+};
+
+/* Initialises an empty list. Returns MANTIS_OK or MANTIS_ENOMEM. */
+int mt_sl_init(struct mt_sl *sl);
+
+/* Frees every node and version still in the list. Single-threaded: no
+ * other thread may use the list any more (deferred frees already handed
+ * to the epoch run later and do not touch the list). */
+void mt_sl_destroy(struct mt_sl *sl);
+
+/* The first node, in key order, whose key is >= key (key NULL: the first
+ * node), or NULL. The node may be logically removed a moment later; its
+ * chain then reads as dead. Reader: takes no lock, writes nothing. */
+struct mt_sl_node *mt_sl_seek(const struct mt_sl *sl, const void *key, size_t klen);
+
+/* The node with exactly this key, or NULL. Reader. */
+struct mt_sl_node *mt_sl_find(const struct mt_sl *sl, const void *key, size_t klen);
+
+/* The node after n in key order, or NULL. n must be one the caller reached
+ * in this section, or a node it has pinned. Reader. */
+struct mt_sl_node *mt_sl_succ(const struct mt_sl_node *n);
+
+/*
+ * Links version v (its sequence number set, not yet published) into key's
+ * chain at the position its sequence number orders it, creating the key's
+ * node if there is none. On success writes the node to *node_out and the
+ * list owns v. Returns MANTIS_OK, or MANTIS_ENOMEM if a new node was needed
+ * and could not be allocated (v is then still the caller's, unlinked).
+ * r is the calling thread's epoch record (nodes snipped on the way are
+ * retired through it).
+ */
+int mt_sl_link(struct mt_sl *sl, ck_epoch_record_t *r, const void *key, size_t klen,
+               struct mt_sl_ver *v, struct mt_sl_node **node_out);
+
+/* The newest version of n not aborted and with seq <= seq, or NULL. If a
+ * version newer than seq was passed over, *skipped is set to 1. Reader. */
+static inline struct mt_sl_ver *mt_sl_ver_at(const struct mt_sl_node *n, uint64_t seq, int *skipped)
+{
+	struct mt_sl_ver *v = mt_sl_node_head(n);
+
+	/* Acquire on each load: a version's fields were written before the
+	 * CAS that linked it (dependent loads, ordered on every target). */
+	while (v != NULL) {
+		uint64_t sf = mt_sl_ver_seqf(v);
+
+		if ((sf & MT_SL_SEQ_MASK) <= seq) {
+			if (!(sf & MT_SL_V_ABORTED))
+				return v;
+		} else {
+			*skipped = 1;
+		}
+		v = mt_sl_ver_next(v);
+	}
+	return NULL;
+}
+
+/* What a prune did, for the caller's counters. */
+struct mt_sl_prune_stats {
+	uint64_t versions; /* versions unlinked and handed to the epoch */
+	uint64_t bytes;    /* their key + value bytes */
+	int64_t entries;   /* change of "keys whose newest version is a value" */
+	uint64_t nodes;    /* nodes removed */
+};
+
+/*
+ * Prunes n's chain (non-blocking: gives up if another pruner owns it).
+ * min_seq is a lower bound of every sequence number a reader may still
+ * read at (the oldest live snapshot, or the published seq if none); every
+ * version older than the newest committed one at or below min_seq is
+ * unlinked, aborted versions at or below it too, and if that version is a
+ * tombstone or expired at now_ms and nothing newer exists, the node itself
+ * is removed; before the removal can be observed, *removed_seq (shared,
+ * atomic) is raised to at least the newest sequence number the node held,
+ * so that conflict checks see that a history was dropped. Adds what it did
+ * to *st. Writer; inside r's section.
+ */
+void mt_sl_prune(struct mt_sl *sl, ck_epoch_record_t *r, struct mt_sl_node *n, uint64_t min_seq,
+                 uint64_t now_ms, uint64_t *removed_seq, struct mt_sl_prune_stats *st);
+
+/* Unlinks, at level 0, marked nodes met from the start of the list while
+ * walking it to its end, calling fn(n, arg) on every node that is not
+ * removed (for sweeps). Writer; inside r's section. */
+void mt_sl_walk(struct mt_sl *sl, ck_epoch_record_t *r, void (*fn)(struct mt_sl_node *n, void *arg),
+                void *arg);
+
+/* Pins n for an iterator so that it is not removed (nor its chain's
+ * version visible at any live snapshot freed) until mt_sl_unpin, outside
+ * any section. Returns 0 if n is being removed (then it reads as dead). */
+int mt_sl_pin(struct mt_sl_node *n);
+void mt_sl_unpin(struct mt_sl_node *n);
+
+/* The calling thread's stripe number (0..MT_SL_STRIPES-1) for striped
+ * counters: threads are numbered on first use, so two threads share a
+ * stripe only when more than MT_SL_STRIPES exist. */
+#define MT_SL_STRIPES 64
+unsigned mt_sl_thread_stripe(void);
+
+/* Bytes of node and version memory allocated by this module and not yet
+ * freed, in every list of the process (an allocation counter for tests and
+ * benchmarks: exact when no thread is inside the library). */
+uint64_t mt_sl_mem_bytes(void);
+
+#endif /* MT_SKIPLIST_H */
