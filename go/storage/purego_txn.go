@@ -162,19 +162,23 @@ func (t *pgTxn) Commit() error {
 	if err := e.openErr(); err != nil {
 		return err // Close dropped the transaction bookkeeping
 	}
-	defer e.endTxnLocked(t)
-	if k, ok := t.conflict(); ok {
+	k, conflict := t.conflict()
+	writes := t.writes
+	// Unregister before applying: the history this commit's writes must
+	// keep is for the other open transactions only.
+	e.endTxnLocked(t)
+	if conflict {
 		return fmt.Errorf("%w (commit: key %q was written after the transaction began)", ErrConflict, clip(k))
 	}
-	if len(t.writes) == 0 {
+	if len(writes) == 0 {
 		return nil
 	}
 	e.seq++
 	var puts, dels uint64
 	// Sorted so that the result does not depend on map order (it cannot,
 	// but a deterministic apply keeps the history chains reproducible).
-	for _, k := range slices.Sorted(maps.Keys(t.writes)) {
-		if w := t.writes[k]; w.deleted {
+	for _, k := range slices.Sorted(maps.Keys(writes)) {
+		if w := writes[k]; w.deleted {
 			e.applyDelete(k, e.seq)
 			dels++
 		} else {
