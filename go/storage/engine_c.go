@@ -74,6 +74,7 @@ type CStorageEngine struct {
 
 	dataDir    string        // under res.mu
 	batchReads atomic.Uint64 // keys read by BatchGet (Stats.Reads)
+	dupDeletes atomic.Uint64 // repeated keys of BatchDelete calls (Stats.Deletes)
 	hint       atomic.Int64  // the last value length read: Get's first buffer size
 }
 
@@ -408,7 +409,46 @@ func (e *CStorageEngine) BatchDelete(ctx context.Context, keys []string) error {
 	if rc != cOK {
 		return cError("batch delete", rc)
 	}
+	// Stats.Deletes counts one per key given; the C core applies (and
+	// counts) a key repeated in one batch once.
+	if dups := countDuplicates(keys); dups != 0 {
+		e.dupDeletes.Add(uint64(dups))
+	}
 	return nil
+}
+
+// dupSets are reused sets for countDuplicates.
+var dupSets = sync.Pool{New: func() any { return make(map[string]struct{}) }}
+
+// countDuplicates returns how many of keys repeat an earlier one, without
+// allocating (short lists are compared pairwise, long ones go through a
+// pooled set).
+func countDuplicates(keys []string) int {
+	n := 0
+	if len(keys) <= 16 {
+		for i := 1; i < len(keys); i++ {
+			for j := 0; j < i; j++ {
+				if keys[i] == keys[j] {
+					n++
+					break
+				}
+			}
+		}
+		return n
+	}
+	set := dupSets.Get().(map[string]struct{})
+	for _, k := range keys {
+		if _, ok := set[k]; ok {
+			n++
+		} else {
+			set[k] = struct{}{}
+		}
+	}
+	clear(set)
+	if len(keys) <= 1<<16 {
+		dupSets.Put(set)
+	}
+	return n
 }
 
 // BatchGet reads keys at one snapshot with one mantis_db_multiget. See
@@ -514,7 +554,7 @@ func (e *CStorageEngine) Stats() Stats {
 	out := Stats{
 		Reads:          hits + misses + e.batchReads.Load(),
 		Writes:         uint64(s.db.writes),
-		Deletes:        uint64(s.db.deletes),
+		Deletes:        uint64(s.db.deletes) + e.dupDeletes.Load(),
 		Entries:        uint64(s.db.entries),
 		Bytes:          uint64(s.db.bytes),
 		CacheHits:      hits,
