@@ -216,30 +216,45 @@ uint64_t mt_db_min_seq(struct mt_db *db)
 	return c < p ? c : p;
 }
 
-/* Claims a free slot with value v. Returns it, or NULL on ENOMEM. */
-static uint64_t *mt_db_slot_claim(struct mt_db *db, uint64_t v)
+/*
+ * Claims a free slot with value v, searching in scan order from just after
+ * slot after (NULL: from the start); chunks are appended at the end of the
+ * list, so scan order is stable. Returns the slot, or NULL on ENOMEM.
+ */
+static uint64_t *mt_db_slot_claim(struct mt_db *db, uint64_t v, const uint64_t *after)
 {
-	struct mt_db_snapchunk *c, *head;
+	struct mt_db_snapchunk *c, *fresh, **link;
+	unsigned i = 0;
 
-	for (c = ck_pr_load_ptr(&db->snaps); c != NULL; c = ck_pr_load_ptr(&c->next)) {
-		for (unsigned i = 0; i < MT_DB_SNAPCHUNK; i++) {
+	c = ck_pr_load_ptr(&db->snaps);
+	if (after != NULL) {
+		while (c != NULL && !(after >= c->slot && after < c->slot + MT_DB_SNAPCHUNK))
+			c = ck_pr_load_ptr(&c->next);
+		assert(c != NULL);
+		i = (unsigned)(after - c->slot) + 1;
+	}
+	for (; c != NULL; c = ck_pr_load_ptr(&c->next), i = 0) {
+		for (; i < MT_DB_SNAPCHUNK; i++) {
 			/* Full barrier: the slot is visible before the caller
 			 * re-reads published. */
 			if (ck_pr_load_64(&c->slot[i]) == 0 && ck_pr_cas_64(&c->slot[i], 0, v))
 				return &c->slot[i];
 		}
 	}
-	c = mt_calloc(1, sizeof(*c));
-	if (c == NULL)
+	fresh = mt_calloc(1, sizeof(*fresh));
+	if (fresh == NULL)
 		return NULL;
-	c->slot[0] = v;
-	do {
-		head = ck_pr_load_ptr(&db->snaps);
-		c->next = head;
-		/* Release: the chunk and its claimed slot before the push;
-		 * full barrier before the caller's re-read of published. */
-	} while (!ck_pr_cas_ptr(&db->snaps, head, c));
-	return &c->slot[0];
+	fresh->slot[0] = v;
+	for (;;) {
+		link = &db->snaps;
+		while ((c = ck_pr_load_ptr(link)) != NULL)
+			link = &c->next;
+		/* Release: the chunk and its claimed slot before it is
+		 * reachable; full barrier before the caller re-reads published.
+		 * Fails if another chunk was appended first. */
+		if (ck_pr_cas_ptr(link, NULL, fresh))
+			return &fresh->slot[0];
+	}
 }
 
 int mt_db_snap_register(struct mt_db *db, int refresh, uint64_t **slot_out, uint64_t *seq_out)
@@ -250,7 +265,7 @@ int mt_db_snap_register(struct mt_db *db, int refresh, uint64_t **slot_out, uint
 	ck_pr_inc_64(&db->nsnaps);
 	ck_pr_fence_memory();
 	s = ck_pr_load_64(&db->published);
-	slot = mt_db_slot_claim(db, MT_DB_SLOT_USED | s);
+	slot = mt_db_slot_claim(db, MT_DB_SLOT_USED | s, NULL);
 	if (slot == NULL) {
 		ck_pr_dec_64(&db->nsnaps);
 		return MANTIS_ENOMEM;
@@ -273,14 +288,17 @@ int mt_db_snap_register(struct mt_db *db, int refresh, uint64_t **slot_out, uint
 	return MANTIS_OK;
 }
 
-int mt_db_snap_register_at(struct mt_db *db, uint64_t seq, uint64_t **slot_out)
+int mt_db_snap_register_at(struct mt_db *db, const uint64_t *held, uint64_t **slot_out)
 {
 	uint64_t *slot;
 
-	/* The caller's live registration at seq bounds every prune until
-	 * this slot is visible, so no re-read is needed. */
+	/* The caller's live registration (held) bounds every prune until
+	 * this slot is visible. A scan that misses both slots would have to
+	 * read this one before it is claimed and held after it is released,
+	 * which is after this claim: impossible when this slot comes later in
+	 * scan order, as claimed here. */
 	ck_pr_inc_64(&db->nsnaps);
-	slot = mt_db_slot_claim(db, MT_DB_SLOT_USED | seq);
+	slot = mt_db_slot_claim(db, ck_pr_load_64(held), held);
 	if (slot == NULL) {
 		ck_pr_dec_64(&db->nsnaps);
 		return MANTIS_ENOMEM;
@@ -315,8 +333,11 @@ void mt_db_prune_account(struct mt_db *db, const struct mt_sl_prune_stats *st)
 void mt_db_prune_node(struct mt_db *db, ck_epoch_record_t *r, struct mt_sl_node *n, uint64_t now_ms)
 {
 	struct mt_sl_prune_stats st = {0};
+	struct mt_sl_bound b = {0};
 
-	mt_sl_prune(&db->sl, r, n, mt_db_min_seq(db), now_ms, &db->removed_seq, &st);
+	b.min_seq = mt_db_min_seq(db);
+	b.now_ms = now_ms;
+	mt_sl_prune(&db->sl, r, n, &b, &db->removed_seq, &st);
 	mt_db_prune_account(db, &st);
 }
 
@@ -940,8 +961,7 @@ out:
 struct mt_db_sweep_arg {
 	struct mt_db *db;
 	ck_epoch_record_t *r;
-	uint64_t min_seq;
-	uint64_t now;
+	struct mt_sl_bound b;
 	struct mt_sl_prune_stats st;
 };
 
@@ -949,13 +969,64 @@ static void mt_db_sweep_node(struct mt_sl_node *n, void *arg)
 {
 	struct mt_db_sweep_arg *a = arg;
 
-	mt_sl_prune(&a->db->sl, a->r, n, a->min_seq, a->now, &a->db->removed_seq, &a->st);
+	mt_sl_prune(&a->db->sl, a->r, n, &a->b, &a->db->removed_seq, &a->st);
+}
+
+static int mt_db_u64_cmp(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+/*
+ * The sorted seqs of every registered snapshot (see mt_db_refresh_min for
+ * why a scan after reading published sees every one that matters). Returns
+ * NULL with *n 0 if there are none, or on ENOMEM with *n SIZE_MAX.
+ */
+static uint64_t *mt_db_snap_seqs(struct mt_db *db, size_t *n)
+{
+	size_t cap = 0, k = 0;
+	struct mt_db_snapchunk *c;
+	uint64_t *out;
+
+	for (c = ck_pr_load_ptr(&db->snaps); c != NULL; c = ck_pr_load_ptr(&c->next))
+		cap += MT_DB_SNAPCHUNK;
+	*n = 0;
+	if (cap == 0)
+		return NULL;
+	out = mt_malloc(cap * sizeof(*out));
+	if (out == NULL) {
+		*n = SIZE_MAX;
+		return NULL;
+	}
+	/* Every slot must be read (a copied registration may sit in a chunk
+	 * appended since the count): if they do not fit, give up. */
+	for (c = ck_pr_load_ptr(&db->snaps); c != NULL; c = ck_pr_load_ptr(&c->next)) {
+		for (unsigned i = 0; i < MT_DB_SNAPCHUNK; i++) {
+			uint64_t v = ck_pr_load_64(&c->slot[i]);
+
+			if (!(v & MT_DB_SLOT_USED))
+				continue;
+			if (k == cap) {
+				mt_free(out);
+				*n = SIZE_MAX;
+				return NULL;
+			}
+			out[k++] = v & ~MT_DB_SLOT_USED;
+		}
+	}
+	qsort(out, k, sizeof(*out), mt_db_u64_cmp);
+	*n = k;
+	return out;
 }
 
 int mantis_db_sweep(uint64_t dbh, uint64_t *reclaimed_out)
 {
 	struct mt_db_sweep_arg a;
 	ck_epoch_section_t sec;
+	uint64_t *snaps, aged;
+	size_t nsnaps;
 	void *obj;
 	int rc = mt_handle_acquire(dbh, MT_HANDLE_DB, &obj);
 
@@ -968,12 +1039,28 @@ int mantis_db_sweep(uint64_t dbh, uint64_t *reclaimed_out)
 		mt_handle_release(dbh);
 		return MANTIS_ENOMEM;
 	}
+	/* Age a published seq by one grace period: every section running
+	 * after the barrier began after this read, so reads at or above it. */
+	aged = ck_pr_load_64(&a.db->published);
+	mt_epoch_barrier();
 	mt_db_refresh_min(a.db);
+	/* published, then the slots: as in mt_db_refresh_min. */
+	(void)ck_pr_load_64(&a.db->published);
+	ck_pr_fence_load();
+	snaps = mt_db_snap_seqs(a.db, &nsnaps);
+	if (nsnaps == SIZE_MAX) {
+		aged = 0; /* no memory for the list: skip middle versions */
+		nsnaps = 0;
+	}
+	a.b.aged = aged;
+	a.b.snaps = snaps;
+	a.b.nsnaps = nsnaps;
 	mt_epoch_begin(a.r, &sec);
-	a.min_seq = mt_db_min_seq(a.db);
-	a.now = mt_db_now_ms();
+	a.b.min_seq = mt_db_min_seq(a.db);
+	a.b.now_ms = mt_db_now_ms();
 	mt_sl_walk(&a.db->sl, a.r, mt_db_sweep_node, &a);
 	mt_epoch_end(a.r, &sec);
+	mt_free(snaps);
 	mt_db_prune_account(a.db, &a.st);
 	mt_handle_release(dbh);
 	/* Free what was unlinked once current readers are gone. */

@@ -78,9 +78,10 @@ uint64_t mt_db_min_seq(struct mt_db *db);
  * seq. refresh: recompute the prune bound (skip for call-long snapshots).
  * Returns MANTIS_OK or MANTIS_ENOMEM. */
 int mt_db_snap_register(struct mt_db *db, int refresh, uint64_t **slot_out, uint64_t *seq_out);
-/* Registers another slot at seq, which a live registration of the caller's
- * already holds (to hand a snapshot's seq to an iterator). */
-int mt_db_snap_register_at(struct mt_db *db, uint64_t seq, uint64_t **slot_out);
+/* Registers another slot at the seq of slot held, a live registration the
+ * caller keeps until this returns (to hand a snapshot's seq to an
+ * iterator). */
+int mt_db_snap_register_at(struct mt_db *db, const uint64_t *held, uint64_t **slot_out);
 void mt_db_snap_unregister(struct mt_db *db, uint64_t *slot, int refresh);
 
 /* Acquires snapshot handle h (the caller releases it) and checks that it

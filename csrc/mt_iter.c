@@ -99,7 +99,7 @@ int mantis_iter_open(uint64_t dbh, uint64_t snaph, const void *prefix, size_t pl
 		memcpy(it->prefix, prefix, plen);
 	if (snap != NULL) {
 		it->seq = snap->seq;
-		rc = mt_db_snap_register_at(db, snap->seq, &it->slot);
+		rc = mt_db_snap_register_at(db, snap->slot, &it->slot);
 	} else {
 		rc = mt_db_snap_register(db, 1, &it->slot, &it->seq);
 	}

@@ -57,9 +57,14 @@
  * has seq <= min_seq, min_seq being at or below every seq a reader may use.
  * Every reader reads V or something newer, so everything below V is dead:
  * the pruner cuts V->next and retires the versions below. Aborted versions
- * at or below min_seq are unlinked one by one (the head too, by a CAS on
- * node->head that fails if a writer linked a newer head, unless it is the
- * chain's only version). If V is a tombstone, or an
+ * at or below a published seq are unlinked one by one (the head too, by a
+ * CAS on node->head that fails if a writer linked a newer head, unless it is
+ * the chain's only version). Sweeps also unlink "middle" versions between
+ * snapshots: a committed version u whose nearest newer committed version u'
+ * has seq <= aged (a published seq read a grace period ago: every reader
+ * now running, registered or not, reads at or above it, so none needs u)
+ * and such that no registered snapshot s has u <= s < u' (the snapshots
+ * scanned after aged was read; any registered later reads >= aged). If V is a tombstone, or an
  * expired put, and nothing above it is live (everything above is aborted),
  * the whole key is dead: the node is removed. Removal seals the head (a CAS
  * that fails if a writer has just linked a newer version), then sets REMOVED
@@ -688,10 +693,28 @@ static int mt_sl_remove(struct mt_sl *sl, ck_epoch_record_t *r, struct mt_sl_nod
 	return 1;
 }
 
-void mt_sl_prune(struct mt_sl *sl, ck_epoch_record_t *r, struct mt_sl_node *n, uint64_t min_seq,
-                 uint64_t now_ms, uint64_t *removed_seq, struct mt_sl_prune_stats *st)
+/* Does a registered snapshot read the committed version with seq sq, whose
+ * nearest newer committed version has seq newer? (b->snaps is sorted.) */
+static int mt_sl_needed(const struct mt_sl_bound *b, uint64_t sq, uint64_t newer)
+{
+	size_t lo = 0, hi = b->nsnaps;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (b->snaps[mid] < sq)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < b->nsnaps && b->snaps[lo] < newer;
+}
+
+void mt_sl_prune(struct mt_sl *sl, ck_epoch_record_t *r, struct mt_sl_node *n,
+                 const struct mt_sl_bound *b, uint64_t *removed_seq, struct mt_sl_prune_stats *st)
 {
 	struct mt_sl_ver *h, *pred = NULL, *cur, *v = NULL;
+	uint64_t decided = b->min_seq > b->aged ? b->min_seq : b->aged, newer = 0;
 	int newer_live = 0;
 	uint32_t s;
 
@@ -708,51 +731,45 @@ void mt_sl_prune(struct mt_sl *sl, ck_epoch_record_t *r, struct mt_sl_node *n, u
 	assert(!((uintptr_t)h & 1u));
 	cur = h;
 	while (cur != NULL) {
-		uint64_t sf = mt_sl_ver_seqf(cur);
+		uint64_t sf = mt_sl_ver_seqf(cur), sq = sf & MT_SL_SEQ_MASK;
+		struct mt_sl_ver *nx = mt_sl_ver_next(cur);
+		int drop = 0;
 
-		if ((sf & MT_SL_SEQ_MASK) > min_seq) {
-			/* Possibly unpublished: never touch, and the key is
-			 * live unless it is known to have aborted. */
-			if (!(sf & MT_SL_V_ABORTED))
-				newer_live = 1;
-			pred = cur;
-			cur = mt_sl_ver_next(cur);
-			continue;
-		}
 		if (sf & MT_SL_V_ABORTED) {
-			if (pred != NULL) {
-				struct mt_sl_ver *nx = mt_sl_ver_next(cur);
-
-				/* Unlink the aborted version; fails if a
-				 * writer linked between pred and cur (I4). */
-				if (ck_pr_cas_ptr(&pred->next, cur, nx)) {
-					mt_sl_retire_ver(r, cur, n->klen, st);
-					cur = nx;
-				} else {
-					cur = mt_sl_ver_next(pred);
-				}
-				continue;
+			/* Decided and invisible; no writer links below it (its
+			 * seq is published). The last version of the chain
+			 * stays (I5): it goes with the node. */
+			drop = sq <= decided && (pred != NULL || nx != NULL);
+		} else if (sq > b->min_seq) {
+			/* Middle versions (sweeps only): a committed version
+			 * whose newer neighbour every unregistered reader
+			 * already reads past (both <= aged) and that no
+			 * registered snapshot reads. */
+			drop = newer != 0 && newer <= b->aged && sq <= b->aged &&
+			       !mt_sl_needed(b, sq, newer);
+			if (!drop) {
+				newer_live = 1;
+				newer = sq;
 			}
-			if (mt_sl_ver_next(cur) != NULL) {
-				struct mt_sl_ver *nx = mt_sl_ver_next(cur);
-
-				/* Unlink an aborted head that has a successor (the
-				 * last one stays: I5). Fails if a writer linked a
-				 * newer head; then walk again from it. */
-				if (ck_pr_cas_ptr(&n->head, cur, nx)) {
-					mt_sl_retire_ver(r, cur, n->klen, st);
-					h = cur = nx;
-				} else {
-					h = cur = ck_pr_load_ptr(&n->head);
-				}
-				continue;
-			}
-			pred = cur; /* the only version: goes with the node */
-			cur = mt_sl_ver_next(cur);
+		} else {
+			v = cur; /* the newest committed version <= min_seq */
+			break;
+		}
+		if (!drop) {
+			pred = cur;
+			cur = nx;
 			continue;
 		}
-		v = cur; /* the newest committed version at or below min_seq */
-		break;
+		/* Unlink cur. The CAS fails if a writer linked a newer version
+		 * right above it (I4); then walk on from what is there now. */
+		if (ck_pr_cas_ptr(pred != NULL ? &pred->next : &n->head, cur, nx)) {
+			mt_sl_retire_ver(r, cur, n->klen, st);
+			if (pred == NULL)
+				h = nx;
+			cur = nx;
+		} else {
+			cur = pred != NULL ? mt_sl_ver_next(pred) : (h = ck_pr_load_ptr(&n->head));
+		}
 	}
 	if (v != NULL) {
 		struct mt_sl_ver *tail = mt_sl_ver_next(v);
@@ -764,7 +781,7 @@ void mt_sl_prune(struct mt_sl *sl, ck_epoch_record_t *r, struct mt_sl_node *n, u
 		}
 	}
 	if (!newer_live &&
-	    (v == NULL || (mt_sl_ver_seqf(v) & MT_SL_V_TOMB) || mt_sl_ver_expired(v, now_ms))) {
+	    (v == NULL || (mt_sl_ver_seqf(v) & MT_SL_V_TOMB) || mt_sl_ver_expired(v, b->now_ms))) {
 		if (mt_sl_remove(sl, r, n, h, v, removed_seq, st))
 			return; /* PRUNING stays set on a removed node */
 	}

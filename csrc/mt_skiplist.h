@@ -202,20 +202,33 @@ struct mt_sl_prune_stats {
 	uint64_t nodes;    /* nodes removed */
 };
 
+/* What a prune may assume about readers. */
+struct mt_sl_bound {
+	/* <= every seq a reader, registered or not, may read at now or later
+	 * (the oldest live snapshot, or the published seq if none). */
+	uint64_t min_seq;
+	uint64_t now_ms; /* versions expiring at or before it are dead */
+	/* Sweeps only (0 and no snaps otherwise): a published seq read at
+	 * least one grace period ago, so every reader running now reads at or
+	 * above it; and the sorted seqs of every snapshot registered then. */
+	uint64_t aged;
+	const uint64_t *snaps;
+	size_t nsnaps;
+};
+
 /*
  * Prunes n's chain (non-blocking: gives up if another pruner owns it).
- * min_seq is a lower bound of every sequence number a reader may still
- * read at (the oldest live snapshot, or the published seq if none); every
- * version older than the newest committed one at or below min_seq is
- * unlinked, aborted versions at or below it too, and if that version is a
- * tombstone or expired at now_ms and nothing newer exists, the node itself
- * is removed; before the removal can be observed, *removed_seq (shared,
- * atomic) is raised to at least the newest sequence number the node held,
- * so that conflict checks see that a history was dropped. Adds what it did
- * to *st. Writer; inside r's section.
+ * Every version older than the newest committed one at or below
+ * b->min_seq is unlinked, aborted versions at or below a published seq too,
+ * versions between snapshots that nobody reads (with b->aged), and if the
+ * newest committed version is a tombstone or expired at b->now_ms and
+ * nothing newer exists, the node itself is removed; before the removal can
+ * be observed, *removed_seq (shared, atomic) is raised to at least that
+ * version's seq, so that conflict checks see that a history was dropped.
+ * Adds what it did to *st. Writer; inside r's section.
  */
-void mt_sl_prune(struct mt_sl *sl, ck_epoch_record_t *r, struct mt_sl_node *n, uint64_t min_seq,
-                 uint64_t now_ms, uint64_t *removed_seq, struct mt_sl_prune_stats *st);
+void mt_sl_prune(struct mt_sl *sl, ck_epoch_record_t *r, struct mt_sl_node *n,
+                 const struct mt_sl_bound *b, uint64_t *removed_seq, struct mt_sl_prune_stats *st);
 
 /* Unlinks, at level 0, marked nodes met from the start of the list while
  * walking it to its end, calling fn(n, arg) on every node that is not
