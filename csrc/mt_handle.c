@@ -94,7 +94,7 @@ int mt_handle_alloc(enum mt_handle_kind kind, void *obj, mt_handle_destroy_fn *d
 	mt_handle_free_head = s->next_free;
 	pthread_mutex_unlock(&mt_handle_lock);
 
-	s->obj = obj;
+	ck_pr_store_ptr(&s->obj, obj); /* atomic: mt_handle_peek reads it */
 	s->destroy = destroy;
 	ck_pr_store_32(&s->kind, (uint32_t)kind);
 	gen = MT_HS_GEN(ck_pr_load_64(&s->state));
@@ -143,7 +143,40 @@ int mt_handle_acquire(uint64_t h, enum mt_handle_kind kind, void **obj_out)
 		mt_handle_release(h);
 		return MANTIS_EBADHANDLE;
 	}
-	*obj_out = s->obj;
+	*obj_out = ck_pr_load_ptr(&s->obj);
+	return MANTIS_OK;
+}
+
+int mt_handle_peek(uint64_t h, enum mt_handle_kind kind, void **obj_out)
+{
+	uint32_t gen = (uint32_t)(h >> 32);
+	struct mt_handle_slot *s;
+	uint64_t w;
+	uint32_t k;
+	void *obj;
+	int rc;
+
+	if (gen == 0 || (uint32_t)h == 0 || (s = mt_handle_slot((uint32_t)h)) == NULL)
+		return MANTIS_EBADHANDLE;
+	w = ck_pr_load_64(&s->state);
+	rc = mt_handle_check(w, gen);
+	if (rc != MANTIS_OK)
+		return rc;
+	/* The fields were published before the state word (mt_handle_alloc);
+	 * re-reading the state after them proves they belong to this
+	 * generation and that it was still open then. The caller's epoch
+	 * section, begun before, keeps the object alive from that point. */
+	ck_pr_fence_load();
+	k = ck_pr_load_32(&s->kind);
+	obj = ck_pr_load_ptr(&s->obj);
+	ck_pr_fence_load();
+	w = ck_pr_load_64(&s->state);
+	rc = mt_handle_check(w, gen);
+	if (rc != MANTIS_OK)
+		return rc;
+	if (k != (uint32_t)kind || obj == NULL)
+		return MANTIS_EBADHANDLE;
+	*obj_out = obj;
 	return MANTIS_OK;
 }
 
@@ -153,7 +186,7 @@ static void mt_handle_recycle(struct mt_handle_slot *s, uint32_t index, uint32_t
 {
 	uint32_t next = gen + 1 == 0 ? 1 : gen + 1;
 
-	s->obj = NULL;
+	ck_pr_store_ptr(&s->obj, NULL);
 	s->destroy = NULL;
 	ck_pr_store_64(&s->state, (uint64_t)next << 32 | MT_HS_CLOSED);
 	pthread_mutex_lock(&mt_handle_lock);

@@ -46,6 +46,13 @@ int mt_handle_alloc(enum mt_handle_kind kind, void *obj, mt_handle_destroy_fn *d
  * MANTIS_EBADHANDLE (never issued, or another kind) or MANTIS_CLOSED. */
 int mt_handle_acquire(uint64_t h, enum mt_handle_kind kind, void **obj_out);
 
+/* Looks h up without taking a reference: no shared write, for hot paths
+ * that many threads call at once. Valid only inside an epoch section, and
+ * only for kinds whose destroy function waits for a grace period before
+ * freeing (ck_epoch_synchronize): the object then stays alive until the
+ * section ends. Same results as mt_handle_acquire; no release. */
+int mt_handle_peek(uint64_t h, enum mt_handle_kind kind, void **obj_out);
+
 /* Drops a reference taken by mt_handle_acquire; may destroy the object. */
 void mt_handle_release(uint64_t h);
 

@@ -1,0 +1,1023 @@
+/*
+ * mt_cache.c - the concurrent bounded cache (mantis_cache_*): sharded map,
+ * lock-free reads, per-shard writers, O(1) eviction, TTL by timer wheel.
+ *
+ * Design. A cache is 2^k shards (k <= 6), chosen by the top bits of a 64-bit
+ * key hash. Each shard owns, under one mutex held by writers only:
+ *  - an open-addressing table (linear probing) of 64-bit slot words:
+ *    0 empty, 1 tombstone, else tag << 48 | entry pointer, where the 16-bit
+ *    tag is hash bits 42..57, so a probe rarely dereferences a wrong entry;
+ *  - the eviction policy (mt_cache_policy.c: adaptive S3-FIFO) over its
+ *    entries, with capacity / shards of the cost budget;
+ *  - a hierarchical timer wheel of the entries with a TTL (mt_timerwheel.c);
+ *  - its write-side counters (inserts, evictions, expirations, rejections,
+ *    entries, cost), stored atomically so that stats can read them.
+ * Shards have at least MT_CACHE_SHARD_MIN cost units, so small caches are
+ * one shard and keep the policy's full view; at most 64.
+ *
+ * Entries are immutable once published (see mt_cache.h) except the policy's
+ * access count. A put builds a new entry, then under the shard lock evicts
+ * what must go and publishes the entry with one atomic store of its slot
+ * word; a replacement stores the new entry over the old one in the same slot.
+ *
+ * Reads (get) take no lock: inside an epoch section they load the shard's
+ * table pointer, probe, compare the key, copy the value out and record the
+ * hit in the entry's count byte (a store only when the count changes).
+ * Hits and misses are counted in a stripe owned by the calling thread (one
+ * of 64 claimed per thread, released at thread exit; threads beyond 64 share
+ * one atomic stripe), so a hit writes no shared cache line. The handle is
+ * looked up with mt_handle_peek (no reference count traffic) for the same
+ * reason; mantis_cache_close's destroy waits for a grace period instead.
+ *
+ * Invariants (shard lock held):
+ *  (T1) every resident entry is in exactly one table slot of the current
+ *       table, and in the policy; its cost is in the policy's sums;
+ *  (T2) live + tombs = occupied slots, and live + tombs <= 3/4 of the
+ *       slots after any put's rebuild check, so probes always meet an empty
+ *       slot and stop;
+ *  (T3) the resident cost of a shard never exceeds its capacity, so the
+ *       cache's resident cost never exceeds its capacity: the slack is 0
+ *       cost units (memory of retired entries awaiting their grace period
+ *       is not resident and is bounded by mt_epoch's polling);
+ *  (T4) an entry has a timer in its shard's wheel iff expire_ns != 0.
+ *
+ * Concurrency argument. Writers of one shard are serialised by its mutex;
+ * writers of different shards share nothing but the (read-only) cache
+ * header. A reader sees either a slot word published by a release store
+ * after the entry was fully written (ck_pr_fence_store before the store;
+ * loads on x86-64 are ordered, and ck_pr_fence_load documents the pairing),
+ * or a tombstone/empty word. A reader may find an entry that a concurrent
+ * writer is replacing or removing: the get linearises before that write.
+ * Table rebuilds build a complete new table, publish it with one pointer
+ * store and retire the old one, which stays valid (and unchanged) for
+ * readers that loaded it. clear zeroes slots in place with atomic stores.
+ *
+ * Reclamation argument. Removed entries and replaced tables are retired
+ * with mt_epoch_call and freed only after every section that could have
+ * loaded them ended. Readers only dereference entries and tables inside a
+ * section. The cache object itself is freed by mantis_cache_close after
+ * ck_epoch_synchronize_wait: every get/put that peeked the handle did so
+ * inside a section begun before it re-checked that the handle was open,
+ * and close marks the handle CLOSED before waiting, so no section that can
+ * reach the cache survives the wait. Resident entries are then freed
+ * directly.
+ *
+ * TTL: expire_ns is absolute (CLOCK_MONOTONIC). A get treats an entry with
+ * expire_ns <= now as a miss and, with a trylock, reclaims it. Wheels are
+ * advanced by every put on their shard, by every put on a round-robin
+ * neighbour shard (trylock, only when its next timer is due), and by
+ * mantis_cache_expire, so entries nobody touches are reclaimed too.
+ */
+#include "mt_cache.h"
+
+#include "mantis.h"
+#include "mt_alloc.h"
+#include "mt_cache_policy.h"
+#include "mt_epoch.h"
+#include "mt_handle.h"
+#include "mt_pr.h"
+
+#include <assert.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <string.h>
+#include <time.h>
+
+#define MT_CACHE_SHARD_MIN  (1ull << 18) /* cost units per shard, at least */
+#define MT_CACHE_SHARDS_MAX 64u
+#define MT_CACHE_TSLOTS     64u /* exclusive stat stripes; one more shared */
+#define MT_CACHE_TICK_SHIFT 20  /* timer wheel tick: 2^20 ns */
+#define MT_CACHE_TABLE_MIN  16u
+
+#define MT_CACHE_EMPTY    0ull
+#define MT_CACHE_TOMB     1ull
+#define MT_CACHE_PTR_MASK ((1ull << 48) - 1)
+
+struct mt_cache_table {
+	ck_epoch_entry_t epoch; /* for retirement */
+	uint64_t mask;          /* slots - 1 */
+	uint64_t slots[];
+};
+
+struct mt_cache_shard {
+	pthread_mutex_t lock;
+	struct mt_cache_table *table; /* published with ck_pr_store_ptr */
+	uint64_t live, tombs;         /* occupied slots (lock) */
+	uint64_t capacity;
+	struct mt_cpol pol;
+	/* Counters: written under the lock with atomic stores, read by stats. */
+	uint64_t inserts, evictions, expirations, rejections, entries, cost;
+	uint64_t timers;     /* entries in the wheel (atomic copy) */
+	uint64_t timer_next; /* the wheel's next due tick (atomic copy) */
+	struct mt_tw wheel;
+} __attribute__((aligned(64)));
+
+struct mt_cache_stripe {
+	uint64_t hits, misses;
+} __attribute__((aligned(64)));
+
+struct mt_cache {
+	uint64_t capacity;
+	uint32_t nshards;
+	uint32_t shard_shift; /* shard = hash >> shard_shift (nshards > 1) */
+	uint32_t ttl_used;    /* set once a put carried a TTL */
+	struct mt_cache_shard *shards;
+	struct mt_cache_stripe stripes[MT_CACHE_TSLOTS + 1];
+};
+
+/* ------------------------------------------------------------------ hashing */
+
+static inline uint64_t mt_cache_fold(uint64_t a, uint64_t b)
+{
+	__uint128_t m = (__uint128_t)a * b;
+
+	return (uint64_t)m ^ (uint64_t)(m >> 64);
+}
+
+static inline uint64_t mt_cache_read64(const unsigned char *p)
+{
+	uint64_t v;
+
+	memcpy(&v, p, 8);
+	return v;
+}
+
+/* A 64-bit hash of key: 16 bytes per 128-bit multiply, then a final fold
+ * so that every output bit depends on every input bit. */
+static inline uint64_t mt_cache_hash(const void *key, size_t len)
+{
+	const unsigned char *p = key;
+	uint64_t h = 0x9e3779b97f4a7c15ull ^ ((uint64_t)len * 0xa0761d6478bd642full);
+	uint64_t a, b;
+
+	while (len > 16) {
+		h = mt_cache_fold(mt_cache_read64(p) ^ 0xe7037ed1a0b428dbull ^ h,
+		                  mt_cache_read64(p + 8) ^ 0x8ebc6af09c88c6e3ull);
+		p += 16;
+		len -= 16;
+	}
+	if (len >= 8) {
+		a = mt_cache_read64(p);
+		b = mt_cache_read64(p + len - 8);
+	} else if (len >= 4) {
+		uint32_t x, y;
+
+		memcpy(&x, p, 4);
+		memcpy(&y, p + len - 4, 4);
+		a = x;
+		b = y;
+	} else {
+		a = len > 0 ? ((uint64_t)p[0] << 16 | (uint64_t)p[len >> 1] << 8 | p[len - 1]) : 0;
+		b = 0;
+	}
+	h = mt_cache_fold(a ^ 0xe7037ed1a0b428dbull ^ h, b ^ 0x589965cc75374cc3ull);
+	return mt_cache_fold(h ^ 0x1d8e4e27c47d124full, 0x8ebc6af09c88c6e3ull ^ (h >> 29));
+}
+
+static inline uint64_t mt_cache_tag(uint64_t hash)
+{
+	return (hash >> 42) & 0xffffull;
+}
+
+static inline struct mt_cache_shard *mt_cache_shard_of(struct mt_cache *c, uint64_t hash)
+{
+	return c->nshards == 1 ? &c->shards[0] : &c->shards[hash >> c->shard_shift];
+}
+
+/* ------------------------------------------------------------------ clock */
+
+static uint64_t mt_cache_clock_skew;
+
+void mt_cache_test_advance_clock(uint64_t ns)
+{
+	ck_pr_add_64(&mt_cache_clock_skew, ns);
+}
+
+static uint64_t mt_cache_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec +
+	       ck_pr_load_64(&mt_cache_clock_skew);
+}
+
+static inline uint64_t mt_cache_tick(uint64_t ns)
+{
+	return ns >> MT_CACHE_TICK_SHIFT;
+}
+
+/* ------------------------------------------------------------------ stat stripes */
+
+static uint64_t mt_cache_tslot_map; /* bit i: stripe i is claimed by a thread */
+static __thread int mt_cache_tslot = -1;
+static pthread_once_t mt_cache_tslot_once = PTHREAD_ONCE_INIT;
+static pthread_key_t mt_cache_tslot_key;
+static int mt_cache_tslot_key_ok;
+
+static void mt_cache_tslot_exit(void *arg)
+{
+	unsigned slot = (unsigned)((uintptr_t)arg - 1);
+
+	mt_cache_tslot = -1;
+	/* Release: the exiting thread's stripe stores happen before the next
+	 * owner's claim (a CAS on the same word). */
+	ck_pr_and_64(&mt_cache_tslot_map, ~(1ull << slot));
+}
+
+static void mt_cache_tslot_setup(void)
+{
+	mt_cache_tslot_key_ok = pthread_key_create(&mt_cache_tslot_key, mt_cache_tslot_exit) == 0;
+}
+
+static int mt_cache_tslot_claim(void)
+{
+	uint64_t m;
+
+	pthread_once(&mt_cache_tslot_once, mt_cache_tslot_setup);
+	if (!mt_cache_tslot_key_ok)
+		return mt_cache_tslot = (int)MT_CACHE_TSLOTS;
+	m = ck_pr_load_64(&mt_cache_tslot_map);
+	while (m != ~0ull) {
+		unsigned slot = (unsigned)__builtin_ctzll(~m);
+
+		/* Acquire: see the previous owner's stores to this stripe. */
+		if (ck_pr_cas_64_value(&mt_cache_tslot_map, m, m | (1ull << slot), &m)) {
+			if (pthread_setspecific(mt_cache_tslot_key,
+			                        (void *)(uintptr_t)(slot + 1)) != 0) {
+				ck_pr_and_64(&mt_cache_tslot_map, ~(1ull << slot));
+				break;
+			}
+			return mt_cache_tslot = (int)slot;
+		}
+	}
+	return mt_cache_tslot = (int)MT_CACHE_TSLOTS;
+}
+
+/* Adds one to a counter of the calling thread's stripe. */
+static inline void mt_cache_count(struct mt_cache *c, int misses)
+{
+	int slot = mt_cache_tslot;
+	struct mt_cache_stripe *st;
+	uint64_t *ctr;
+
+	if (slot < 0)
+		slot = mt_cache_tslot_claim();
+	st = &c->stripes[slot];
+	ctr = misses ? &st->misses : &st->hits;
+	if (slot < (int)MT_CACHE_TSLOTS)
+		/* The thread owns this stripe: no RMW needed. */
+		ck_pr_store_64(ctr, ck_pr_load_64(ctr) + 1);
+	else
+		ck_pr_inc_64(ctr);
+}
+
+/* A counter written only by the lock holder. */
+static inline void mt_cache_bump(uint64_t *ctr, uint64_t by)
+{
+	ck_pr_store_64(ctr, ck_pr_load_64(ctr) + by);
+}
+
+/* ------------------------------------------------------------------ tables */
+
+static struct mt_cache_table *mt_cache_table_new(uint64_t nslots)
+{
+	struct mt_cache_table *t;
+
+	assert((nslots & (nslots - 1)) == 0);
+	t = mt_calloc(1, sizeof(*t) + nslots * sizeof(uint64_t));
+	if (t != NULL)
+		t->mask = nslots - 1;
+	return t;
+}
+
+static void mt_cache_table_free_cb(ck_epoch_entry_t *ep)
+{
+	mt_epoch_reclaim_acquire();
+	mt_free((char *)ep - offsetof(struct mt_cache_table, epoch));
+}
+
+static void mt_cache_entry_free_cb(ck_epoch_entry_t *ep)
+{
+	mt_epoch_reclaim_acquire();
+	mt_free(MT_CACHE_ENTRY_OF(ep, epoch));
+}
+
+static inline int mt_cache_key_eq(const struct mt_cache_entry *e, uint64_t hash, const void *key,
+                                  size_t klen)
+{
+	return e->hash == hash && e->klen == klen && memcmp(e->data, key, klen) == 0;
+}
+
+/* Lock-free lookup (readers, inside a section; also used by writers). */
+static struct mt_cache_entry *mt_cache_table_get(const struct mt_cache_table *t, uint64_t hash,
+                                                 const void *key, size_t klen)
+{
+	uint64_t tag = mt_cache_tag(hash);
+
+	for (uint64_t i = hash & t->mask;; i = (i + 1) & t->mask) {
+		uint64_t w = ck_pr_load_64(&t->slots[i]);
+		struct mt_cache_entry *e;
+
+		if (w == MT_CACHE_EMPTY)
+			return NULL;
+		if ((w >> 48) != tag || w == MT_CACHE_TOMB)
+			continue;
+		/* Pairs with the fence before the slot's publication: the
+		 * entry's fields are read after its slot word. */
+		ck_pr_fence_load();
+		e = (struct mt_cache_entry *)(uintptr_t)(w & MT_CACHE_PTR_MASK);
+		if (mt_cache_key_eq(e, hash, key, klen))
+			return e;
+	}
+}
+
+/* Writer lookup: the entry for key (and its slot in *at), or NULL with *at
+ * the slot to insert into (the first tombstone on the path, else the empty
+ * slot that ended it). */
+static struct mt_cache_entry *mt_cache_table_find(const struct mt_cache_table *t, uint64_t hash,
+                                                  const void *key, size_t klen, uint64_t *at)
+{
+	uint64_t tag = mt_cache_tag(hash);
+	uint64_t tomb = UINT64_MAX;
+
+	for (uint64_t i = hash & t->mask;; i = (i + 1) & t->mask) {
+		uint64_t w = t->slots[i]; /* only the lock holder writes slots */
+		struct mt_cache_entry *e;
+
+		if (w == MT_CACHE_EMPTY) {
+			*at = tomb != UINT64_MAX ? tomb : i;
+			return NULL;
+		}
+		if (w == MT_CACHE_TOMB) {
+			if (tomb == UINT64_MAX)
+				tomb = i;
+			continue;
+		}
+		if ((w >> 48) != tag)
+			continue;
+		e = (struct mt_cache_entry *)(uintptr_t)(w & MT_CACHE_PTR_MASK);
+		if (mt_cache_key_eq(e, hash, key, klen)) {
+			*at = i;
+			return e;
+		}
+	}
+}
+
+/* The slot holding e (which is resident). */
+static uint64_t mt_cache_table_slot_of(const struct mt_cache_table *t,
+                                       const struct mt_cache_entry *e)
+{
+	uint64_t want = mt_cache_tag(e->hash) << 48 | (uint64_t)(uintptr_t)e;
+
+	for (uint64_t i = e->hash & t->mask;; i = (i + 1) & t->mask) {
+		assert(t->slots[i] != MT_CACHE_EMPTY);
+		if (t->slots[i] == want)
+			return i;
+	}
+}
+
+static inline void mt_cache_slot_publish(struct mt_cache_table *t, uint64_t i,
+                                         struct mt_cache_entry *e)
+{
+	assert(((uint64_t)(uintptr_t)e & ~MT_CACHE_PTR_MASK) == 0);
+	/* Release: the entry's bytes before the word that makes it visible. */
+	ck_pr_fence_store();
+	ck_pr_store_64(&t->slots[i], mt_cache_tag(e->hash) << 48 | (uint64_t)(uintptr_t)e);
+}
+
+/* Rebuilds the shard's table at half load or less (dropping tombstones),
+ * before an insert that would pass 3/4. Returns MANTIS_ENOMEM and leaves
+ * everything as it was if the new table cannot be allocated. */
+static int mt_cache_table_reserve(struct mt_cache_shard *sh, ck_epoch_record_t *r)
+{
+	struct mt_cache_table *old = sh->table, *t;
+	uint64_t n = MT_CACHE_TABLE_MIN;
+
+	if ((sh->live + sh->tombs + 1) * 4 <= (old->mask + 1) * 3)
+		return MANTIS_OK;
+	while (n < 2 * (sh->live + 1))
+		n *= 2;
+	t = mt_cache_table_new(n);
+	if (t == NULL)
+		return MANTIS_ENOMEM;
+	for (uint64_t i = 0; i <= old->mask; i++) {
+		uint64_t w = old->slots[i];
+		const struct mt_cache_entry *e;
+		uint64_t j;
+
+		if (w == MT_CACHE_EMPTY || w == MT_CACHE_TOMB)
+			continue;
+		e = (const struct mt_cache_entry *)(uintptr_t)(w & MT_CACHE_PTR_MASK);
+		for (j = e->hash & t->mask; t->slots[j] != MT_CACHE_EMPTY; j = (j + 1) & t->mask)
+			;
+		t->slots[j] = w;
+	}
+	/* Release: the whole new table before the pointer to it. */
+	ck_pr_fence_store();
+	ck_pr_store_ptr(&sh->table, t);
+	sh->tombs = 0;
+	mt_epoch_call(r, &old->epoch, mt_cache_table_free_cb);
+	return MANTIS_OK;
+}
+
+/* ------------------------------------------------------------------ shard ops (lock held) */
+
+struct mt_cache_fire {
+	struct mt_cache_shard *sh;
+	ck_epoch_record_t *r;
+	uint64_t now_ns;
+	struct mt_tw_node *early; /* fired before expire_ns (same tick): re-arm */
+	uint64_t expired;
+};
+
+static void mt_cache_sync_counts(struct mt_cache_shard *sh)
+{
+	ck_pr_store_64(&sh->entries, mt_cpol_entries(&sh->pol));
+	ck_pr_store_64(&sh->cost, mt_cpol_cost(&sh->pol));
+	ck_pr_store_64(&sh->timers, sh->wheel.count);
+}
+
+/* Removes resident e from the table (tombstone) and hands it to the epoch.
+ * The policy and the wheel have already let go of it. */
+static void mt_cache_drop(struct mt_cache_shard *sh, ck_epoch_record_t *r, struct mt_cache_entry *e)
+{
+	uint64_t i = mt_cache_table_slot_of(sh->table, e);
+
+	ck_pr_store_64(&sh->table->slots[i], MT_CACHE_TOMB);
+	sh->live--;
+	sh->tombs++;
+	mt_epoch_call(r, &e->epoch, mt_cache_entry_free_cb);
+}
+
+/* Removes resident e for good (delete, expiry): wheel, policy, table. */
+static void mt_cache_remove(struct mt_cache_shard *sh, ck_epoch_record_t *r,
+                            struct mt_cache_entry *e)
+{
+	if (e->expire_ns != 0)
+		mt_tw_del(&sh->wheel, &e->timer);
+	mt_cpol_remove(&sh->pol, e);
+	mt_cache_drop(sh, r, e);
+}
+
+static void mt_cache_fire(struct mt_tw_node *n, void *arg)
+{
+	struct mt_cache_fire *f = arg;
+	struct mt_cache_entry *e = MT_CACHE_ENTRY_OF(n, timer);
+
+	if (e->expire_ns > f->now_ns) {
+		/* Due this tick but not yet expired: re-armed after the advance. */
+		n->next = f->early;
+		f->early = n;
+		return;
+	}
+	mt_cpol_remove(&f->sh->pol, e);
+	mt_cache_drop(f->sh, f->r, e);
+	f->expired++;
+}
+
+/* Advances the shard's wheel to now_ns, reclaiming expired entries. */
+static uint64_t mt_cache_advance(struct mt_cache_shard *sh, ck_epoch_record_t *r, uint64_t now_ns)
+{
+	struct mt_cache_fire f = {.sh = sh, .r = r, .now_ns = now_ns, .early = NULL, .expired = 0};
+
+	if (sh->wheel.count == 0) {
+		sh->wheel.now = mt_cache_tick(now_ns) > sh->wheel.now ? mt_cache_tick(now_ns)
+		                                                      : sh->wheel.now;
+		return 0;
+	}
+	mt_tw_advance(&sh->wheel, mt_cache_tick(now_ns), mt_cache_fire, &f);
+	while (f.early != NULL) {
+		struct mt_tw_node *n = f.early;
+
+		f.early = n->next;
+		mt_tw_add(&sh->wheel, n, mt_cache_tick(MT_CACHE_ENTRY_OF(n, timer)->expire_ns));
+	}
+	if (f.expired > 0)
+		mt_cache_bump(&sh->expirations, f.expired);
+	ck_pr_store_64(&sh->timer_next, mt_tw_next(&sh->wheel));
+	mt_cache_sync_counts(sh);
+	return f.expired;
+}
+
+/* Evicts until `need` more cost units fit. */
+static void mt_cache_make_room(struct mt_cache_shard *sh, ck_epoch_record_t *r, uint64_t need)
+{
+	uint64_t evicted = 0;
+
+	while (mt_cpol_cost(&sh->pol) + need > sh->capacity) {
+		struct mt_cache_entry *v = mt_cpol_evict(&sh->pol);
+
+		assert(v != NULL);
+		if (v == NULL)
+			break;
+		if (v->expire_ns != 0)
+			mt_tw_del(&sh->wheel, &v->timer);
+		mt_cache_drop(sh, r, v);
+		evicted++;
+	}
+	if (evicted > 0)
+		mt_cache_bump(&sh->evictions, evicted);
+}
+
+static inline int mt_cache_expired(const struct mt_cache_entry *e, uint64_t now_ns)
+{
+	return e->expire_ns != 0 && e->expire_ns <= now_ns;
+}
+
+/* ------------------------------------------------------------------ open / close */
+
+static void mt_cache_free(struct mt_cache *c)
+{
+	for (uint32_t i = 0; i < c->nshards; i++) {
+		struct mt_cache_shard *sh = &c->shards[i];
+		struct mt_cache_entry *e;
+
+		if (sh->table == NULL)
+			continue; /* a failed open stops here */
+		while ((e = mt_cpol_pop(&sh->pol)) != NULL)
+			mt_free(e);
+		mt_cpol_destroy(&sh->pol);
+		mt_free(sh->table);
+		pthread_mutex_destroy(&sh->lock);
+	}
+	mt_free(c->shards);
+	mt_free(c);
+}
+
+/* The handle's destroy: runs when the handle is closed. Gets and puts peek
+ * the handle without a reference, so wait for every section that may have
+ * reached the cache (see the reclamation argument at the top). */
+static void mt_cache_destroy(void *obj)
+{
+	ck_epoch_synchronize_wait(&mt_epoch_global, NULL, NULL);
+	mt_epoch_reclaim_acquire();
+	mt_cache_free(obj);
+}
+
+int mantis_cache_open(const mantis_cache_options_t *opts, uint64_t *cache_out)
+{
+	struct mt_cache *c;
+	uint32_t n = 1;
+	uint64_t now;
+	int rc;
+
+	if (opts == NULL || cache_out == NULL || opts->capacity == 0 || opts->reserved != 0)
+		return MANTIS_EINVAL;
+	if (mt_epoch_record() == NULL)
+		return MANTIS_ENOMEM;
+	while (n < MT_CACHE_SHARDS_MAX && opts->capacity / (2 * (uint64_t)n) >= MT_CACHE_SHARD_MIN)
+		n *= 2;
+	c = mt_malloc_aligned(sizeof(*c), 64);
+	if (c == NULL)
+		return MANTIS_ENOMEM;
+	memset(c, 0, sizeof(*c));
+	c->capacity = opts->capacity;
+	c->nshards = n;
+	c->shard_shift = 64 - (uint32_t)__builtin_ctz(n);
+	c->shards = mt_malloc_aligned(sizeof(*c->shards) * n, 64);
+	if (c->shards == NULL) {
+		mt_free(c);
+		return MANTIS_ENOMEM;
+	}
+	memset(c->shards, 0, sizeof(*c->shards) * n);
+	now = mt_cache_tick(mt_cache_now_ns());
+	for (uint32_t i = 0; i < n; i++) {
+		struct mt_cache_shard *sh = &c->shards[i];
+
+		/* Shards split the capacity exactly: the first ones take the
+		 * remainder. */
+		sh->capacity = opts->capacity / n + (i < opts->capacity % n ? 1 : 0);
+		sh->timer_next = UINT64_MAX;
+		mt_tw_init(&sh->wheel, now);
+		if (mt_cpol_init(&sh->pol, sh->capacity) != MANTIS_OK) {
+			mt_cpol_destroy(&sh->pol);
+			mt_cache_free(c);
+			return MANTIS_ENOMEM;
+		}
+		sh->table = mt_cache_table_new(MT_CACHE_TABLE_MIN);
+		if (sh->table == NULL || pthread_mutex_init(&sh->lock, NULL) != 0) {
+			mt_cpol_destroy(&sh->pol);
+			mt_free(sh->table);
+			sh->table = NULL;
+			mt_cache_free(c);
+			return MANTIS_ENOMEM;
+		}
+	}
+	rc = mt_handle_alloc(MT_HANDLE_CACHE, c, mt_cache_destroy, cache_out);
+	if (rc != MANTIS_OK)
+		mt_cache_free(c);
+	return rc;
+}
+
+int mantis_cache_close(uint64_t cache)
+{
+	return mt_handle_close(cache, MT_HANDLE_CACHE);
+}
+
+/* ------------------------------------------------------------------ get */
+
+/* Reclaims e, found expired by a reader, if the shard is free right now. */
+static void mt_cache_reap(struct mt_cache_shard *sh, ck_epoch_record_t *r, struct mt_cache_entry *e,
+                          uint64_t now_ns)
+{
+	uint64_t at;
+
+	if (pthread_mutex_trylock(&sh->lock) != 0)
+		return;
+	/* Still resident (not replaced or removed meanwhile)? */
+	if (mt_cache_table_find(sh->table, e->hash, e->data, e->klen, &at) == e) {
+		mt_cache_remove(sh, r, e);
+		mt_cache_bump(&sh->expirations, 1);
+		mt_cache_advance(sh, r, now_ns);
+		mt_cache_sync_counts(sh);
+	}
+	pthread_mutex_unlock(&sh->lock);
+}
+
+static int mt_cache_get_in(struct mt_cache *c, ck_epoch_record_t *r, const void *key, size_t klen,
+                           void *buf, size_t cap, size_t *vlen_out, uint64_t *version_out)
+{
+	uint64_t hash = mt_cache_hash(key, klen);
+	struct mt_cache_shard *sh = mt_cache_shard_of(c, hash);
+	struct mt_cache_table *t = ck_pr_load_ptr(&sh->table);
+	struct mt_cache_entry *e = mt_cache_table_get(t, hash, key, klen);
+
+	if (e != NULL && e->expire_ns != 0) {
+		uint64_t now = mt_cache_now_ns();
+
+		if (mt_cache_expired(e, now)) {
+			mt_cache_reap(sh, r, e, now);
+			e = NULL;
+		}
+	}
+	if (e == NULL) {
+		mt_cache_count(c, 1);
+		return MANTIS_NOTFOUND;
+	}
+	mt_cache_count(c, 0);
+	mt_cpol_hit(e);
+	*vlen_out = e->vlen;
+	if (e->vlen > cap)
+		return MANTIS_EBUFSIZE;
+	if (e->vlen > 0)
+		memcpy(buf, e->data + e->klen, e->vlen);
+	if (version_out != NULL)
+		*version_out = e->version;
+	return MANTIS_OK;
+}
+
+int mantis_cache_get(uint64_t cache, const void *key, size_t klen, void *buf, size_t cap,
+                     size_t *vlen_out, uint64_t *version_out)
+{
+	ck_epoch_record_t *r;
+	ck_epoch_section_t sec;
+	struct mt_cache *c;
+	int rc;
+
+	if (key == NULL || vlen_out == NULL || (buf == NULL && cap > 0))
+		return MANTIS_EINVAL;
+	if (klen == 0)
+		return MANTIS_EKEY;
+	if (klen > MANTIS_KEY_MAX)
+		return MANTIS_ETOOLARGE;
+	r = mt_epoch_record();
+	if (r == NULL)
+		return MANTIS_ENOMEM;
+	mt_epoch_begin(r, &sec);
+	rc = mt_handle_peek(cache, MT_HANDLE_CACHE, (void **)&c);
+	if (rc == MANTIS_OK)
+		rc = mt_cache_get_in(c, r, key, klen, buf, cap, vlen_out, version_out);
+	mt_epoch_end(r, &sec);
+	return rc;
+}
+
+/* ------------------------------------------------------------------ put */
+
+static __thread uint32_t mt_cache_sweep_next; /* round-robin neighbour, per thread */
+
+/* Proactive expiry: advance one other shard's wheel if a timer is due there
+ * and nobody holds its lock. */
+static void mt_cache_sweep_one(struct mt_cache *c, ck_epoch_record_t *r, uint64_t now_ns)
+{
+	struct mt_cache_shard *sh = &c->shards[mt_cache_sweep_next++ & (c->nshards - 1)];
+
+	if (ck_pr_load_64(&sh->timers) == 0 ||
+	    ck_pr_load_64(&sh->timer_next) > mt_cache_tick(now_ns))
+		return;
+	if (pthread_mutex_trylock(&sh->lock) != 0)
+		return;
+	mt_cache_advance(sh, r, now_ns);
+	pthread_mutex_unlock(&sh->lock);
+}
+
+/* A put whose cost exceeds its shard's capacity: declined, and an older
+ * version of the key goes (the new value supersedes it). */
+static void mt_cache_decline(struct mt_cache_shard *sh, ck_epoch_record_t *r, uint64_t hash,
+                             const void *key, size_t klen, uint64_t version)
+{
+	struct mt_cache_entry *old;
+	uint64_t at;
+
+	pthread_mutex_lock(&sh->lock);
+	old = mt_cache_table_find(sh->table, hash, key, klen, &at);
+	if (old != NULL && old->version <= version)
+		mt_cache_remove(sh, r, old);
+	mt_cache_bump(&sh->rejections, 1);
+	mt_cache_sync_counts(sh);
+	pthread_mutex_unlock(&sh->lock);
+}
+
+static int mt_cache_put_in(struct mt_cache *c, ck_epoch_record_t *r, const void *key, size_t klen,
+                           const void *value, size_t vlen, uint64_t cost, uint64_t ttl_ms,
+                           uint64_t version, int *admitted_out)
+{
+	uint64_t hash, now_ns = 0, at;
+	struct mt_cache_shard *sh;
+	struct mt_cache_entry *e, *old;
+	int ttl_active, rc;
+
+	if (cost == 0)
+		cost = (uint64_t)klen + vlen + MANTIS_CACHE_ENTRY_OVERHEAD;
+	if (cost > c->capacity)
+		return MANTIS_ETOOLARGE;
+	hash = mt_cache_hash(key, klen);
+	sh = mt_cache_shard_of(c, hash);
+	if (ttl_ms != 0 && ck_pr_load_32(&c->ttl_used) == 0)
+		ck_pr_store_32(&c->ttl_used, 1);
+	ttl_active = ck_pr_load_32(&c->ttl_used) != 0;
+	if (ttl_active)
+		now_ns = mt_cache_now_ns();
+	if (cost > sh->capacity) {
+		mt_cache_decline(sh, r, hash, key, klen, version);
+		if (admitted_out != NULL)
+			*admitted_out = 0;
+		return MANTIS_OK;
+	}
+
+	/* Build the entry before taking the lock: allocation is the only way
+	 * to fail, and then nothing has changed. */
+	e = mt_malloc(sizeof(*e) + klen + vlen);
+	if (e == NULL)
+		return MANTIS_ENOMEM;
+	e->hash = hash;
+	e->version = version;
+	e->expire_ns = 0;
+	if (ttl_ms != 0) {
+		uint64_t max_ms = (UINT64_MAX - 1 - now_ns) / 1000000ull;
+
+		e->expire_ns = ttl_ms > max_ms ? UINT64_MAX - 1 : now_ns + ttl_ms * 1000000ull;
+	}
+	e->cost = cost;
+	e->klen = (uint32_t)klen;
+	e->vlen = (uint32_t)vlen;
+	e->freq = 0;
+	e->queue = 0;
+	e->pass = 0;
+	e->pad_ = 0;
+	e->timer.next = e->timer.prev = NULL;
+	memcpy(e->data, key, klen);
+	if (vlen > 0)
+		memcpy(e->data + klen, value, vlen);
+
+	pthread_mutex_lock(&sh->lock);
+	if (ttl_active && sh->wheel.count > 0)
+		mt_cache_advance(sh, r, now_ns);
+	old = mt_cache_table_find(sh->table, hash, key, klen, &at);
+	if (old != NULL && mt_cache_expired(old, now_ns)) {
+		/* Logically absent: reclaim it, then insert as a new key. */
+		mt_cache_remove(sh, r, old);
+		mt_cache_bump(&sh->expirations, 1);
+		old = mt_cache_table_find(sh->table, hash, key, klen, &at);
+	}
+	if (old != NULL && old->version > version) {
+		mt_cache_bump(&sh->rejections, 1);
+		pthread_mutex_unlock(&sh->lock);
+		mt_free(e);
+		if (admitted_out != NULL)
+			*admitted_out = 0;
+		return MANTIS_OK;
+	}
+	if (old != NULL) {
+		/* Replace in place: same slot, same queue position. */
+		if (old->expire_ns != 0)
+			mt_tw_del(&sh->wheel, &old->timer);
+		mt_cpol_replace(&sh->pol, old, e);
+		mt_cache_slot_publish(sh->table, at, e);
+		mt_epoch_call(r, &old->epoch, mt_cache_entry_free_cb);
+		mt_cache_make_room(sh, r, 0);
+	} else {
+		int q;
+
+		rc = mt_cache_table_reserve(sh, r);
+		if (rc != MANTIS_OK) {
+			pthread_mutex_unlock(&sh->lock);
+			mt_free(e);
+			return rc;
+		}
+		/* The rebuild may have moved everything: find the slot again. */
+		old = mt_cache_table_find(sh->table, hash, key, klen, &at);
+		assert(old == NULL);
+		q = mt_cpol_classify(&sh->pol, hash);
+		mt_cache_make_room(sh, r, cost);
+		mt_cpol_insert(&sh->pol, e, q);
+		if (sh->table->slots[at] == MT_CACHE_TOMB)
+			sh->tombs--;
+		sh->live++;
+		mt_cache_slot_publish(sh->table, at, e);
+	}
+	if (e->expire_ns != 0) {
+		mt_tw_add(&sh->wheel, &e->timer, mt_cache_tick(e->expire_ns));
+		ck_pr_store_64(&sh->timer_next, mt_tw_next(&sh->wheel));
+	}
+	mt_cache_bump(&sh->inserts, 1);
+	mt_cache_sync_counts(sh);
+	pthread_mutex_unlock(&sh->lock);
+	if (ttl_active && c->nshards > 1)
+		mt_cache_sweep_one(c, r, now_ns);
+	if (admitted_out != NULL)
+		*admitted_out = 1;
+	return MANTIS_OK;
+}
+
+int mantis_cache_put(uint64_t cache, const void *key, size_t klen, const void *value, size_t vlen,
+                     uint64_t cost, uint64_t ttl_ms, uint64_t version, int *admitted_out)
+{
+	ck_epoch_record_t *r;
+	ck_epoch_section_t sec;
+	struct mt_cache *c;
+	int rc;
+
+	if (key == NULL || (value == NULL && vlen > 0))
+		return MANTIS_EINVAL;
+	if (klen == 0)
+		return MANTIS_EKEY;
+	if (klen > MANTIS_KEY_MAX || vlen > MANTIS_VALUE_MAX)
+		return MANTIS_ETOOLARGE;
+	r = mt_epoch_record();
+	if (r == NULL)
+		return MANTIS_ENOMEM;
+	mt_epoch_begin(r, &sec);
+	rc = mt_handle_peek(cache, MT_HANDLE_CACHE, (void **)&c);
+	if (rc == MANTIS_OK)
+		rc = mt_cache_put_in(c, r, key, klen, value, vlen, cost, ttl_ms, version,
+		                     admitted_out);
+	mt_epoch_end(r, &sec);
+	return rc;
+}
+
+/* ------------------------------------------------------------------ delete, clear, expire */
+
+int mantis_cache_delete(uint64_t cache, const void *key, size_t klen, uint64_t version)
+{
+	ck_epoch_record_t *r;
+	ck_epoch_section_t sec;
+	struct mt_cache *c;
+	int rc;
+
+	if (key == NULL)
+		return MANTIS_EINVAL;
+	if (klen == 0)
+		return MANTIS_EKEY;
+	if (klen > MANTIS_KEY_MAX)
+		return MANTIS_ETOOLARGE;
+	r = mt_epoch_record();
+	if (r == NULL)
+		return MANTIS_ENOMEM;
+	mt_epoch_begin(r, &sec);
+	rc = mt_handle_peek(cache, MT_HANDLE_CACHE, (void **)&c);
+	if (rc == MANTIS_OK) {
+		uint64_t hash = mt_cache_hash(key, klen), at;
+		struct mt_cache_shard *sh = mt_cache_shard_of(c, hash);
+		struct mt_cache_entry *e;
+
+		pthread_mutex_lock(&sh->lock);
+		e = mt_cache_table_find(sh->table, hash, key, klen, &at);
+		if (e != NULL && e->version <= version) {
+			mt_cache_remove(sh, r, e);
+			mt_cache_sync_counts(sh);
+		}
+		pthread_mutex_unlock(&sh->lock);
+	}
+	mt_epoch_end(r, &sec);
+	return rc;
+}
+
+int mantis_cache_clear(uint64_t cache)
+{
+	ck_epoch_record_t *r;
+	ck_epoch_section_t sec;
+	struct mt_cache *c;
+	int rc;
+
+	r = mt_epoch_record();
+	if (r == NULL)
+		return MANTIS_ENOMEM;
+	mt_epoch_begin(r, &sec);
+	rc = mt_handle_peek(cache, MT_HANDLE_CACHE, (void **)&c);
+	for (uint32_t i = 0; rc == MANTIS_OK && i < c->nshards; i++) {
+		struct mt_cache_shard *sh = &c->shards[i];
+		struct mt_cache_entry *e;
+		uint64_t now = mt_cache_tick(mt_cache_now_ns());
+
+		pthread_mutex_lock(&sh->lock);
+		/* Empty every slot first (readers then miss), then retire. */
+		for (uint64_t j = 0; j <= sh->table->mask; j++)
+			if (sh->table->slots[j] != MT_CACHE_EMPTY)
+				ck_pr_store_64(&sh->table->slots[j], MT_CACHE_EMPTY);
+		sh->live = 0;
+		sh->tombs = 0;
+		while ((e = mt_cpol_pop(&sh->pol)) != NULL)
+			mt_epoch_call(r, &e->epoch, mt_cache_entry_free_cb);
+		mt_cpol_forget(&sh->pol);
+		mt_tw_reset(&sh->wheel, now > sh->wheel.now ? now : sh->wheel.now);
+		ck_pr_store_64(&sh->timer_next, UINT64_MAX);
+		mt_cache_sync_counts(sh);
+		pthread_mutex_unlock(&sh->lock);
+	}
+	mt_epoch_end(r, &sec);
+	return rc;
+}
+
+int mantis_cache_expire(uint64_t cache, uint64_t *expired_out)
+{
+	ck_epoch_record_t *r;
+	ck_epoch_section_t sec;
+	struct mt_cache *c;
+	uint64_t total = 0;
+	int rc;
+
+	r = mt_epoch_record();
+	if (r == NULL)
+		return MANTIS_ENOMEM;
+	mt_epoch_begin(r, &sec);
+	rc = mt_handle_peek(cache, MT_HANDLE_CACHE, (void **)&c);
+	for (uint32_t i = 0; rc == MANTIS_OK && i < c->nshards; i++) {
+		struct mt_cache_shard *sh = &c->shards[i];
+
+		pthread_mutex_lock(&sh->lock);
+		total += mt_cache_advance(sh, r, mt_cache_now_ns());
+		pthread_mutex_unlock(&sh->lock);
+	}
+	mt_epoch_end(r, &sec);
+	if (rc == MANTIS_OK && expired_out != NULL)
+		*expired_out = total;
+	return rc;
+}
+
+/* ------------------------------------------------------------------ stats */
+
+int mantis_cache_stats(uint64_t cache, mantis_cache_stats_t *out)
+{
+	ck_epoch_record_t *r;
+	ck_epoch_section_t sec;
+	mantis_cache_stats_t s;
+	struct mt_cache *c;
+	int rc;
+
+	if (out == NULL)
+		return MANTIS_EINVAL;
+	r = mt_epoch_record();
+	if (r == NULL)
+		return MANTIS_ENOMEM;
+	memset(&s, 0, sizeof(s));
+	mt_epoch_begin(r, &sec);
+	rc = mt_handle_peek(cache, MT_HANDLE_CACHE, (void **)&c);
+	if (rc == MANTIS_OK) {
+		for (unsigned i = 0; i <= MT_CACHE_TSLOTS; i++) {
+			s.hits += ck_pr_load_64(&c->stripes[i].hits);
+			s.misses += ck_pr_load_64(&c->stripes[i].misses);
+		}
+		for (uint32_t i = 0; i < c->nshards; i++) {
+			struct mt_cache_shard *sh = &c->shards[i];
+
+			s.inserts += ck_pr_load_64(&sh->inserts);
+			s.evictions += ck_pr_load_64(&sh->evictions);
+			s.expirations += ck_pr_load_64(&sh->expirations);
+			s.rejections += ck_pr_load_64(&sh->rejections);
+			s.entries += ck_pr_load_64(&sh->entries);
+			s.cost += ck_pr_load_64(&sh->cost);
+		}
+		s.capacity = c->capacity;
+	}
+	mt_epoch_end(r, &sec);
+	if (rc == MANTIS_OK)
+		*out = s;
+	return rc;
+}
+
+uint32_t mt_cache_test_shards(uint64_t cache)
+{
+	ck_epoch_record_t *r = mt_epoch_record();
+	ck_epoch_section_t sec;
+	struct mt_cache *c;
+	uint32_t n = 0;
+
+	if (r == NULL)
+		return 0;
+	mt_epoch_begin(r, &sec);
+	if (mt_handle_peek(cache, MT_HANDLE_CACHE, (void **)&c) == MANTIS_OK)
+		n = c->nshards;
+	mt_epoch_end(r, &sec);
+	return n;
+}

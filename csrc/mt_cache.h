@@ -1,0 +1,90 @@
+/*
+ * mt_cache.h - the cache's entry, shared by its modules (mt_cache.c: map,
+ * shards, API; mt_cache_policy.c: eviction policy; mt_timerwheel.c: TTL).
+ *
+ * An entry is immutable once published, except for `freq`, the policy's
+ * access counter, which readers bump with single atomic byte stores. Queue
+ * links, queue tags and the timer node belong to the shard's writers (under
+ * the shard lock). The queue link shares its bytes with the epoch entry:
+ * an entry is retired only after it left its queue, and no writer touches
+ * the links of a retired entry.
+ */
+#ifndef MT_CACHE_H
+#define MT_CACHE_H
+
+#include "mt_epoch.h"
+#include "mt_timerwheel.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* A circular doubly linked list node; a list is a sentinel node. */
+struct mt_clist {
+	struct mt_clist *prev, *next;
+};
+
+static inline void mt_clist_init(struct mt_clist *h)
+{
+	h->prev = h;
+	h->next = h;
+}
+
+static inline int mt_clist_empty(const struct mt_clist *h)
+{
+	return h->next == h;
+}
+
+/* Inserts n right after h (at the head of the queue h). */
+static inline void mt_clist_push(struct mt_clist *h, struct mt_clist *n)
+{
+	n->next = h->next;
+	n->prev = h;
+	h->next->prev = n;
+	h->next = n;
+}
+
+static inline void mt_clist_del(struct mt_clist *n)
+{
+	n->prev->next = n->next;
+	n->next->prev = n->prev;
+}
+
+/* n takes old's place in its list. */
+static inline void mt_clist_replace(struct mt_clist *old, struct mt_clist *n)
+{
+	n->next = old->next;
+	n->prev = old->prev;
+	n->prev->next = n;
+	n->next->prev = n;
+}
+
+struct mt_cache_entry {
+	union {
+		struct mt_clist q;      /* S or M queue link (shard lock) */
+		ck_epoch_entry_t epoch; /* once retired */
+	};
+	struct mt_tw_node timer; /* in the shard's wheel iff expire_ns != 0 */
+	uint64_t hash;
+	uint64_t version;
+	uint64_t expire_ns; /* 0: never */
+	uint64_t cost;
+	uint32_t klen;
+	uint32_t vlen;
+	uint8_t freq;  /* accesses, saturating (atomic: readers and writers) */
+	uint8_t queue; /* MT_CPOL_S or MT_CPOL_M (shard lock) */
+	uint8_t pass;  /* second pass through S (shard lock) */
+	uint8_t pad_;
+	unsigned char data[]; /* klen key bytes, then vlen value bytes */
+};
+
+#define MT_CACHE_ENTRY_OF(ptr, member)                                                             \
+	((struct mt_cache_entry *)(void *)((char *)(ptr)-offsetof(struct mt_cache_entry, member)))
+
+/* Test hook: shifts the cache's clock forward by ns (process-wide), so that
+ * TTL tests need not sleep. */
+void mt_cache_test_advance_clock(uint64_t ns);
+
+/* Test hook: the number of shards of an open cache (0 on a bad handle). */
+uint32_t mt_cache_test_shards(uint64_t cache);
+
+#endif /* MT_CACHE_H */
