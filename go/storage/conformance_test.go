@@ -746,42 +746,42 @@ func TestTransactionConflicts(t *testing.T) {
 		cases := []struct {
 			name     string
 			txn      func(txn Transaction) // the transaction's own calls
-			outside  func()                // the concurrent writer, after begin
+			outside  func() error          // the concurrent writer, after begin
 			conflict bool
 		}{
 			{"read then overwritten", func(x Transaction) { x.Get("x"); x.Put("out", "1") },
-				func() { e.Put(bg, "x", "x1") }, true},
+				func() error { return e.Put(bg, "x", "x1") }, true},
 			{"read then deleted", func(x Transaction) { x.Get("x"); x.Put("out", "1") },
-				func() { e.Delete(bg, "x") }, true},
+				func() error { return e.Delete(bg, "x") }, true},
 			{"read absent then created", func(x Transaction) { x.Get("z"); x.Put("out", "1") },
-				func() { e.Put(bg, "z", "z1") }, true},
+				func() error { return e.Put(bg, "z", "z1") }, true},
 			{"read absent then deleted", func(x Transaction) { x.Get("z"); x.Put("out", "1") },
-				func() { e.Delete(bg, "z") }, true},
+				func() error { return e.Delete(bg, "z") }, true},
 			{"read then batch", func(x Transaction) { x.Get("y"); x.Put("out", "1") },
-				func() { e.BatchPut(bg, map[string]string{"y": "y1", "q": "q"}) }, true},
+				func() error { return e.BatchPut(bg, map[string]string{"y": "y1", "q": "q"}) }, true},
 			{"read then batch delete", func(x Transaction) { x.Get("y"); x.Put("out", "1") },
-				func() { e.BatchDelete(bg, []string{"y"}) }, true},
+				func() error { return e.BatchDelete(bg, []string{"y"}) }, true},
 			{"read then ttl put", func(x Transaction) { x.Get("y"); x.Put("out", "1") },
-				func() { e.PutWithTTL(bg, "y", "y1", time.Hour) }, true},
+				func() error { return e.PutWithTTL(bg, "y", "y1", time.Hour) }, true},
 			{"blind write then overwritten", func(x Transaction) { x.Put("x", "mine"); x.Put("out", "1") },
-				func() { e.Put(bg, "x", "theirs") }, true},
+				func() error { return e.Put(bg, "x", "theirs") }, true},
 			{"delete then overwritten", func(x Transaction) { x.Delete("x"); x.Put("out", "1") },
-				func() { e.Put(bg, "x", "theirs") }, true},
+				func() error { return e.Put(bg, "x", "theirs") }, true},
 			{"read-only then overwritten", func(x Transaction) { x.Get("x") },
-				func() { e.Put(bg, "x", "x1") }, true},
+				func() error { return e.Put(bg, "x", "x1") }, true},
 			{"own write then read then overwritten", func(x Transaction) { x.Put("x", "m"); x.Get("x"); x.Put("out", "1") },
-				func() { e.Put(bg, "x", "x1") }, true},
+				func() error { return e.Put(bg, "x", "x1") }, true},
 			{"unrelated write", func(x Transaction) { x.Get("x"); x.Put("y", "mine"); x.Put("out", "1") },
-				func() { e.Put(bg, "z", "z1") }, false},
+				func() error { return e.Put(bg, "z", "z1") }, false},
 			{"write to a key only read by others", func(x Transaction) { x.Put("out", "1") },
-				func() { e.Put(bg, "x", "x1") }, false},
+				func() error { return e.Put(bg, "x", "x1") }, false},
 		}
 		for _, c := range cases {
 			reset()
 			txn, err := e.BeginTransaction(bg)
 			mustIs(t, "BeginTransaction", err, nil)
 			c.txn(txn)
-			c.outside()
+			mustIs(t, c.name+": the outside write", c.outside(), nil)
 			before := scan(t, e, "")
 			err = txn.Commit()
 			if c.conflict {
