@@ -608,6 +608,25 @@ func TestTTL(t *testing.T) {
 		mustIs(t, "txn Get expired", err, ErrNotFound)
 		mustIs(t, "Rollback", txn.Rollback(), nil)
 
+		// A key that expires after a transaction began: the transaction
+		// still reads its snapshot's value, and the expiring write is a
+		// write for its conflict check, even once the key is reclaimed.
+		mustIs(t, "Put", e.Put(bg, "snap", "old"), nil)
+		txn, err = e.BeginTransaction(bg)
+		mustIs(t, "BeginTransaction", err, nil)
+		mustIs(t, "PutWithTTL", e.PutWithTTL(bg, "snap", "new", time.Millisecond), nil)
+		time.Sleep(20 * time.Millisecond)
+		for i := range 50 { // writes give engines a chance to reclaim
+			mustIs(t, "Put", e.Put(bg, "other"+pad(i), "x"), nil)
+		}
+		mustMissing(t, e, "snap")
+		if v, err := txn.Get("snap"); err != nil || v != "old" {
+			t.Fatalf("txn Get of a key that expired after begin = %q, %v; want the snapshot's \"old\"", v, err)
+		}
+		mustIs(t, "txn Put", txn.Put("fromtxn", "x"), nil)
+		mustIs(t, "Commit", txn.Commit(), ErrConflict)
+		mustMissing(t, e, "fromtxn")
+
 		// An expired key can be written again.
 		mustIs(t, "Put expired key", e.Put(bg, "short", "again"), nil)
 		mustGet(t, e, "short", "again")
@@ -832,6 +851,99 @@ func TestTransactionConflicts(t *testing.T) {
 		mustIs(t, "t1 Commit", t1.Commit(), ErrConflict)
 		mustMissing(t, e, "out")
 		mustGet(t, e, "y", "t2")
+	})
+}
+
+// TestTransactionHistory: long-lived transactions keep their snapshots
+// while many writes, deletes and other transactions come and go, and the
+// engine's counters are right once they end.
+func TestTransactionHistory(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, te testEngine) {
+		e := openEngine(t, te)
+		const nkeys = 300
+		for i := range nkeys {
+			mustIs(t, "Put", e.Put(bg, pad(i), "v0"), nil)
+		}
+		t0, err := e.BeginTransaction(bg)
+		mustIs(t, "BeginTransaction", err, nil)
+		// Round 1: overwrite everything, delete a third.
+		for i := range nkeys {
+			mustIs(t, "Put", e.Put(bg, pad(i), "v1"), nil)
+			if i%3 == 0 {
+				mustIs(t, "Delete", e.Delete(bg, pad(i)), nil)
+			}
+		}
+		t1, err := e.BeginTransaction(bg)
+		mustIs(t, "BeginTransaction", err, nil)
+		// Round 2: overwrite again, with short transactions in between, and
+		// delete a fifth (tombstones newer than t1's snapshot).
+		for i := range nkeys {
+			mustIs(t, "Put", e.Put(bg, pad(i), "v2"), nil)
+			if i%10 == 0 {
+				x, err := e.BeginTransaction(bg)
+				mustIs(t, "BeginTransaction", err, nil)
+				mustIs(t, "Put", x.Put(pad(i), "v2x"), nil)
+				mustIs(t, "Commit", x.Commit(), nil)
+			}
+			if i%5 == 1 {
+				mustIs(t, "Delete", e.Delete(bg, pad(i)), nil)
+			}
+		}
+		read := func(txn Transaction, i int) string {
+			v, err := txn.Get(pad(i))
+			if errors.Is(err, ErrNotFound) {
+				return "-"
+			}
+			mustIs(t, "txn Get", err, nil)
+			return v
+		}
+		for i := range nkeys {
+			if v := read(t0, i); v != "v0" {
+				t.Fatalf("t0 reads %q=%q, want its snapshot's v0", pad(i), v)
+			}
+		}
+		// The oldest snapshot goes: what only t0 needed may be reclaimed,
+		// never what t1 needs.
+		mustIs(t, "t0 Rollback", t0.Rollback(), nil)
+		checkT1 := func() {
+			t.Helper()
+			for i := range nkeys {
+				want := "v1"
+				if i%3 == 0 {
+					want = "-"
+				}
+				if v := read(t1, i); v != want {
+					t.Fatalf("t1 reads %q=%q, want its snapshot's %q", pad(i), v, want)
+				}
+			}
+		}
+		checkT1()
+		// Round 3, with only t1 open.
+		for i := range nkeys {
+			mustIs(t, "Delete", e.Delete(bg, pad(i)), nil)
+			if i%2 == 0 {
+				mustIs(t, "PutWithTTL", e.PutWithTTL(bg, pad(i), "v3", time.Hour), nil)
+			}
+		}
+		checkT1()
+		// t1 read keys that were deleted after it began.
+		mustIs(t, "t1 Put", t1.Put("t1", "x"), nil)
+		mustIs(t, "t1 Commit", t1.Commit(), ErrConflict)
+		mustMissing(t, e, "t1")
+		if s := e.Stats(); s.Entries != nkeys/2 {
+			t.Fatalf("Stats.Entries = %d, want %d", s.Entries, nkeys/2)
+		}
+		if got := len(scan(t, e, "")); got != nkeys/2 {
+			t.Fatalf("%d keys iterate, want %d", got, nkeys/2)
+		}
+		// Many TTL rewrites of one key.
+		for i := range scaled(5000, 2000) {
+			mustIs(t, "PutWithTTL", e.PutWithTTL(bg, "ttl", fmt.Sprint(i), time.Hour), nil)
+		}
+		mustGet(t, e, "ttl", fmt.Sprint(scaled(5000, 2000)-1))
+		if s := e.Stats(); s.Entries != nkeys/2+1 {
+			t.Fatalf("Stats.Entries = %d, want %d", s.Entries, nkeys/2+1)
+		}
 	})
 }
 
