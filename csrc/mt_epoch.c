@@ -25,6 +25,11 @@ static void mt_epoch_retire(ck_epoch_record_t *r)
 {
 	/* Flush first: unregistering drops whatever is still pending. */
 	ck_epoch_barrier(r);
+#ifdef MT_TSAN
+	/* The next owner's ck_epoch_recycle (a CAS inside libck, invisible to
+	 * TSan) orders this thread's last use of r before its own. */
+	__tsan_release(r);
+#endif
 	ck_epoch_unregister(r);
 }
 
@@ -52,6 +57,10 @@ ck_epoch_record_t *mt_epoch_record_slow(void)
 
 	pthread_once(&mt_epoch_once, mt_epoch_setup);
 	r = ck_epoch_recycle(&mt_epoch_global, NULL);
+#ifdef MT_TSAN
+	if (r != NULL)
+		__tsan_acquire(r); /* pairs with the release in mt_epoch_retire */
+#endif
 	if (r == NULL) {
 		/* Records are never freed: the epoch's record list keeps them
 		 * and ck_epoch_recycle reuses them. */

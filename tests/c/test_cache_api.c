@@ -200,7 +200,7 @@ Test(cache_api, stats_are_exact_when_quiescent)
 	char buf[16];
 
 	for (int i = 0; i < 10; i++) {
-		char k[8];
+		char k[16];
 
 		snprintf(k, sizeof(k), "k%d", i);
 		cr_assert_eq(tc_put(h, k, "v", 1, 0, 0), 1);
@@ -210,7 +210,7 @@ Test(cache_api, stats_are_exact_when_quiescent)
 	cr_assert_eq(tc_get(h, "nope", buf, sizeof(buf), NULL), MANTIS_NOTFOUND);
 	/* Five more keys evict five. */
 	for (int i = 10; i < 15; i++) {
-		char k[8];
+		char k[16];
 
 		snprintf(k, sizeof(k), "k%d", i);
 		cr_assert_eq(tc_put(h, k, "v", 1, 0, 0), 1);

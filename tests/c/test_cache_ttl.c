@@ -23,12 +23,14 @@ Test(cache_ttl, expired_entry_is_a_miss)
 	char buf[16];
 	mantis_cache_stats_t s;
 
-	cr_assert_eq(tc_put(h, "k", "v", 0, 100, 0), 1);
+	/* TTLs and clock steps are large against the test's own run time,
+	 * which valgrind stretches. */
+	cr_assert_eq(tc_put(h, "k", "v", 0, 1000 * 1000, 0), 1);
 	cr_assert_eq(tc_put(h, "forever", "v", 0, 0, 0), 1);
 	cr_assert_eq(tc_get(h, "k", buf, sizeof(buf), NULL), MANTIS_OK);
-	mt_cache_test_advance_clock(99 * MS);
+	mt_cache_test_advance_clock(990 * 1000 * MS);
 	cr_assert_eq(tc_get(h, "k", buf, sizeof(buf), NULL), MANTIS_OK);
-	mt_cache_test_advance_clock(2 * MS);
+	mt_cache_test_advance_clock(20 * 1000 * MS);
 	cr_assert_eq(tc_get(h, "k", buf, sizeof(buf), NULL), MANTIS_NOTFOUND);
 	/* The reader that found it expired reclaimed it. */
 	s = tc_stats(h);
@@ -45,11 +47,11 @@ Test(cache_ttl, replacing_sets_a_new_ttl)
 	uint64_t h = tc_open(1 << 16);
 	char buf[16];
 
-	tc_put(h, "a", "1", 0, 10, 0);
+	tc_put(h, "a", "1", 0, 60000, 0);
 	tc_put(h, "a", "2", 0, 0, 0); /* no expiry any more */
 	tc_put(h, "b", "1", 0, 0, 0);
-	tc_put(h, "b", "2", 0, 10, 0); /* now expires */
-	mt_cache_test_advance_clock(20 * MS);
+	tc_put(h, "b", "2", 0, 60000, 0); /* now expires */
+	mt_cache_test_advance_clock(120000 * MS);
 	cr_assert_eq(tc_get(h, "a", buf, sizeof(buf), NULL), MANTIS_OK);
 	cr_assert_str_eq(buf, "2");
 	cr_assert_eq(tc_get(h, "b", buf, sizeof(buf), NULL), MANTIS_NOTFOUND);
@@ -160,10 +162,10 @@ Test(cache_ttl, expired_entries_free_capacity)
 		unsigned char k[8];
 
 		tc_key8(k, i);
-		cr_assert_eq(mantis_cache_put(h, k, 8, "v", 1, 1, 30, 0, NULL), MANTIS_OK);
+		cr_assert_eq(mantis_cache_put(h, k, 8, "v", 1, 1, 600000, 0, NULL), MANTIS_OK);
 	}
 	cr_assert_eq(tc_stats(h).cost, 1000);
-	mt_cache_test_advance_clock(31 * MS);
+	mt_cache_test_advance_clock(601000 * MS);
 	for (uint64_t i = 1000; i < 2000; i++)
 		cr_assert_eq(tc_put8(h, i, i, 0), 1);
 	s = tc_stats(h);
@@ -182,8 +184,8 @@ Test(cache_ttl, expired_version_does_not_block)
 	uint64_t h = tc_open(1 << 16), ver = 0;
 	char buf[16];
 
-	cr_assert_eq(tc_put(h, "k", "new", 0, 5, 100), 1);
-	mt_cache_test_advance_clock(6 * MS);
+	cr_assert_eq(tc_put(h, "k", "new", 0, 60000, 100), 1);
+	mt_cache_test_advance_clock(61000 * MS);
 	cr_assert_eq(tc_put(h, "k", "old", 0, 0, 50), 1);
 	cr_assert_eq(tc_get(h, "k", buf, sizeof(buf), &ver), MANTIS_OK);
 	cr_assert_eq(ver, 50);
