@@ -98,22 +98,22 @@ func ParseArgs(args []string, out io.Writer) (Config, error) {
 	fs.BoolVar(&cfg.BenchmarkOnly, "benchmark-only", false,
 		"run the benchmark suites and exit (the only mode of this build: there is no server yet)")
 	fs.StringVar(&stress, "benchmark-stress", "light",
-		"size of the run: "+stressNames()+" (see below)")
+		"stress `LEVEL`: "+stressNames()+" (see below)")
 	fs.StringVar(&engines, "engines", "",
-		"comma-separated engines and peers to measure (default: every one of this build, listed below)")
+		"comma-separated `LIST` of engines and peers to measure (default: every one of this build, listed below)")
 	fs.StringVar(&suites, "suites", "",
-		"comma-separated suites to run (default: every suite, listed below)")
+		"comma-separated `LIST` of suites to run (default: every suite, listed below)")
 	fs.StringVar(&cfg.OutDir, "out", "bench-results",
-		"directory for results.json, report.md and the charts (created if missing)")
+		"`DIR` to write results.json, report.md and the charts into (created if missing)")
 	fs.DurationVar(&duration, "duration", 0,
-		"how long each suite runs on each engine, e.g. 500ms or 3s (default: the stress level's)")
+		"how long each suite runs on each engine, a `DURATION` like 500ms or 3s (default: the stress level's)")
 	fs.IntVar(&workers, "workers", 0,
-		"goroutines per suite (default: the stress level's workers per CPU x GOMAXPROCS; high-throughput uses 4x)")
+		"`N` goroutines per suite (default: the stress level's workers per CPU x GOMAXPROCS; high-throughput uses 4x)")
 	fs.IntVar(&keys, "keys", 0,
-		"key space of the suites, rounded up to a multiple of 100 (default: the stress level's)")
+		"`N` keys in the suites' key space, rounded up to a multiple of 100 (default: the stress level's)")
 	fs.StringVar(&cfg.Progress, "progress", "auto",
-		"progress bar: auto (only when stdout is a terminal), on or off")
-	fs.Uint64Var(&cfg.Seed, "seed", 1, "seed of the workers' random generators")
+		"progress bar `MODE`: auto (only when stdout is a terminal), on or off")
+	fs.Uint64Var(&cfg.Seed, "seed", 1, "`SEED` of the workers' random generators")
 	var help bool
 	fs.BoolVar(&help, "help", false, "print this help and exit")
 	fs.BoolVar(&help, "h", false, "print this help and exit")
@@ -209,9 +209,21 @@ DIR/throughput.{svg,png} and DIR/latency.{svg,png}.
 
 Options:
 `)
-	fs.SetOutput(out)
-	fs.PrintDefaults()
-	fs.SetOutput(io.Discard)
+	fs.VisitAll(func(f *flag.Flag) {
+		if f.Name == "h" {
+			return
+		}
+		name, usage := flag.UnquoteUsage(f)
+		line := "  --" + f.Name
+		if name != "" {
+			line += "=" + strings.ToUpper(name)
+		}
+		fmt.Fprintf(out, "%s\n      %s", line, usage)
+		if f.DefValue != "" && f.DefValue != "false" && f.DefValue != "0" && f.DefValue != "0s" {
+			fmt.Fprintf(out, " (default %s)", f.DefValue)
+		}
+		fmt.Fprintln(out)
+	})
 	fmt.Fprintln(out, "\nStress levels:")
 	for _, s := range StressLevels {
 		fmt.Fprintf(out, "  %-8s %s\n", s.Name, s.About)
