@@ -42,7 +42,11 @@
  * later: min_cache keeps the greatest such value found (raised on every
  * open and close), and mt_db_min_seq returns p0 when no slot is
  * registered (nsnaps, incremented before the slot is stored, read after
- * p0), else min(min_cache, p0).
+ * p0), else min(min_cache, p0). Both sides of that handshake store then
+ * load (the registration increments nsnaps then reads published; the
+ * publisher stores published then, pruning, reads nsnaps), so both stores
+ * are locked instructions (full barriers): otherwise each could read the
+ * other's old value.
  *
  * Readers of "the latest state" (snap 0) register nothing. They read at
  * S = published and may race with a prune whose bound has moved past S:
@@ -378,9 +382,16 @@ static void mt_db_wait_turn(struct mt_db *db, uint64_t s)
 
 static void mt_db_publish(struct mt_db *db, uint64_t s)
 {
-	/* Release: every link and flag of batch s precedes its visibility. */
+	/* Release: every link and flag of batch s precedes its visibility.
+	 * A locked exchange, not a plain store: the publisher's prune then
+	 * reads nsnaps (mt_db_min_seq), and with the store still in its store
+	 * buffer it could read nsnaps 0 while a registering snapshot, which
+	 * incremented nsnaps, reads the old published value: the prune would
+	 * use s as its bound and cut what that snapshot needs (store-load
+	 * reordering, allowed even on x86-TSO). The exchange is a full
+	 * barrier, so the store is visible before any later load. */
 	ck_pr_fence_store();
-	ck_pr_store_64(&db->published, s);
+	(void)ck_pr_fas_64(&db->published, s);
 }
 
 /* Conflict check of one key while holding the turn for s. */

@@ -529,14 +529,14 @@ Test(db_api, ttl_expiry_hides_and_sweep_reclaims)
 	size_t olen;
 	mantis_db_stats_t st;
 
-	cr_assert_eq(mantis_db_put(db, "t1", 2, "short", 5, 1000, NULL), MANTIS_OK);
-	cr_assert_eq(mantis_db_put(db, "t2", 2, "long", 4, 100000, NULL), MANTIS_OK);
+	cr_assert_eq(mantis_db_put(db, "t1", 2, "short", 5, 100000, NULL), MANTIS_OK);
+	cr_assert_eq(mantis_db_put(db, "t2", 2, "long", 4, 10000000, NULL), MANTIS_OK);
 	cr_assert_eq(mantis_db_put(db, "t3", 2, "forever", 7, UINT64_MAX, NULL), MANTIS_OK);
 	tdb_put(db, "plain", "p");
 	tdb_expect(db, 0, "t1", "short");
-	mt_db_clock_advance_ms(500);
+	mt_db_clock_advance_ms(50000);
 	tdb_expect(db, 0, "t1", "short");
-	mt_db_clock_advance_ms(600);
+	mt_db_clock_advance_ms(60000);
 	tdb_expect(db, 0, "t1", NULL);
 	tdb_expect(db, 0, "t2", "long");
 	tdb_expect(db, 0, "t3", "forever");
@@ -547,7 +547,7 @@ Test(db_api, ttl_expiry_hides_and_sweep_reclaims)
 	cr_assert_eq(mantis_iter_open(db, 0, "t", 1, &it), MANTIS_OK);
 	cr_assert_str_eq(tdb_iter_all(it), "t2=long;t3=forever;");
 	cr_assert_eq(mantis_iter_close(it), MANTIS_OK);
-	mt_db_clock_advance_ms(200000);
+	mt_db_clock_advance_ms(20000000);
 	tdb_expect(db, 0, "t3", "forever");
 	/* t2 expired too, but nothing read it: sweep reclaims it (t1 was
 	 * reclaimed lazily by the read that found it expired). */

@@ -242,11 +242,11 @@ Test(db_batch, ttl_records_expire)
 	struct tdb_batch b = {0};
 	uint64_t db = tdb_open();
 
-	tdb_batch_rec(&b, MANTIS_OP_PUT, "t", 1, "v", 1, 50);
+	tdb_batch_rec(&b, MANTIS_OP_PUT, "t", 1, "v", 1, 60000);
 	tdb_batch_put(&b, "p", "v");
 	cr_assert_eq(mantis_db_write(db, b.buf, b.len, 0, NULL), MANTIS_OK);
 	tdb_expect(db, 0, "t", "v");
-	mt_db_clock_advance_ms(100);
+	mt_db_clock_advance_ms(100000);
 	tdb_expect(db, 0, "t", NULL);
 	tdb_expect(db, 0, "p", "v");
 	tdb_batch_free(&b);

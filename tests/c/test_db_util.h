@@ -115,19 +115,23 @@ static inline int tdb_get(uint64_t db, uint64_t snap, const char *k, const char 
 }
 
 /* Asserts that k reads as v at snap (v NULL: not found). */
-#define tdb_expect(db, snap, k, v)                                                                 \
-	do {                                                                                       \
-		const char *got_ = NULL;                                                           \
-		int rc_ = tdb_get((db), (snap), (k), &got_);                                       \
-		if ((v) == NULL) {                                                                 \
-			cr_assert_eq(rc_, MANTIS_NOTFOUND, "%s: expected absent, rc %d", (k),      \
-			             rc_);                                                         \
-		} else {                                                                           \
-			cr_assert_eq(rc_, MANTIS_OK, "%s: rc %d (%s)", (k), rc_,                   \
-			             mantis_strerror(rc_));                                        \
-			cr_assert_str_eq(got_, (const char *)(v), "%s", (k));                      \
-		}                                                                                  \
-	} while (0)
+static inline void tdb_expect_at(uint64_t db, uint64_t snap, const char *k, const char *v,
+                                 const char *file, int line)
+{
+	const char *got = NULL;
+	int rc = tdb_get(db, snap, k, &got);
+
+	if (v == NULL) {
+		cr_assert_eq(rc, MANTIS_NOTFOUND, "%s:%d: %s: expected absent, got %s", file, line,
+		             k, mantis_strerror(rc));
+		return;
+	}
+	cr_assert_eq(rc, MANTIS_OK, "%s:%d: %s: %s", file, line, k, mantis_strerror(rc));
+	cr_assert(strcmp(got, v) == 0, "%s:%d: %s is \"%s\", expected \"%s\"", file, line, k, got,
+	          v);
+}
+
+#define tdb_expect(db, snap, k, v) tdb_expect_at((db), (snap), (k), (v), __FILE__, __LINE__)
 
 static inline mantis_db_stats_t tdb_stats(uint64_t db)
 {
