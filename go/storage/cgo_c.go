@@ -50,6 +50,8 @@ package storage
 #cgo noescape mgo_stats
 #cgo nocallback mgo_stats
 #cgo nocallback mgo_nop
+#cgo noescape mgo_bench_cache_get
+#cgo nocallback mgo_bench_cache_get
 #cgo nocallback mt_handle_open_count
 #cgo noescape mgo_snap_get
 #cgo nocallback mgo_snap_get
@@ -341,6 +343,28 @@ static int mgo_iter_chunk(uint64_t it, char *buf, size_t cap, size_t *len_out, u
 	return mantis_iter_next_chunk(it, buf, cap, 0, len_out, count_out);
 }
 
+// Benchmarks only: n cache lookups, cycling over the encoded keys ("u32
+// klen, key" each), from C, to tell the C cache's own cost from the Go
+// layer's. Returns the number of hits.
+static uint64_t mgo_bench_cache_get(uint64_t cache, const char *keys, size_t len, uint64_t n)
+{
+	char buf[4096];
+	uint64_t hits = 0, i;
+	size_t off = 0, vlen;
+	uint32_t klen;
+
+	for (i = 0; i < n && len > 0; i++) {
+		if (off >= len)
+			off = 0;
+		memcpy(&klen, keys + off, 4);
+		if (mantis_cache_get(cache, keys + off + 4, klen, buf, sizeof(buf), &vlen, NULL) ==
+		    MANTIS_OK)
+			hits++;
+		off += 4 + klen;
+	}
+	return hits;
+}
+
 // Both stats in one call. A closed cache leaves *cs zeroed and reports
 // the db's code (or the cache's when the db is fine).
 static int mgo_stats(uint64_t db, uint64_t cache, mantis_db_stats_t *ds, mantis_cache_stats_t *cs)
@@ -412,6 +436,12 @@ func cStrerror(rc int) string { return C.GoString(C.mantis_strerror(C.int(rc))) 
 
 // cNop is an empty cgo call: the floor of every call into C.
 func cNop() int { return int(C.mgo_nop()) }
+
+// cBenchCacheGet runs n lookups of the encoded keys in cache from C
+// (benchmarks) and returns the hits.
+func cBenchCacheGet(cache uint64, keys []byte, n int) uint64 {
+	return uint64(C.mgo_bench_cache_get(C.uint64_t(cache), bufPtr(keys), C.size_t(len(keys)), C.uint64_t(n)))
+}
 
 // cHandleOpenCount is the number of C handles open in the process (tests).
 func cHandleOpenCount() uint64 { return uint64(C.mt_handle_open_count()) }
