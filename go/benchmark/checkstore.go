@@ -9,8 +9,10 @@ import (
 // module runs it on every peer): writes, overwrites, deletes and misses,
 // sequentially and from several goroutines, and for ordered stores prefix
 // scans (ascending, prefix-bounded, stoppable). A lossy store (a cache) may
-// miss any key, but must hit some, and every hit must return the last value
-// written; a deleted key must not be found.
+// miss any key, but must hit some; every hit must return a value written for
+// the key (the last one after a sequential overwrite; under concurrent
+// rewrites of fresh keys an older one is accepted from a cache), and a
+// deleted key must not be found.
 func CheckStore(reg Registration) error {
 	const n = 300 // keys 0..299: three scan groups
 	s, err := reg.New(4 * n)
@@ -175,7 +177,12 @@ func CheckStore(reg Registration) error {
 						errs <- fmt.Errorf("%s: concurrent get %q: missing after its put", reg.Name, k)
 						return
 					}
-					if ver, err := c.check(k, v); err != nil || ver != round {
+					ver, err := c.check(k, v)
+					// A cache may return an older version it was
+					// given (ristretto drops the second Set of a key
+					// whose first Set is still in its buffers), never
+					// one that was not written.
+					if err != nil || ver > round || (ver != round && !reg.Lossy) {
 						errs <- fmt.Errorf("%s: concurrent get %q: version %d (%v), want %d", reg.Name, k, ver, err, round)
 						return
 					}
