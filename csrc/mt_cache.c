@@ -52,6 +52,11 @@
  * store and retire the old one, which stays valid (and unchanged) for
  * readers that loaded it. clear zeroes slots in place with atomic stores.
  *
+ * Sections are opened without a ck_epoch_section_t: they never overlap
+ * within a thread except by nesting, which the record's active count
+ * covers, and that saves ck_epoch's per-section reference counting on
+ * every call.
+ *
  * Reclamation argument. Removed entries and replaced tables are retired
  * with mt_epoch_call and freed only after every section that could have
  * loaded them ended. Readers only dereference entries and tables inside a
@@ -306,7 +311,16 @@ static void mt_cache_entry_free_cb(ck_epoch_entry_t *ep)
 static inline int mt_cache_key_eq(const struct mt_cache_entry *e, uint64_t hash, const void *key,
                                   size_t klen)
 {
-	return e->hash == hash && e->klen == klen && memcmp(e->data, key, klen) == 0;
+	if (e->hash != hash || e->klen != klen)
+		return 0;
+	/* Short keys without a call: two overlapping 8-byte loads. */
+	if (klen >= 8 && klen <= 16) {
+		const unsigned char *k = key;
+
+		return mt_cache_read64(e->data) == mt_cache_read64(k) &&
+		       mt_cache_read64(e->data + klen - 8) == mt_cache_read64(k + klen - 8);
+	}
+	return memcmp(e->data, key, klen) == 0;
 }
 
 /* Lock-free lookup (readers, inside a section; also used by writers). */
@@ -364,26 +378,19 @@ static struct mt_cache_entry *mt_cache_table_find(const struct mt_cache_table *t
 	}
 }
 
-/* The slot holding e (which is resident). */
-static uint64_t mt_cache_table_slot_of(const struct mt_cache_table *t,
-                                       const struct mt_cache_entry *e)
+static inline uint64_t mt_cache_slot_word(const struct mt_cache_entry *e)
 {
-	uint64_t want = mt_cache_tag(e->hash) << 48 | (uint64_t)(uintptr_t)e;
-
-	for (uint64_t i = e->hash & t->mask;; i = (i + 1) & t->mask) {
-		assert(t->slots[i] != MT_CACHE_EMPTY);
-		if (t->slots[i] == want)
-			return i;
-	}
+	return mt_cache_tag(e->hash) << 48 | (uint64_t)(uintptr_t)e;
 }
 
 static inline void mt_cache_slot_publish(struct mt_cache_table *t, uint64_t i,
                                          struct mt_cache_entry *e)
 {
 	assert(((uint64_t)(uintptr_t)e & ~MT_CACHE_PTR_MASK) == 0);
+	e->slot = i;
 	/* Release: the entry's bytes before the word that makes it visible. */
 	ck_pr_fence_store();
-	ck_pr_store_64(&t->slots[i], mt_cache_tag(e->hash) << 48 | (uint64_t)(uintptr_t)e);
+	ck_pr_store_64(&t->slots[i], mt_cache_slot_word(e));
 }
 
 /* Rebuilds the shard's table at half load or less (dropping tombstones),
@@ -403,15 +410,16 @@ static int mt_cache_table_reserve(struct mt_cache_shard *sh, ck_epoch_record_t *
 		return MANTIS_ENOMEM;
 	for (uint64_t i = 0; i <= old->mask; i++) {
 		uint64_t w = old->slots[i];
-		const struct mt_cache_entry *e;
+		struct mt_cache_entry *e;
 		uint64_t j;
 
 		if (w == MT_CACHE_EMPTY || w == MT_CACHE_TOMB)
 			continue;
-		e = (const struct mt_cache_entry *)(uintptr_t)(w & MT_CACHE_PTR_MASK);
+		e = (struct mt_cache_entry *)(uintptr_t)(w & MT_CACHE_PTR_MASK);
 		for (j = e->hash & t->mask; t->slots[j] != MT_CACHE_EMPTY; j = (j + 1) & t->mask)
 			;
 		t->slots[j] = w;
+		e->slot = j; /* writers' field: readers never look at it */
 	}
 	/* Release: the whole new table before the pointer to it. */
 	ck_pr_fence_store();
@@ -442,9 +450,8 @@ static void mt_cache_sync_counts(struct mt_cache_shard *sh)
  * The policy and the wheel have already let go of it. */
 static void mt_cache_drop(struct mt_cache_shard *sh, ck_epoch_record_t *r, struct mt_cache_entry *e)
 {
-	uint64_t i = mt_cache_table_slot_of(sh->table, e);
-
-	ck_pr_store_64(&sh->table->slots[i], MT_CACHE_TOMB);
+	assert(sh->table->slots[e->slot] == mt_cache_slot_word(e));
+	ck_pr_store_64(&sh->table->slots[e->slot], MT_CACHE_TOMB);
 	sh->live--;
 	sh->tombs++;
 	mt_epoch_call(r, &e->epoch, mt_cache_entry_free_cb);
@@ -671,7 +678,6 @@ int mantis_cache_get(uint64_t cache, const void *key, size_t klen, void *buf, si
                      size_t *vlen_out, uint64_t *version_out)
 {
 	ck_epoch_record_t *r;
-	ck_epoch_section_t sec;
 	struct mt_cache *c;
 	int rc;
 
@@ -684,11 +690,11 @@ int mantis_cache_get(uint64_t cache, const void *key, size_t klen, void *buf, si
 	r = mt_epoch_record();
 	if (r == NULL)
 		return MANTIS_ENOMEM;
-	mt_epoch_begin(r, &sec);
+	mt_epoch_begin(r, NULL);
 	rc = mt_handle_peek(cache, MT_HANDLE_CACHE, (void **)&c);
 	if (rc == MANTIS_OK)
 		rc = mt_cache_get_in(c, r, key, klen, buf, cap, vlen_out, version_out);
-	mt_epoch_end(r, &sec);
+	mt_epoch_end(r, NULL);
 	return rc;
 }
 
@@ -728,6 +734,33 @@ static void mt_cache_decline(struct mt_cache_shard *sh, ck_epoch_record_t *r, ui
 	pthread_mutex_unlock(&sh->lock);
 }
 
+/* Initialises a new, unpublished entry. */
+static void mt_cache_entry_fill(struct mt_cache_entry *e, uint64_t hash, const void *key,
+                                size_t klen, const void *value, size_t vlen, uint64_t cost,
+                                uint64_t ttl_ms, uint64_t version, uint64_t now_ns)
+{
+	e->hash = hash;
+	e->version = version;
+	e->expire_ns = 0;
+	if (ttl_ms != 0) {
+		uint64_t max_ms = (UINT64_MAX - 1 - now_ns) / 1000000ull;
+
+		e->expire_ns = ttl_ms > max_ms ? UINT64_MAX - 1 : now_ns + ttl_ms * 1000000ull;
+	}
+	e->cost = cost;
+	e->slot = UINT64_MAX;
+	e->klen = (uint32_t)klen;
+	e->vlen = (uint32_t)vlen;
+	e->freq = 0;
+	e->queue = 0;
+	e->pass = 0;
+	e->pad_ = 0;
+	e->timer.next = e->timer.prev = NULL;
+	memcpy(e->data, key, klen);
+	if (vlen > 0)
+		memcpy(e->data + klen, value, vlen);
+}
+
 static int mt_cache_put_in(struct mt_cache *c, ck_epoch_record_t *r, const void *key, size_t klen,
                            const void *value, size_t vlen, uint64_t cost, uint64_t ttl_ms,
                            uint64_t version, int *admitted_out)
@@ -735,7 +768,7 @@ static int mt_cache_put_in(struct mt_cache *c, ck_epoch_record_t *r, const void 
 	uint64_t hash, now_ns = 0, at;
 	struct mt_cache_shard *sh;
 	struct mt_cache_entry *e, *old;
-	int ttl_active, rc;
+	int ttl_active, fill_late, rc;
 
 	if (cost == 0)
 		cost = (uint64_t)klen + vlen + MANTIS_CACHE_ENTRY_OVERHEAD;
@@ -755,32 +788,32 @@ static int mt_cache_put_in(struct mt_cache *c, ck_epoch_record_t *r, const void 
 		return MANTIS_OK;
 	}
 
-	/* Build the entry before taking the lock: allocation is the only way
-	 * to fail, and then nothing has changed. */
+	/* Start the cache misses of the locked part now: the shard's lock and
+	 * the key's home slot (a table retired meanwhile is still readable:
+	 * we are inside a section). */
+	__builtin_prefetch(&sh->lock, 1);
+	{
+		const struct mt_cache_table *t = ck_pr_load_ptr(&sh->table);
+
+		__builtin_prefetch(&t->slots[hash & t->mask]);
+	}
+
+	/* Allocate before taking the lock: allocation is the only way to
+	 * fail, and then nothing has changed. Small entries are filled under
+	 * the lock, so that their stores to fresh lines drain while the table
+	 * and the ghost are probed instead of stalling the lock's atomic
+	 * (which waits for the store buffer); big ones before it, so that the
+	 * lock is never held over a long copy. */
 	e = mt_malloc(sizeof(*e) + klen + vlen);
 	if (e == NULL)
 		return MANTIS_ENOMEM;
-	e->hash = hash;
-	e->version = version;
-	e->expire_ns = 0;
-	if (ttl_ms != 0) {
-		uint64_t max_ms = (UINT64_MAX - 1 - now_ns) / 1000000ull;
-
-		e->expire_ns = ttl_ms > max_ms ? UINT64_MAX - 1 : now_ns + ttl_ms * 1000000ull;
-	}
-	e->cost = cost;
-	e->klen = (uint32_t)klen;
-	e->vlen = (uint32_t)vlen;
-	e->freq = 0;
-	e->queue = 0;
-	e->pass = 0;
-	e->pad_ = 0;
-	e->timer.next = e->timer.prev = NULL;
-	memcpy(e->data, key, klen);
-	if (vlen > 0)
-		memcpy(e->data + klen, value, vlen);
-
+	fill_late = klen + vlen <= 512;
+	if (!fill_late)
+		mt_cache_entry_fill(e, hash, key, klen, value, vlen, cost, ttl_ms, version, now_ns);
 	pthread_mutex_lock(&sh->lock);
+	if (fill_late)
+		mt_cache_entry_fill(e, hash, key, klen, value, vlen, cost, ttl_ms, version, now_ns);
+	mt_cpol_prefetch(&sh->pol, hash);
 	if (ttl_active && sh->wheel.count > 0)
 		mt_cache_advance(sh, r, now_ns);
 	old = mt_cache_table_find(sh->table, hash, key, klen, &at);
@@ -844,7 +877,6 @@ int mantis_cache_put(uint64_t cache, const void *key, size_t klen, const void *v
                      uint64_t cost, uint64_t ttl_ms, uint64_t version, int *admitted_out)
 {
 	ck_epoch_record_t *r;
-	ck_epoch_section_t sec;
 	struct mt_cache *c;
 	int rc;
 
@@ -857,12 +889,12 @@ int mantis_cache_put(uint64_t cache, const void *key, size_t klen, const void *v
 	r = mt_epoch_record();
 	if (r == NULL)
 		return MANTIS_ENOMEM;
-	mt_epoch_begin(r, &sec);
+	mt_epoch_begin(r, NULL);
 	rc = mt_handle_peek(cache, MT_HANDLE_CACHE, (void **)&c);
 	if (rc == MANTIS_OK)
 		rc = mt_cache_put_in(c, r, key, klen, value, vlen, cost, ttl_ms, version,
 		                     admitted_out);
-	mt_epoch_end(r, &sec);
+	mt_epoch_end(r, NULL);
 	return rc;
 }
 
@@ -871,7 +903,6 @@ int mantis_cache_put(uint64_t cache, const void *key, size_t klen, const void *v
 int mantis_cache_delete(uint64_t cache, const void *key, size_t klen, uint64_t version)
 {
 	ck_epoch_record_t *r;
-	ck_epoch_section_t sec;
 	struct mt_cache *c;
 	int rc;
 
@@ -884,7 +915,7 @@ int mantis_cache_delete(uint64_t cache, const void *key, size_t klen, uint64_t v
 	r = mt_epoch_record();
 	if (r == NULL)
 		return MANTIS_ENOMEM;
-	mt_epoch_begin(r, &sec);
+	mt_epoch_begin(r, NULL);
 	rc = mt_handle_peek(cache, MT_HANDLE_CACHE, (void **)&c);
 	if (rc == MANTIS_OK) {
 		uint64_t hash = mt_cache_hash(key, klen), at;
@@ -899,21 +930,20 @@ int mantis_cache_delete(uint64_t cache, const void *key, size_t klen, uint64_t v
 		}
 		pthread_mutex_unlock(&sh->lock);
 	}
-	mt_epoch_end(r, &sec);
+	mt_epoch_end(r, NULL);
 	return rc;
 }
 
 int mantis_cache_clear(uint64_t cache)
 {
 	ck_epoch_record_t *r;
-	ck_epoch_section_t sec;
 	struct mt_cache *c;
 	int rc;
 
 	r = mt_epoch_record();
 	if (r == NULL)
 		return MANTIS_ENOMEM;
-	mt_epoch_begin(r, &sec);
+	mt_epoch_begin(r, NULL);
 	rc = mt_handle_peek(cache, MT_HANDLE_CACHE, (void **)&c);
 	for (uint32_t i = 0; rc == MANTIS_OK && i < c->nshards; i++) {
 		struct mt_cache_shard *sh = &c->shards[i];
@@ -935,14 +965,13 @@ int mantis_cache_clear(uint64_t cache)
 		mt_cache_sync_counts(sh);
 		pthread_mutex_unlock(&sh->lock);
 	}
-	mt_epoch_end(r, &sec);
+	mt_epoch_end(r, NULL);
 	return rc;
 }
 
 int mantis_cache_expire(uint64_t cache, uint64_t *expired_out)
 {
 	ck_epoch_record_t *r;
-	ck_epoch_section_t sec;
 	struct mt_cache *c;
 	uint64_t total = 0;
 	int rc;
@@ -950,7 +979,7 @@ int mantis_cache_expire(uint64_t cache, uint64_t *expired_out)
 	r = mt_epoch_record();
 	if (r == NULL)
 		return MANTIS_ENOMEM;
-	mt_epoch_begin(r, &sec);
+	mt_epoch_begin(r, NULL);
 	rc = mt_handle_peek(cache, MT_HANDLE_CACHE, (void **)&c);
 	for (uint32_t i = 0; rc == MANTIS_OK && i < c->nshards; i++) {
 		struct mt_cache_shard *sh = &c->shards[i];
@@ -959,7 +988,7 @@ int mantis_cache_expire(uint64_t cache, uint64_t *expired_out)
 		total += mt_cache_advance(sh, r, mt_cache_now_ns());
 		pthread_mutex_unlock(&sh->lock);
 	}
-	mt_epoch_end(r, &sec);
+	mt_epoch_end(r, NULL);
 	if (rc == MANTIS_OK && expired_out != NULL)
 		*expired_out = total;
 	return rc;
@@ -970,7 +999,6 @@ int mantis_cache_expire(uint64_t cache, uint64_t *expired_out)
 int mantis_cache_stats(uint64_t cache, mantis_cache_stats_t *out)
 {
 	ck_epoch_record_t *r;
-	ck_epoch_section_t sec;
 	mantis_cache_stats_t s;
 	struct mt_cache *c;
 	int rc;
@@ -981,7 +1009,7 @@ int mantis_cache_stats(uint64_t cache, mantis_cache_stats_t *out)
 	if (r == NULL)
 		return MANTIS_ENOMEM;
 	memset(&s, 0, sizeof(s));
-	mt_epoch_begin(r, &sec);
+	mt_epoch_begin(r, NULL);
 	rc = mt_handle_peek(cache, MT_HANDLE_CACHE, (void **)&c);
 	if (rc == MANTIS_OK) {
 		for (unsigned i = 0; i <= MT_CACHE_TSLOTS; i++) {
@@ -1000,7 +1028,7 @@ int mantis_cache_stats(uint64_t cache, mantis_cache_stats_t *out)
 		}
 		s.capacity = c->capacity;
 	}
-	mt_epoch_end(r, &sec);
+	mt_epoch_end(r, NULL);
 	if (rc == MANTIS_OK)
 		*out = s;
 	return rc;
@@ -1009,15 +1037,14 @@ int mantis_cache_stats(uint64_t cache, mantis_cache_stats_t *out)
 uint32_t mt_cache_test_shards(uint64_t cache)
 {
 	ck_epoch_record_t *r = mt_epoch_record();
-	ck_epoch_section_t sec;
 	struct mt_cache *c;
 	uint32_t n = 0;
 
 	if (r == NULL)
 		return 0;
-	mt_epoch_begin(r, &sec);
+	mt_epoch_begin(r, NULL);
 	if (mt_handle_peek(cache, MT_HANDLE_CACHE, (void **)&c) == MANTIS_OK)
 		n = c->nshards;
-	mt_epoch_end(r, &sec);
+	mt_epoch_end(r, NULL);
 	return n;
 }

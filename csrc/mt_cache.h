@@ -68,6 +68,7 @@ struct mt_cache_entry {
 	uint64_t version;
 	uint64_t expire_ns; /* 0: never */
 	uint64_t cost;
+	uint64_t slot; /* index in the shard's current table (shard lock) */
 	uint32_t klen;
 	uint32_t vlen;
 	uint8_t freq;  /* accesses, saturating (atomic: readers and writers) */

@@ -85,6 +85,11 @@ static uint32_t mt_cpol_fp(uint64_t hash)
 	return fp != 0 ? fp : 1;
 }
 
+static inline uint64_t *mt_cpol_bucket(const struct mt_cpol *p, uint32_t fp)
+{
+	return &p->ghost.slots[(size_t)(fp & p->ghost.mask) * MT_CPOL_BUCKET];
+}
+
 /* Windows in departures/evictions (see the top comment). */
 static uint32_t mt_cpol_win_s(const struct mt_cpol *p)
 {
@@ -130,7 +135,7 @@ static int mt_cpol_ghost_alloc(struct mt_cpol_ghost *g, uint32_t buckets)
 static void mt_cpol_ghost_put(struct mt_cpol *p, uint64_t rec)
 {
 	uint32_t fp = (uint32_t)(rec >> 32);
-	uint64_t *b = &p->ghost.slots[(size_t)(fp & p->ghost.mask) * MT_CPOL_BUCKET];
+	uint64_t *b = mt_cpol_bucket(p, fp);
 	unsigned victim = 0;
 	uint64_t worst = 0; /* age / window, 32.32 fixed point */
 
@@ -218,10 +223,19 @@ static uint64_t mt_cpol_step(const struct mt_cpol *p)
 	return step > 0 ? step : 1;
 }
 
+void mt_cpol_prefetch(const struct mt_cpol *p, uint64_t hash)
+{
+	uint32_t fp = mt_cpol_fp(hash);
+
+	__builtin_prefetch(mt_cpol_bucket(p, fp), 1);
+	__builtin_prefetch(p->s.prev, 1);
+	__builtin_prefetch(p->m.prev, 1);
+}
+
 int mt_cpol_classify(struct mt_cpol *p, uint64_t hash)
 {
 	uint32_t fp = mt_cpol_fp(hash);
-	uint64_t *b = &p->ghost.slots[(size_t)(fp & p->ghost.mask) * MT_CPOL_BUCKET];
+	uint64_t *b = mt_cpol_bucket(p, fp);
 
 	for (unsigned i = 0; i < MT_CPOL_BUCKET; i++) {
 		uint64_t rec = b[i];
@@ -321,6 +335,8 @@ struct mt_cache_entry *mt_cpol_evict(struct mt_cpol *p)
 		if (!mt_clist_empty(&p->s) && (p->s_cost >= p->s_target || mt_clist_empty(&p->m))) {
 			e = mt_cpol_tail(&p->s);
 			f = ck_pr_load_8(&e->freq);
+			if (f == 0 && !e->pass) /* the victim (see below) */
+				__builtin_prefetch(mt_cpol_bucket(p, mt_cpol_fp(e->hash)), 1);
 			mt_cpol_unlink(p, e);
 			if (!e->pass && f > 0 && f < MT_CPOL_PROMOTE) {
 				/* Second pass: the entry must be hit again. */
@@ -343,6 +359,8 @@ struct mt_cache_entry *mt_cpol_evict(struct mt_cpol *p)
 			return NULL;
 		e = mt_cpol_tail(&p->m);
 		f = ck_pr_load_8(&e->freq);
+		if (f == 0) /* the victim: start loading its ghost bucket */
+			__builtin_prefetch(mt_cpol_bucket(p, mt_cpol_fp(e->hash)), 1);
 		if (f > 0 && m_budget > 0) {
 			/* Reinsert: one unit of count pays for one more round. */
 			m_budget--;

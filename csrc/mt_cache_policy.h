@@ -62,6 +62,10 @@ static inline void mt_cpol_hit(struct mt_cache_entry *e)
 		ck_pr_store_8(&e->freq, (uint8_t)(f + 1));
 }
 
+/* Starts loading what an insert of hash will touch: its ghost bucket and
+ * the entries at the queues' tails (the next victims). */
+void mt_cpol_prefetch(const struct mt_cpol *p, uint64_t hash);
+
 /* The queue a new key enters (MT_CPOL_S or MT_CPOL_M): consumes the key's
  * ghost record if any and adapts S's target. Call once per new key, before
  * making room for it. */

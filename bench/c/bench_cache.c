@@ -1,0 +1,679 @@
+/*
+ * bench_cache.c - the cache's benchmark suite: hit ratios on real traces
+ * and synthetic Zipf workloads, and throughput with latency percentiles.
+ *
+ * Hit ratios. Every row of ../shared/traces/README.md (parsed from it) is
+ * replayed with cost 1 per page: a reference LRU (sim_lru.c, which must
+ * reproduce the README's LRU column to the second decimal), the README's
+ * ARC figure, and ours, replayed through the real concurrent cache
+ * (mantis_cache_get, then mantis_cache_put on a miss). The full run also
+ * replays the candidate policies of sim_policies.c. Then Zipf(0.99) over 1M
+ * keys at 1% capacity, with and without a scan mixed in (LRU vs ours).
+ *
+ * Throughput. 16-byte keys (bench_key16), 100-byte values, default cost;
+ * the cache is filled with `entries` keys first, at a capacity that holds
+ * them with 10% to spare. Workloads: get-hit (Zipf(0.99) over the resident keys,
+ * scrambled across the key space), get-miss (absent keys), put-evict (new
+ * keys, each evicting one), mixed (90% get / 10% put, Zipf over the
+ * resident keys). Each run lasts a fixed time; every 16th operation is
+ * timed for the percentiles. 1 and 2 threads, at 1M entries, plus 10K and
+ * 10M for get-hit and put-evict (10K for every workload, to compare with
+ * the anchor): the "before" design (anchor_rwlock_sort.c) runs the same
+ * workloads at 10K entries in the same process.
+ *
+ * --quick: OLTP rows only, shorter Zipf streams, 10K and 100K entries,
+ * shorter runs.
+ */
+#include "anchor_rwlock_sort.h"
+#include "bench.h"
+#include "mantis.h"
+#include "sim.h"
+#include "trace_reader.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define BC_VALUE_LEN 100
+#define BC_KEY_LEN   16
+#define BC_STREAM    (1u << 20) /* pre-drawn key indexes per thread */
+#define BC_MAX_ROWS  32
+
+/* ---------------------------------------------------------------- Zipf */
+
+/* Zipf(s) over ranks 0..n-1 by inverse CDF (binary search). */
+struct bc_zipf {
+	double *cdf;
+	uint64_t n;
+};
+
+static int bc_zipf_init(struct bc_zipf *z, uint64_t n, double s)
+{
+	double sum = 0;
+
+	z->cdf = malloc(n * sizeof(double));
+	if (z->cdf == NULL)
+		return -1;
+	for (uint64_t i = 0; i < n; i++) {
+		sum += 1.0 / pow((double)(i + 1), s);
+		z->cdf[i] = sum;
+	}
+	for (uint64_t i = 0; i < n; i++)
+		z->cdf[i] /= sum;
+	z->n = n;
+	return 0;
+}
+
+static uint64_t bc_zipf_draw(const struct bc_zipf *z, uint64_t *rng)
+{
+	double u = (double)(bench_rand(rng) >> 11) * (1.0 / 9007199254740992.0);
+	uint64_t lo = 0, hi = z->n - 1;
+
+	while (lo < hi) {
+		uint64_t mid = (lo + hi) / 2;
+
+		if (z->cdf[mid] < u)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* Spreads ranks over [0, n): a bijection when gcd(mult, n) = 1, which holds
+ * for every n = 2^a 5^b (the multiplier is odd and 4 mod 5). */
+static uint64_t bc_scramble(uint64_t rank, uint64_t n)
+{
+	return (uint64_t)(((__uint128_t)rank * 0xbf58476d1ce4e5b9ull) % n);
+}
+
+/* ---------------------------------------------------------------- hit ratio */
+
+/* Replays refs through a new cache of capacity (cost 1 per page). */
+static int bc_replay(const uint64_t *refs, size_t n, uint64_t capacity, uint64_t *hits_out)
+{
+	mantis_cache_options_t o = {.capacity = capacity};
+	uint64_t h, hits = 0;
+
+	if (mantis_cache_open(&o, &h) != MANTIS_OK)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		uint64_t v;
+		size_t vlen;
+		int rc = mantis_cache_get(h, &refs[i], 8, &v, sizeof(v), &vlen, NULL);
+
+		if (rc == MANTIS_OK) {
+			hits++;
+		} else if (rc != MANTIS_NOTFOUND || mantis_cache_put(h, &refs[i], 8, &refs[i], 8, 1,
+		                                                     0, 0, NULL) != MANTIS_OK) {
+			mantis_cache_close(h);
+			return -1;
+		}
+	}
+	mantis_cache_close(h);
+	*hits_out = hits;
+	return 0;
+}
+
+static void bc_record_hit(const char *trace, uint64_t capacity, const char *impl, double ratio)
+{
+	char json[512];
+
+	snprintf(json, sizeof(json),
+	         "{\"suite\": \"hit_ratio\", \"trace\": \"%.64s\", \"capacity\": %llu, \"impl\": "
+	         "\"%.64s\", \"hit_ratio\": %.4f}",
+	         trace, (unsigned long long)capacity, impl, ratio);
+	bench_record(json);
+}
+
+static double bc_pct(uint64_t hits, size_t n)
+{
+	return n == 0 ? 0 : 100.0 * (double)hits / (double)n;
+}
+
+/* "%.2f" equality: the README's precision. */
+static int bc_same2(double a, double b)
+{
+	char x[32], y[32];
+
+	snprintf(x, sizeof(x), "%.2f", a);
+	snprintf(y, sizeof(y), "%.2f", b);
+	return strcmp(x, y) == 0;
+}
+
+struct bc_cand {
+	const char *name;
+	uint64_t (*fn)(const uint64_t *, size_t, size_t);
+};
+
+static const struct bc_cand bc_cands[] = {
+        {"sim_arc", sim_arc},
+        {"sim_sieve", sim_sieve},
+        {"sim_s3fifo", sim_s3fifo},
+        {"sim_wtinylfu", sim_wtinylfu},
+};
+#define BC_NCANDS (sizeof(bc_cands) / sizeof(bc_cands[0]))
+
+static int bc_traces(const struct bench_config *cfg)
+{
+	struct trace_row rows[BC_MAX_ROWS];
+	char path[4096];
+	int nrows, fails = 0, below = 0, done[BC_MAX_ROWS] = {0};
+
+	snprintf(path, sizeof(path), "%s/README.md", cfg->traces_dir);
+	nrows = trace_readme_rows(path, rows, BC_MAX_ROWS);
+	if (nrows <= 0) {
+		fprintf(stderr, "bench_cache: no trace table in %s\n", path);
+		return 1;
+	}
+	printf("\n== cache hit ratio (%%), ARC traces, cost 1 per page, cold cache ==\n");
+	printf("%-6s %9s | %7s %7s | %7s | %7s %7s %4s", "trace", "capacity", "LRU", "README",
+	       "ARC", "ours", "-ARC", "");
+	if (!cfg->quick)
+		for (size_t k = 0; k < BC_NCANDS; k++)
+			printf(" %12s", bc_cands[k].name);
+	printf("\n");
+	for (int r = 0; r < nrows; r++) {
+		struct trace t;
+
+		if (done[r])
+			continue;
+		if (cfg->quick && strcmp(rows[r].trace, "OLTP") != 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s.lis.zst", cfg->traces_dir, rows[r].trace);
+		if (trace_load_lis_zst(path, &t) != 0) {
+			fails++;
+			continue;
+		}
+		for (int q = r; q < nrows; q++) {
+			uint64_t lru, ours;
+			double lp, op;
+
+			if (strcmp(rows[q].trace, rows[r].trace) != 0)
+				continue;
+			done[q] = 1;
+			lru = sim_lru(t.refs, t.n, rows[q].capacity);
+			if (lru == UINT64_MAX ||
+			    bc_replay(t.refs, t.n, rows[q].capacity, &ours) != 0) {
+				fprintf(stderr, "bench_cache: replay of %s failed\n",
+				        rows[q].trace);
+				fails++;
+				continue;
+			}
+			lp = bc_pct(lru, t.n);
+			op = bc_pct(ours, t.n);
+			if (!bc_same2(lp, rows[q].lru)) {
+				fprintf(stderr,
+				        "bench_cache: %s at %llu: LRU %.2f does not reproduce the "
+				        "README's %.2f: the trace reader is wrong\n",
+				        rows[q].trace, (unsigned long long)rows[q].capacity, lp,
+				        rows[q].lru);
+				fails++;
+			}
+			below += op < rows[q].arc;
+			printf("%-6s %9llu | %7.2f %7.2f | %7.2f | %7.2f %+7.2f %4s", rows[q].trace,
+			       (unsigned long long)rows[q].capacity, lp, rows[q].lru, rows[q].arc,
+			       op, op - rows[q].arc, op >= rows[q].arc ? "met" : "MISS");
+			bc_record_hit(rows[q].trace, rows[q].capacity, "lru", lp);
+			bc_record_hit(rows[q].trace, rows[q].capacity, "arc", rows[q].arc);
+			bc_record_hit(rows[q].trace, rows[q].capacity, "mantis", op);
+			if (!cfg->quick) {
+				for (size_t k = 0; k < BC_NCANDS; k++) {
+					uint64_t hits =
+					        bc_cands[k].fn(t.refs, t.n, rows[q].capacity);
+					double cp = bc_pct(hits, t.n);
+
+					printf(" %12.2f", cp);
+					bc_record_hit(rows[q].trace, rows[q].capacity,
+					              bc_cands[k].name, cp);
+				}
+			}
+			printf("\n");
+			fflush(stdout);
+		}
+		trace_free(&t);
+	}
+	printf("target: ours >= ARC on every row: %s (%d below)\n", below ? "MISSED" : "met",
+	       below);
+	return fails;
+}
+
+/* Zipf(0.99) over 1M keys at 1% capacity; the scan variant repeats 30,000
+ * Zipf references then a sequential scan of 10,000 never-seen keys (one
+ * capacity's worth). */
+static int bc_zipf_hits(const struct bench_config *cfg)
+{
+	const uint64_t keys = 1000000, capacity = 10000;
+	size_t n = cfg->quick ? 1000000 : 5000000;
+	uint64_t *refs = malloc(n * sizeof(*refs)), rng = 12345, scan = 1ull << 40;
+	struct bc_zipf z;
+	int fails = 0;
+
+	if (refs == NULL || bc_zipf_init(&z, keys, 0.99) != 0) {
+		free(refs);
+		return 1;
+	}
+	printf("\n== cache hit ratio (%%), Zipf(0.99) over %llu keys, capacity %llu ==\n",
+	       (unsigned long long)keys, (unsigned long long)capacity);
+	printf("%-16s | %7s %7s %8s\n", "workload", "LRU", "ours", "ours-LRU");
+	for (int variant = 0; variant < 2; variant++) {
+		const char *name = variant ? "zipf0.99+scan" : "zipf0.99";
+		uint64_t lru, ours;
+		double lp, op;
+
+		for (size_t i = 0; i < n; i++) {
+			if (variant && i % 40000 >= 30000)
+				refs[i] = scan++;
+			else
+				refs[i] = bc_scramble(bc_zipf_draw(&z, &rng), keys);
+		}
+		lru = sim_lru(refs, n, capacity);
+		if (lru == UINT64_MAX || bc_replay(refs, n, capacity, &ours) != 0) {
+			fails++;
+			continue;
+		}
+		lp = bc_pct(lru, n);
+		op = bc_pct(ours, n);
+		printf("%-16s | %7.2f %7.2f %+8.2f%s\n", name, lp, op, op - lp,
+		       variant ? (op - lp >= 5.0 ? "  target +5: met" : "  target +5: MISSED")
+		               : "");
+		bc_record_hit(name, capacity, "lru", lp);
+		bc_record_hit(name, capacity, "mantis", op);
+	}
+	free(z.cdf);
+	free(refs);
+	return fails;
+}
+
+/* ---------------------------------------------------------------- throughput */
+
+enum bc_workload { BC_GET_HIT, BC_GET_MISS, BC_PUT_EVICT, BC_MIXED };
+static const char *const bc_wl_name[] = {"get-hit", "get-miss", "put-evict", "mixed-90/10"};
+
+struct bc_target {
+	int anchor; /* 0: mantis, 1: rwlock_sort */
+	uint64_t cache;
+	struct anchor_rs *rs;
+	uint64_t entries;
+};
+
+struct bc_thread {
+	const struct bc_target *t;
+	enum bc_workload wl;
+	int id;
+	const uint32_t *stream; /* Zipf-drawn resident indexes */
+	pthread_barrier_t *start;
+	volatile int *stop;
+	uint64_t ops, errors;
+	struct bench_hist hist;
+};
+
+static inline int bc_get(const struct bc_target *t, const uint8_t *key, void *buf)
+{
+	size_t vlen;
+
+	if (t->anchor)
+		return anchor_rs_get(t->rs, key, BC_KEY_LEN, buf, BC_VALUE_LEN, &vlen) == 0;
+	return mantis_cache_get(t->cache, key, BC_KEY_LEN, buf, BC_VALUE_LEN, &vlen, NULL) ==
+	       MANTIS_OK;
+}
+
+static inline int bc_put(const struct bc_target *t, const uint8_t *key, const void *val)
+{
+	if (t->anchor)
+		return anchor_rs_put(t->rs, key, BC_KEY_LEN, val, BC_VALUE_LEN) == 0;
+	return mantis_cache_put(t->cache, key, BC_KEY_LEN, val, BC_VALUE_LEN, 0, 0, 0, NULL) ==
+	       MANTIS_OK;
+}
+
+static void *bc_worker(void *arg)
+{
+	struct bc_thread *w = arg;
+	const struct bc_target *t = w->t;
+	unsigned char value[BC_VALUE_LEN], buf[BC_VALUE_LEN];
+	uint64_t rng = 0x9e3779b97f4a7c15ull * (uint64_t)(w->id + 1), i = 0;
+	uint64_t fresh = t->entries + ((uint64_t)(w->id + 1) << 40);
+	uint8_t key[BC_KEY_LEN];
+
+	memset(value, 'v', sizeof(value));
+	pthread_barrier_wait(w->start);
+	for (;;) {
+		int timed = (i & 15) == 0, ok = 1;
+		uint64_t t0 = 0;
+
+		if ((i & 63) == 0 && __atomic_load_n(w->stop, __ATOMIC_RELAXED))
+			break;
+		switch (w->wl) {
+		case BC_GET_HIT:
+			bench_key16(key, w->stream[i & (BC_STREAM - 1)]);
+			if (timed)
+				t0 = bench_now_ns();
+			ok = bc_get(t, key, buf);
+			break;
+		case BC_GET_MISS:
+			bench_key16(key, t->entries + (bench_rand(&rng) >> 24));
+			if (timed)
+				t0 = bench_now_ns();
+			ok = !bc_get(t, key, buf);
+			break;
+		case BC_PUT_EVICT:
+			bench_key16(key, fresh++);
+			if (timed)
+				t0 = bench_now_ns();
+			ok = bc_put(t, key, value);
+			break;
+		case BC_MIXED:
+			bench_key16(key, w->stream[i & (BC_STREAM - 1)]);
+			if (timed)
+				t0 = bench_now_ns();
+			if (i % 10 == 9)
+				ok = bc_put(t, key, value);
+			else
+				(void)bc_get(t, key, buf); /* the anchor may lose keys */
+			break;
+		}
+		if (timed)
+			bench_hist_add(&w->hist, bench_now_ns() - t0);
+		w->errors += !ok;
+		i++;
+	}
+	w->ops = i;
+	return NULL;
+}
+
+struct bc_result {
+	double ops_per_sec;
+	uint64_t p50, p99, errors;
+};
+
+static int bc_run(const struct bc_target *t, enum bc_workload wl, int threads, double seconds,
+                  uint32_t *const *streams, struct bc_result *res)
+{
+	struct bc_thread w[2];
+	pthread_t th[2];
+	pthread_barrier_t start;
+	volatile int stop = 0;
+	struct bench_hist *all = calloc(1, sizeof(*all));
+	struct timespec nap = {.tv_sec = (time_t)seconds,
+	                       .tv_nsec = (long)((seconds - (double)(time_t)seconds) * 1e9)};
+	uint64_t t0, t1, ops = 0;
+
+	if (all == NULL || pthread_barrier_init(&start, NULL, (unsigned)threads + 1) != 0) {
+		free(all);
+		return -1;
+	}
+	for (int i = 0; i < threads; i++) {
+		memset(&w[i], 0, sizeof(w[i]));
+		w[i].t = t;
+		w[i].wl = wl;
+		w[i].id = i;
+		w[i].stream = streams[i];
+		w[i].start = &start;
+		w[i].stop = &stop;
+		if (pthread_create(&th[i], NULL, bc_worker, &w[i]) != 0) {
+			fprintf(stderr, "bench_cache: pthread_create failed\n");
+			exit(2);
+		}
+	}
+	pthread_barrier_wait(&start);
+	t0 = bench_now_ns();
+	nanosleep(&nap, NULL);
+	__atomic_store_n(&stop, 1, __ATOMIC_RELAXED);
+	for (int i = 0; i < threads; i++)
+		pthread_join(th[i], NULL);
+	t1 = bench_now_ns();
+	pthread_barrier_destroy(&start);
+	res->errors = 0;
+	for (int i = 0; i < threads; i++) {
+		ops += w[i].ops;
+		res->errors += w[i].errors;
+		bench_hist_merge(all, &w[i].hist);
+	}
+	res->ops_per_sec = (double)ops * 1e9 / (double)(t1 - t0);
+	res->p50 = bench_hist_quantile(all, 0.50);
+	res->p99 = bench_hist_quantile(all, 0.99);
+	free(all);
+	return 0;
+}
+
+/* Fills a target with keys 0..entries-1. */
+static int bc_fill(struct bc_target *t, uint64_t entries, int anchor)
+{
+	unsigned char value[BC_VALUE_LEN];
+	uint8_t key[BC_KEY_LEN];
+
+	memset(value, 'v', sizeof(value));
+	memset(t, 0, sizeof(*t));
+	t->anchor = anchor;
+	t->entries = entries;
+	if (anchor) {
+		t->rs = anchor_rs_open(entries);
+		if (t->rs == NULL)
+			return -1;
+	} else {
+		/* Room for every key with 10% to spare: shards split the
+		 * capacity evenly, keys only nearly so. */
+		mantis_cache_options_t o = {
+		        .capacity = entries *
+		                    (BC_KEY_LEN + BC_VALUE_LEN + MANTIS_CACHE_ENTRY_OVERHEAD) * 11 /
+		                    10};
+
+		if (mantis_cache_open(&o, &t->cache) != MANTIS_OK)
+			return -1;
+	}
+	for (uint64_t i = 0; i < entries; i++) {
+		bench_key16(key, i);
+		if (!bc_put(t, key, value))
+			return -1;
+	}
+	return 0;
+}
+
+static void bc_unfill(struct bc_target *t)
+{
+	if (t->anchor)
+		anchor_rs_close(t->rs);
+	else
+		mantis_cache_close(t->cache);
+}
+
+/* Per-thread key streams: Zipf(0.99) ranks over the resident keys,
+ * scrambled so that hot keys are spread over shards and tables. */
+static int bc_streams(uint64_t entries, uint32_t *streams[2])
+{
+	struct bc_zipf z;
+
+	if (bc_zipf_init(&z, entries, 0.99) != 0)
+		return -1;
+	for (int i = 0; i < 2; i++) {
+		uint64_t rng = 777 + (uint64_t)i;
+
+		for (uint32_t k = 0; k < BC_STREAM; k++)
+			streams[i][k] = (uint32_t)bc_scramble(bc_zipf_draw(&z, &rng), entries);
+	}
+	free(z.cdf);
+	return 0;
+}
+
+struct bc_point {
+	const char *impl;
+	enum bc_workload wl;
+	uint64_t entries;
+	int threads;
+	struct bc_result r;
+};
+
+#define BC_MAX_POINTS 64
+static struct bc_point bc_points[BC_MAX_POINTS];
+static int bc_npoints;
+
+static const struct bc_point *bc_find(const char *impl, enum bc_workload wl, uint64_t entries,
+                                      int threads)
+{
+	for (int i = 0; i < bc_npoints; i++)
+		if (strcmp(bc_points[i].impl, impl) == 0 && bc_points[i].wl == wl &&
+		    bc_points[i].entries == entries && bc_points[i].threads == threads)
+			return &bc_points[i];
+	return NULL;
+}
+
+static int bc_measure(const char *impl, int anchor, uint64_t entries, const enum bc_workload *wls,
+                      int nwl, double seconds)
+{
+	uint32_t *streams[2] = {malloc(BC_STREAM * 4), malloc(BC_STREAM * 4)};
+	struct bc_target t;
+	int fails = 0;
+
+	if (streams[0] == NULL || streams[1] == NULL || bc_streams(entries, streams) != 0 ||
+	    bc_fill(&t, entries, anchor) != 0) {
+		fprintf(stderr, "bench_cache: cannot set up %s at %llu entries\n", impl,
+		        (unsigned long long)entries);
+		free(streams[0]);
+		free(streams[1]);
+		return 1;
+	}
+	for (int k = 0; k < nwl; k++) {
+		for (int threads = 1; threads <= 2; threads++) {
+			struct bc_point *p = &bc_points[bc_npoints];
+			char json[512];
+
+			if (bc_npoints == BC_MAX_POINTS)
+				break;
+			if (bc_run(&t, wls[k], threads, seconds, streams, &p->r) != 0) {
+				fails++;
+				continue;
+			}
+			/* Misses in get-hit, hits in get-miss, failed puts. */
+			if (p->r.errors != 0) {
+				fprintf(stderr, "bench_cache: %s %s: %llu unexpected results\n",
+				        impl, bc_wl_name[wls[k]], (unsigned long long)p->r.errors);
+				fails++;
+			}
+			p->impl = impl;
+			p->wl = wls[k];
+			p->entries = entries;
+			p->threads = threads;
+			bc_npoints++;
+			printf("%-12s %-12s %9llu %2d | %12.0f %10.0f | %7llu %7llu\n", impl,
+			       bc_wl_name[wls[k]], (unsigned long long)entries, threads,
+			       p->r.ops_per_sec, p->r.ops_per_sec / threads,
+			       (unsigned long long)p->r.p50, (unsigned long long)p->r.p99);
+			fflush(stdout);
+			snprintf(json, sizeof(json),
+			         "{\"suite\": \"cache\", \"workload\": \"%s\", \"impl\": \"%s\", "
+			         "\"threads\": %d, \"entries\": %llu, \"ops_per_sec\": %.0f, "
+			         "\"p50_ns\": %llu, \"p99_ns\": %llu}",
+			         bc_wl_name[wls[k]], impl, threads, (unsigned long long)entries,
+			         p->r.ops_per_sec, (unsigned long long)p->r.p50,
+			         (unsigned long long)p->r.p99);
+			bench_record(json);
+		}
+	}
+	bc_unfill(&t);
+	free(streams[0]);
+	free(streams[1]);
+	return fails;
+}
+
+static void bc_verdict(const char *what, double got, double want, const char *unit)
+{
+	printf("  %-52s %10.2f %-6s (target %.2f) %s\n", what, got, unit, want,
+	       got >= want ? "met" : "MISSED");
+}
+
+static void bc_summary(uint64_t small, uint64_t mid, uint64_t big)
+{
+	const struct bc_point *gh1 = bc_find("mantis", BC_GET_HIT, mid, 1);
+	const struct bc_point *gh2 = bc_find("mantis", BC_GET_HIT, mid, 2);
+	const struct bc_point *pe1 = bc_find("mantis", BC_PUT_EVICT, mid, 1);
+	const struct bc_point *pe2 = bc_find("mantis", BC_PUT_EVICT, mid, 2);
+	const struct bc_point *mx1 = bc_find("mantis", BC_MIXED, mid, 1);
+	const struct bc_point *mx2 = bc_find("mantis", BC_MIXED, mid, 2);
+
+	printf("\n== cache targets (%llu entries unless said) ==\n", (unsigned long long)mid);
+	if (gh1 && gh2 && pe1 && pe2) {
+		bc_verdict("get-hit per thread, 1 thread (M/s)", gh1->r.ops_per_sec / 1e6, 20,
+		           "M/s");
+		bc_verdict("get-hit per thread, 2 threads (M/s)", gh2->r.ops_per_sec / 2e6, 20,
+		           "M/s");
+		bc_verdict("put-evict per thread, 1 thread (M/s)", pe1->r.ops_per_sec / 1e6, 5,
+		           "M/s");
+		bc_verdict("put-evict per thread, 2 threads (M/s)", pe2->r.ops_per_sec / 2e6, 5,
+		           "M/s");
+		bc_verdict("get-hit 2 threads / 1 thread", gh2->r.ops_per_sec / gh1->r.ops_per_sec,
+		           1.7, "x");
+		bc_verdict("put-evict 2 threads / 1 thread",
+		           pe2->r.ops_per_sec / pe1->r.ops_per_sec, 1.7, "x");
+		if (mx1 && mx2)
+			bc_verdict("mixed 2 threads / 1 thread",
+			           mx2->r.ops_per_sec / mx1->r.ops_per_sec, 1.7, "x");
+		bc_verdict("hits/s overall, 2 threads (M/s)", gh2->r.ops_per_sec / 1e6, 20, "M/s");
+		bc_verdict("puts/s overall, 2 threads (M/s)", pe2->r.ops_per_sec / 1e6, 4, "M/s");
+	}
+	for (int wl = BC_GET_HIT; wl <= BC_PUT_EVICT; wl += 2) {
+		const struct bc_point *a = bc_find("mantis", (enum bc_workload)wl, small, 1);
+		const struct bc_point *b = bc_find("mantis", (enum bc_workload)wl, mid, 1);
+		const struct bc_point *c = bc_find("mantis", (enum bc_workload)wl, big, 1);
+
+		if (a && b)
+			printf("  %-12s ns/op, 1 thread: %llu entries %.1f, %llu entries %.1f",
+			       bc_wl_name[wl], (unsigned long long)small, 1e9 / a->r.ops_per_sec,
+			       (unsigned long long)mid, 1e9 / b->r.ops_per_sec);
+		if (a && c)
+			printf(", %llu entries %.1f (x%.2f of %llu)", (unsigned long long)big,
+			       1e9 / c->r.ops_per_sec, a->r.ops_per_sec / c->r.ops_per_sec,
+			       (unsigned long long)small);
+		if (a && b)
+			printf("\n");
+	}
+	printf("  against the anchor (rwlock_sort) at %llu entries, same run:\n",
+	       (unsigned long long)small);
+	for (int wl = BC_GET_HIT; wl <= BC_MIXED; wl++)
+		for (int th = 1; th <= 2; th++) {
+			const struct bc_point *m =
+			        bc_find("mantis", (enum bc_workload)wl, small, th);
+			const struct bc_point *r =
+			        bc_find("rwlock_sort", (enum bc_workload)wl, small, th);
+
+			if (m && r)
+				printf("    %-12s %d thread%s: x%.1f\n", bc_wl_name[wl], th,
+				       th > 1 ? "s" : " ", m->r.ops_per_sec / r->r.ops_per_sec);
+		}
+}
+
+static int bc_throughput(const struct bench_config *cfg)
+{
+	/* put-evict last: it replaces the resident keys. */
+	static const enum bc_workload all[] = {BC_GET_HIT, BC_GET_MISS, BC_MIXED, BC_PUT_EVICT};
+	static const enum bc_workload two[] = {BC_GET_HIT, BC_PUT_EVICT};
+	uint64_t small = 10000, mid = cfg->quick ? 100000 : 1000000, big = 10000000;
+	double secs = cfg->quick ? 0.2 : 0.8;
+	int fails = 0;
+
+	printf("\n== cache throughput: 16-byte keys, 100-byte values, default cost ==\n");
+	printf("%-12s %-12s %9s %2s | %12s %10s | %7s %7s\n", "impl", "workload", "entries", "th",
+	       "ops/s", "per thread", "p50 ns", "p99 ns");
+	fails += bc_measure("mantis", 0, mid, all, 4, secs);
+	fails += bc_measure("mantis", 0, small, all, 4, secs);
+	fails += bc_measure("rwlock_sort", 1, small, all, 4, secs);
+	if (!cfg->quick)
+		fails += bc_measure("mantis", 0, big, two, 2, secs);
+	bc_summary(small, mid, cfg->quick ? 0 : big);
+	return fails;
+}
+
+int bench_cache_run(const struct bench_config *cfg)
+{
+	int fails = 0;
+	uint64_t t0 = bench_now_ns();
+
+	fails += bc_traces(cfg);
+	fails += bc_zipf_hits(cfg);
+	fails += bc_throughput(cfg);
+	printf("\nbench_cache: %.1f s, %d failure%s\n", (double)(bench_now_ns() - t0) / 1e9, fails,
+	       fails == 1 ? "" : "s");
+	return fails != 0;
+}
