@@ -151,9 +151,15 @@ static void mt_db_destroy(struct mt_db *db)
 {
 	struct mt_db_snapchunk *c = db->snaps, *next;
 
-	/* Last reference: no thread is inside the db (every caller holds a
-	 * reference while inside), so the list is freed directly. */
-	ck_pr_fence_load();
+	/* Last reference. Calls that hold a reference are gone; calls that
+	 * looked the handle up without one (mt_handle_peek) did so inside an
+	 * epoch section that began before they saw it open, and the handle
+	 * was closed before the last reference went: waiting for every
+	 * section that is active now waits for all of them. Then no thread
+	 * can reach the db, and the list is freed directly. Never called
+	 * inside a section (handle releases and closes happen outside). */
+	ck_epoch_synchronize_wait(&mt_epoch_global, NULL, NULL);
+	mt_epoch_reclaim_acquire();
 	mt_sl_destroy(&db->sl);
 	while (c != NULL) {
 		next = c->next;
@@ -438,19 +444,28 @@ static int mt_db_rec_cmp(const void *a, const void *b)
  * Applies n records (sorted by key then position if n > 1, apply flags set)
  * under one new sequence number. Nothing is visible unless MANTIS_OK.
  */
-static int mt_db_apply(struct mt_db *db, struct mt_db_rec *recs, size_t n, uint64_t check_seq,
+static int mt_db_apply(uint64_t dbh, struct mt_db_rec *recs, size_t n, uint64_t check_seq,
                        uint64_t *seq_out)
 {
 	ck_epoch_record_t *r = mt_epoch_record();
-	ck_epoch_section_t sec;
 	struct mt_db_stripe *sp;
+	struct mt_db *db;
 	uint64_t s, now = 0, nwrites = 0, ndeletes = 0, bytes = 0, nver = 0;
 	int64_t entries = 0;
-	int rc = MANTIS_OK;
+	int rc;
 	size_t i;
 
 	if (r == NULL)
 		return MANTIS_ENOMEM;
+	/* The handle is looked up without a reference: the section keeps the
+	 * db alive until its end (mt_db_destroy waits for it). Everything
+	 * that touches db stays inside it. */
+	mt_epoch_begin(r, NULL);
+	rc = mt_handle_peek(dbh, MT_HANDLE_DB, (void **)&db);
+	if (rc != MANTIS_OK) {
+		mt_epoch_end(r, NULL);
+		return rc;
+	}
 	/* Everything that does not depend on the list, before taking a seq. */
 	for (i = 0; i < n; i++) {
 		struct mt_db_rec *rec = &recs[i];
@@ -464,12 +479,12 @@ static int mt_db_apply(struct mt_db *db, struct mt_db_rec *recs, size_t n, uint6
 		if (rec->ver == NULL) {
 			while (i-- > 0)
 				mt_sl_ver_free_unlinked(recs[i].ver);
+			mt_epoch_end(r, NULL);
 			return MANTIS_ENOMEM;
 		}
 	}
 	s = ck_pr_faa_64(&db->next_seq, 1) + 1;
 	assert(s <= MT_SL_SEQ_LIMIT);
-	mt_epoch_begin(r, &sec);
 	for (i = 0; i < n; i++) {
 		struct mt_db_rec *rec = &recs[i];
 
@@ -533,7 +548,6 @@ static int mt_db_apply(struct mt_db *db, struct mt_db_rec *recs, size_t n, uint6
 			mt_db_prune_node(db, r, recs[i].node, now != 0 ? now : 1);
 		}
 	}
-	mt_epoch_end(r, &sec);
 	sp = mt_db_stripe(db);
 	if (nver != 0) {
 		ck_pr_add_64(&sp->versions, nver);
@@ -549,6 +563,7 @@ static int mt_db_apply(struct mt_db *db, struct mt_db_rec *recs, size_t n, uint6
 		if (seq_out != NULL)
 			*seq_out = s;
 	}
+	mt_epoch_end(r, NULL);
 	return rc;
 }
 
@@ -625,7 +640,6 @@ static int mt_db_write_one(uint64_t dbh, uint8_t op, const void *key, size_t kle
                            const void *value, size_t vlen, uint64_t ttl_ms, uint64_t *seq_out)
 {
 	struct mt_db_rec rec;
-	void *obj;
 	int rc = mt_db_check_key(key, klen);
 
 	if (rc != MANTIS_OK)
@@ -634,9 +648,6 @@ static int mt_db_write_one(uint64_t dbh, uint8_t op, const void *key, size_t kle
 		return MANTIS_EINVAL;
 	if (vlen > MANTIS_VALUE_MAX)
 		return MANTIS_ETOOLARGE;
-	rc = mt_handle_acquire(dbh, MT_HANDLE_DB, &obj);
-	if (rc != MANTIS_OK)
-		return rc;
 	memset(&rec, 0, sizeof(rec));
 	rec.key = key;
 	rec.klen = (uint32_t)klen;
@@ -645,9 +656,7 @@ static int mt_db_write_one(uint64_t dbh, uint8_t op, const void *key, size_t kle
 	rec.ttl = ttl_ms;
 	rec.op = op;
 	rec.apply = 1;
-	rc = mt_db_apply(obj, &rec, 1, 0, seq_out);
-	mt_handle_release(dbh);
-	return rc;
+	return mt_db_apply(dbh, &rec, 1, 0, seq_out);
 }
 
 int mantis_db_put(uint64_t db, const void *key, size_t klen, const void *value, size_t vlen,
@@ -718,7 +727,6 @@ int mantis_db_write(uint64_t dbh, const void *batch, size_t len, uint64_t check_
 {
 	struct mt_db_rec stack[MT_DB_STACK_RECS], *recs = stack;
 	size_t n = 0, i;
-	void *obj;
 	int rc;
 
 	if (batch == NULL && len > 0)
@@ -728,15 +736,10 @@ int mantis_db_write(uint64_t dbh, const void *batch, size_t len, uint64_t check_
 	rc = mt_db_parse_batch(batch, len, NULL, &n);
 	if (rc != MANTIS_OK)
 		return rc;
-	rc = mt_handle_acquire(dbh, MT_HANDLE_DB, &obj);
-	if (rc != MANTIS_OK)
-		return rc;
 	if (n > MT_DB_STACK_RECS) {
 		recs = mt_malloc(n * sizeof(*recs));
-		if (recs == NULL) {
-			mt_handle_release(dbh);
+		if (recs == NULL)
 			return MANTIS_ENOMEM;
-		}
 	}
 	if (n > 0)
 		(void)mt_db_parse_batch(batch, len, recs, &n);
@@ -758,10 +761,9 @@ int mantis_db_write(uint64_t dbh, const void *batch, size_t len, uint64_t check_
 		}
 		i = j;
 	}
-	rc = mt_db_apply(obj, recs, n, check_seq, seq_out);
+	rc = mt_db_apply(dbh, recs, n, check_seq, seq_out);
 	if (recs != stack)
 		mt_free(recs);
-	mt_handle_release(dbh);
 	return rc;
 }
 
@@ -795,33 +797,28 @@ int mantis_db_get(uint64_t dbh, uint64_t snaph, const void *key, size_t klen, vo
                   size_t *vlen_out, uint64_t *seq_out)
 {
 	ck_epoch_record_t *r;
-	ck_epoch_section_t sec;
 	struct mt_snap *snap = NULL;
 	struct mt_sl_node *n;
 	struct mt_sl_ver *v;
 	struct mt_db *db;
-	void *obj;
 	int rc = mt_db_check_key(key, klen);
 
 	if (rc != MANTIS_OK)
 		return rc;
 	if (vlen_out == NULL || (buf == NULL && cap > 0))
 		return MANTIS_EINVAL;
-	rc = mt_handle_acquire(dbh, MT_HANDLE_DB, &obj);
-	if (rc != MANTIS_OK)
-		return rc;
-	db = obj;
-	if (snaph != 0) {
-		rc = mt_db_acquire_snap(db, snaph, &snap);
-		if (rc != MANTIS_OK)
-			goto out;
-	}
 	r = mt_epoch_record();
-	if (r == NULL) {
-		rc = MANTIS_ENOMEM;
-		goto out;
+	if (r == NULL)
+		return MANTIS_ENOMEM;
+	/* A reference-free lookup: the section keeps db alive. */
+	mt_epoch_begin(r, NULL);
+	rc = mt_handle_peek(dbh, MT_HANDLE_DB, (void **)&db);
+	if (rc == MANTIS_OK && snaph != 0)
+		rc = mt_db_acquire_snap(db, snaph, &snap);
+	if (rc != MANTIS_OK) {
+		mt_epoch_end(r, NULL);
+		return rc;
 	}
-	mt_epoch_begin(r, &sec);
 	v = mt_db_read(db, key, klen, snap != NULL ? snap->seq : 0, snap == NULL, &n);
 	if (v == NULL || (mt_sl_ver_seqf(v) & MT_SL_V_TOMB)) {
 		rc = MANTIS_NOTFOUND;
@@ -838,43 +835,38 @@ int mantis_db_get(uint64_t dbh, uint64_t snaph, const void *key, size_t klen, vo
 		if (seq_out != NULL)
 			*seq_out = mt_sl_ver_seqf(v) & MT_SL_SEQ_MASK;
 	}
-	mt_epoch_end(r, &sec);
 	ck_pr_inc_64(&mt_db_stripe(db)->reads);
-out:
+	mt_epoch_end(r, NULL);
+	/* Outside the section: dropping the last reference may destroy. */
 	if (snap != NULL)
 		mt_handle_release(snaph);
-	mt_handle_release(dbh);
 	return rc;
 }
 
 int mantis_db_key_seq(uint64_t dbh, const void *key, size_t klen, uint64_t *seq_out)
 {
 	ck_epoch_record_t *r;
-	ck_epoch_section_t sec;
 	struct mt_sl_node *n;
 	struct mt_sl_ver *v;
-	void *obj;
+	struct mt_db *db;
 	int rc = mt_db_check_key(key, klen);
 
 	if (rc != MANTIS_OK)
 		return rc;
 	if (seq_out == NULL)
 		return MANTIS_EINVAL;
-	rc = mt_handle_acquire(dbh, MT_HANDLE_DB, &obj);
-	if (rc != MANTIS_OK)
-		return rc;
 	r = mt_epoch_record();
-	if (r == NULL) {
-		mt_handle_release(dbh);
+	if (r == NULL)
 		return MANTIS_ENOMEM;
+	mt_epoch_begin(r, NULL);
+	rc = mt_handle_peek(dbh, MT_HANDLE_DB, (void **)&db);
+	if (rc == MANTIS_OK) {
+		v = mt_db_read(db, key, klen, 0, 1, &n);
+		*seq_out = v != NULL ? mt_sl_ver_seqf(v) & MT_SL_SEQ_MASK : 0;
+		ck_pr_inc_64(&mt_db_stripe(db)->reads);
 	}
-	mt_epoch_begin(r, &sec);
-	v = mt_db_read(obj, key, klen, 0, 1, &n);
-	*seq_out = v != NULL ? mt_sl_ver_seqf(v) & MT_SL_SEQ_MASK : 0;
-	mt_epoch_end(r, &sec);
-	ck_pr_inc_64(&mt_db_stripe(obj)->reads);
-	mt_handle_release(dbh);
-	return MANTIS_OK;
+	mt_epoch_end(r, NULL);
+	return rc;
 }
 
 int mantis_db_multiget(uint64_t dbh, uint64_t snaph, const void *keys, size_t keys_len,
@@ -883,12 +875,10 @@ int mantis_db_multiget(uint64_t dbh, uint64_t snaph, const void *keys, size_t ke
 	const unsigned char *kb = keys;
 	unsigned char *ob = out;
 	ck_epoch_record_t *r;
-	ck_epoch_section_t sec;
 	struct mt_snap *snap = NULL;
 	uint64_t *slot = NULL, seq, now = 0;
 	size_t off = 0, need = 0;
 	struct mt_db *db;
-	void *obj;
 	int rc;
 
 	if ((keys == NULL && keys_len > 0) || (out == NULL && out_cap > 0) || out_len == NULL)
@@ -910,15 +900,13 @@ int mantis_db_multiget(uint64_t dbh, uint64_t snaph, const void *keys, size_t ke
 	}
 	if (off != keys_len)
 		return MANTIS_EINVAL; /* trailing bytes */
-	rc = mt_handle_acquire(dbh, MT_HANDLE_DB, &obj);
-	if (rc != MANTIS_OK)
-		return rc;
-	db = obj;
 	r = mt_epoch_record();
-	if (r == NULL) {
-		rc = MANTIS_ENOMEM;
+	if (r == NULL)
+		return MANTIS_ENOMEM;
+	mt_epoch_begin(r, NULL);
+	rc = mt_handle_peek(dbh, MT_HANDLE_DB, (void **)&db);
+	if (rc != MANTIS_OK)
 		goto out;
-	}
 	if (snaph != 0) {
 		rc = mt_db_acquire_snap(db, snaph, &snap);
 		if (rc != MANTIS_OK)
@@ -931,7 +919,6 @@ int mantis_db_multiget(uint64_t dbh, uint64_t snaph, const void *keys, size_t ke
 			goto out;
 	}
 	off = 0;
-	mt_epoch_begin(r, &sec);
 	for (uint32_t i = 0; i < nkeys; i++) {
 		uint32_t klen = mt_db_le32(kb + off);
 		struct mt_sl_node *n;
@@ -956,16 +943,16 @@ int mantis_db_multiget(uint64_t dbh, uint64_t snaph, const void *keys, size_t ke
 			need += v->vlen;
 		}
 	}
-	mt_epoch_end(r, &sec);
 	ck_pr_add_64(&mt_db_stripe(db)->reads, nkeys);
 	*out_len = need;
 	rc = need <= out_cap ? MANTIS_OK : MANTIS_EBUFSIZE;
 out:
 	if (slot != NULL)
 		mt_db_snap_unregister(db, slot, 0);
+	mt_epoch_end(r, NULL);
+	/* Outside the section: dropping the last reference may destroy. */
 	if (snap != NULL)
 		mt_handle_release(snaph);
-	mt_handle_release(dbh);
 	return rc;
 }
 

@@ -208,7 +208,6 @@ static void mt_iter_finish(struct mt_iter *it)
 int mantis_iter_seek(uint64_t ith, const void *key, size_t klen)
 {
 	ck_epoch_record_t *r;
-	ck_epoch_section_t sec;
 	struct mt_sl_node *n;
 	struct mt_sl_ver *v;
 	struct mt_iter *it;
@@ -238,7 +237,7 @@ int mantis_iter_seek(uint64_t ith, const void *key, size_t klen)
 		from = it->prefix;
 		flen = it->plen;
 	}
-	mt_epoch_begin(r, &sec);
+	mt_epoch_begin(r, NULL);
 	n = mt_sl_seek(&it->db->sl, from, flen);
 	rc = mt_iter_find_pinned(it, n, &n, &v, &now);
 	if (rc == 1) {
@@ -248,7 +247,7 @@ int mantis_iter_seek(uint64_t ith, const void *key, size_t klen)
 		mt_iter_finish(it);
 		rc = MANTIS_DONE;
 	}
-	mt_epoch_end(r, &sec);
+	mt_epoch_end(r, NULL);
 	mt_handle_release(ith);
 	return rc;
 }
@@ -256,7 +255,6 @@ int mantis_iter_seek(uint64_t ith, const void *key, size_t klen)
 int mantis_iter_next(uint64_t ith, const void **key, size_t *klen, const void **value, size_t *vlen)
 {
 	ck_epoch_record_t *r;
-	ck_epoch_section_t sec;
 	struct mt_sl_node *n;
 	struct mt_sl_ver *v;
 	struct mt_iter *it;
@@ -276,7 +274,7 @@ int mantis_iter_next(uint64_t ith, const void **key, size_t *klen, const void **
 		mt_handle_release(ith);
 		return MANTIS_ENOMEM;
 	}
-	mt_epoch_begin(r, &sec);
+	mt_epoch_begin(r, NULL);
 	rc = mt_iter_find_pinned(it, mt_iter_start(it), &n, &v, &now);
 	if (rc == 1) {
 		mt_iter_move(it, n, MT_IT_AT);
@@ -295,7 +293,7 @@ int mantis_iter_next(uint64_t ith, const void **key, size_t *klen, const void **
 		mt_iter_finish(it);
 		rc = MANTIS_DONE;
 	}
-	mt_epoch_end(r, &sec);
+	mt_epoch_end(r, NULL);
 	mt_handle_release(ith);
 	return rc;
 }
@@ -313,7 +311,6 @@ int mantis_iter_next_chunk(uint64_t ith, void *buf, size_t cap, uint32_t max_ent
 {
 	unsigned char *out = buf;
 	ck_epoch_record_t *r;
-	ck_epoch_section_t sec;
 	struct mt_sl_node *n;
 	struct mt_sl_ver *v;
 	struct mt_iter *it;
@@ -341,7 +338,7 @@ int mantis_iter_next_chunk(uint64_t ith, void *buf, size_t cap, uint32_t max_ent
 		mt_handle_release(ith);
 		return MANTIS_ENOMEM;
 	}
-	mt_epoch_begin(r, &sec);
+	mt_epoch_begin(r, NULL);
 	n = mt_iter_start(it);
 	for (;;) {
 		n = mt_iter_visible_from(it, n, &v, &now);
@@ -371,7 +368,7 @@ int mantis_iter_next_chunk(uint64_t ith, void *buf, size_t cap, uint32_t max_ent
 		done = 1;
 		rc = MANTIS_OK;
 	}
-	mt_epoch_end(r, &sec);
+	mt_epoch_end(r, NULL);
 	mt_handle_release(ith); /* it may be gone from here on */
 	if (rc != MANTIS_OK)
 		return rc;

@@ -392,6 +392,8 @@ struct mt_sl_node *mt_sl_seek(const struct mt_sl *sl, const void *key, size_t kl
 				cur = mt_sl_strip(nx);
 				continue;
 			}
+			/* Start loading the next node while comparing this one. */
+			__builtin_prefetch(nx);
 			if (key == NULL ||
 			    mt_sl_cmp(mt_sl_node_key(cur), cur->klen, key, klen) >= 0)
 				break;
