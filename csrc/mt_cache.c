@@ -112,6 +112,7 @@ struct mt_cache_shard {
 	struct mt_cpol pol;
 	/* Counters: written under the lock with atomic stores, read by stats. */
 	uint64_t inserts, evictions, expirations, rejections, entries, cost;
+	uint64_t probes;     /* slots examined by writers' lookups (lock) */
 	uint64_t timers;     /* entries in the wheel (atomic copy) */
 	uint64_t timer_next; /* the wheel's next due tick (atomic copy) */
 	struct mt_tw wheel;
@@ -350,7 +351,8 @@ static struct mt_cache_entry *mt_cache_table_get(const struct mt_cache_table *t,
  * the slot to insert into (the first tombstone on the path, else the empty
  * slot that ended it). */
 static struct mt_cache_entry *mt_cache_table_find(const struct mt_cache_table *t, uint64_t hash,
-                                                  const void *key, size_t klen, uint64_t *at)
+                                                  const void *key, size_t klen, uint64_t *at,
+                                                  uint64_t *probes)
 {
 	uint64_t tag = mt_cache_tag(hash);
 	uint64_t tomb = UINT64_MAX;
@@ -358,6 +360,8 @@ static struct mt_cache_entry *mt_cache_table_find(const struct mt_cache_table *t
 	for (uint64_t i = hash & t->mask;; i = (i + 1) & t->mask) {
 		uint64_t w = t->slots[i]; /* only the lock holder writes slots */
 		struct mt_cache_entry *e;
+
+		(*probes)++;
 
 		if (w == MT_CACHE_EMPTY) {
 			*at = tomb != UINT64_MAX ? tomb : i;
@@ -394,15 +398,16 @@ static inline void mt_cache_slot_publish(struct mt_cache_table *t, uint64_t i,
 }
 
 /* Rebuilds the shard's table at half load or less (dropping tombstones),
- * before an insert that would pass 3/4. Returns MANTIS_ENOMEM and leaves
- * everything as it was if the new table cannot be allocated. */
+ * before an insert that would pass 3/4. Returns 1 if it rebuilt, 0 if there
+ * was room, or MANTIS_ENOMEM, leaving everything as it was, if the new
+ * table cannot be allocated. */
 static int mt_cache_table_reserve(struct mt_cache_shard *sh, ck_epoch_record_t *r)
 {
 	struct mt_cache_table *old = sh->table, *t;
 	uint64_t n = MT_CACHE_TABLE_MIN;
 
 	if ((sh->live + sh->tombs + 1) * 4 <= (old->mask + 1) * 3)
-		return MANTIS_OK;
+		return 0;
 	while (n < 2 * (sh->live + 1))
 		n *= 2;
 	t = mt_cache_table_new(n);
@@ -426,7 +431,7 @@ static int mt_cache_table_reserve(struct mt_cache_shard *sh, ck_epoch_record_t *
 	ck_pr_store_ptr(&sh->table, t);
 	sh->tombs = 0;
 	mt_epoch_call(r, &old->epoch, mt_cache_table_free_cb);
-	return MANTIS_OK;
+	return 1;
 }
 
 /* ------------------------------------------------------------------ shard ops (lock held) */
@@ -648,7 +653,7 @@ static void mt_cache_reap(struct mt_cache_shard *sh, ck_epoch_record_t *r, struc
 	if (pthread_mutex_trylock(&sh->lock) != 0)
 		return;
 	/* Still resident (not replaced or removed meanwhile)? */
-	if (mt_cache_table_find(sh->table, e->hash, e->data, e->klen, &at) == e) {
+	if (mt_cache_table_find(sh->table, e->hash, e->data, e->klen, &at, &sh->probes) == e) {
 		mt_cache_remove(sh, r, e);
 		mt_cache_bump(&sh->expirations, 1);
 		mt_cache_advance(sh, r, now_ns);
@@ -741,7 +746,7 @@ static void mt_cache_decline(struct mt_cache_shard *sh, ck_epoch_record_t *r, ui
 	uint64_t at;
 
 	pthread_mutex_lock(&sh->lock);
-	old = mt_cache_table_find(sh->table, hash, key, klen, &at);
+	old = mt_cache_table_find(sh->table, hash, key, klen, &at, &sh->probes);
 	if (old != NULL && old->version <= version)
 		mt_cache_remove(sh, r, old);
 	mt_cache_bump(&sh->rejections, 1);
@@ -831,12 +836,12 @@ static int mt_cache_put_in(struct mt_cache *c, ck_epoch_record_t *r, const void 
 	mt_cpol_prefetch(&sh->pol, hash);
 	if (ttl_active && sh->wheel.count > 0)
 		mt_cache_advance(sh, r, now_ns);
-	old = mt_cache_table_find(sh->table, hash, key, klen, &at);
+	old = mt_cache_table_find(sh->table, hash, key, klen, &at, &sh->probes);
 	if (old != NULL && mt_cache_expired(old, now_ns)) {
 		/* Logically absent: reclaim it, then insert as a new key. */
 		mt_cache_remove(sh, r, old);
 		mt_cache_bump(&sh->expirations, 1);
-		old = mt_cache_table_find(sh->table, hash, key, klen, &at);
+		old = mt_cache_table_find(sh->table, hash, key, klen, &at, &sh->probes);
 	}
 	if (old != NULL && old->version > version) {
 		mt_cache_bump(&sh->rejections, 1);
@@ -858,14 +863,16 @@ static int mt_cache_put_in(struct mt_cache *c, ck_epoch_record_t *r, const void 
 		int q;
 
 		rc = mt_cache_table_reserve(sh, r);
-		if (rc != MANTIS_OK) {
+		if (rc < 0) {
 			pthread_mutex_unlock(&sh->lock);
 			mt_free(e);
 			return rc;
 		}
-		/* The rebuild may have moved everything: find the slot again. */
-		old = mt_cache_table_find(sh->table, hash, key, klen, &at);
-		assert(old == NULL);
+		if (rc == 1) {
+			/* The rebuild moved everything: find the slot again. */
+			old = mt_cache_table_find(sh->table, hash, key, klen, &at, &sh->probes);
+			assert(old == NULL);
+		}
 		q = mt_cpol_classify(&sh->pol, hash);
 		mt_cache_make_room(sh, r, cost);
 		mt_cpol_insert(&sh->pol, e, q);
@@ -938,7 +945,7 @@ int mantis_cache_delete(uint64_t cache, const void *key, size_t klen, uint64_t v
 		struct mt_cache_entry *e;
 
 		pthread_mutex_lock(&sh->lock);
-		e = mt_cache_table_find(sh->table, hash, key, klen, &at);
+		e = mt_cache_table_find(sh->table, hash, key, klen, &at, &sh->probes);
 		if (e != NULL && e->version <= version) {
 			mt_cache_remove(sh, r, e);
 			mt_cache_sync_counts(sh);
@@ -1046,6 +1053,27 @@ int mantis_cache_stats(uint64_t cache, mantis_cache_stats_t *out)
 	mt_epoch_end(r, NULL);
 	if (rc == MANTIS_OK)
 		*out = s;
+	return rc;
+}
+
+int mt_cache_test_work(uint64_t cache, uint64_t *probes, uint64_t *examined)
+{
+	ck_epoch_record_t *r = mt_epoch_record();
+	struct mt_cache *c;
+	int rc;
+
+	if (r == NULL)
+		return MANTIS_ENOMEM;
+	*probes = *examined = 0;
+	mt_epoch_begin(r, NULL);
+	rc = mt_handle_peek(cache, MT_HANDLE_CACHE, (void **)&c);
+	for (uint32_t i = 0; rc == MANTIS_OK && i < c->nshards; i++) {
+		pthread_mutex_lock(&c->shards[i].lock);
+		*probes += c->shards[i].probes;
+		*examined += c->shards[i].pol.examined;
+		pthread_mutex_unlock(&c->shards[i].lock);
+	}
+	mt_epoch_end(r, NULL);
 	return rc;
 }
 

@@ -85,6 +85,12 @@ struct mt_cache_entry {
  * TTL tests need not sleep. */
 void mt_cache_test_advance_clock(uint64_t ns);
 
+/* Benchmark hook: the work writers did so far, summed over shards: table
+ * slots probed by their lookups, and entries examined by evictions (kept
+ * or evicted). Divided by the puts, these show the O(1) per operation
+ * independently of memory latency. Returns a MANTIS_* code. */
+int mt_cache_test_work(uint64_t cache, uint64_t *probes, uint64_t *examined);
+
 /* Test hook: the number of shards of an open cache (0 on a bad handle). */
 uint32_t mt_cache_test_shards(uint64_t cache);
 

@@ -332,6 +332,7 @@ struct mt_cache_entry *mt_cpol_evict(struct mt_cpol *p)
 		struct mt_cache_entry *e;
 		uint8_t f;
 
+		p->examined++;
 		if (!mt_clist_empty(&p->s) && (p->s_cost >= p->s_target || mt_clist_empty(&p->m))) {
 			e = mt_cpol_tail(&p->s);
 			f = ck_pr_load_8(&e->freq);

@@ -40,8 +40,9 @@ struct mt_cpol {
 	uint64_t s_n, m_n; /* entries in each queue */
 	uint64_t s_target; /* S's share of the capacity, adapted */
 	uint64_t s_min, s_max;
-	uint32_t ev_s; /* departures from S (promoted or evicted), mod 2^31 */
-	uint32_t ev_m; /* evictions from M, mod 2^31 */
+	uint32_t ev_s;     /* departures from S (promoted or evicted), mod 2^31 */
+	uint32_t ev_m;     /* evictions from M, mod 2^31 */
+	uint64_t examined; /* queue tails examined by mt_cpol_evict, in all */
 	struct mt_cpol_ghost ghost;
 };
 

@@ -27,6 +27,7 @@
 #include "anchor_rwlock_sort.h"
 #include "bench.h"
 #include "mantis.h"
+#include "mt_cache.h"
 #include "sim.h"
 #include "trace_reader.h"
 
@@ -386,7 +387,8 @@ static void *bc_worker(void *arg)
 
 struct bc_result {
 	double ops_per_sec;
-	uint64_t p50, p99, errors;
+	uint64_t ops, p50, p99, errors;
+	double probes, examined; /* writers' work per operation (mantis) */
 };
 
 static int bc_run(const struct bc_target *t, enum bc_workload wl, int threads, double seconds,
@@ -432,6 +434,7 @@ static int bc_run(const struct bc_target *t, enum bc_workload wl, int threads, d
 		res->errors += w[i].errors;
 		bench_hist_merge(all, &w[i].hist);
 	}
+	res->ops = ops;
 	res->ops_per_sec = (double)ops * 1e9 / (double)(t1 - t0);
 	res->p50 = bench_hist_quantile(all, 0.50);
 	res->p99 = bench_hist_quantile(all, 0.99);
@@ -540,11 +543,21 @@ static int bc_measure(const char *impl, int anchor, uint64_t entries, const enum
 			struct bc_point *p = &bc_points[bc_npoints];
 			char json[512];
 
+			uint64_t pr0 = 0, ex0 = 0, pr1 = 0, ex1 = 0;
+
 			if (bc_npoints == BC_MAX_POINTS)
 				break;
+			if (!anchor)
+				(void)mt_cache_test_work(t.cache, &pr0, &ex0);
 			if (bc_run(&t, wls[k], threads, seconds, streams, &p->r) != 0) {
 				fails++;
 				continue;
+			}
+			p->r.probes = p->r.examined = 0;
+			if (!anchor && p->r.ops > 0 &&
+			    mt_cache_test_work(t.cache, &pr1, &ex1) == MANTIS_OK) {
+				p->r.probes = (double)(pr1 - pr0) / (double)p->r.ops;
+				p->r.examined = (double)(ex1 - ex0) / (double)p->r.ops;
 			}
 			/* Misses in get-hit, hits in get-miss, failed puts. */
 			if (p->r.errors != 0) {
@@ -557,18 +570,22 @@ static int bc_measure(const char *impl, int anchor, uint64_t entries, const enum
 			p->entries = entries;
 			p->threads = threads;
 			bc_npoints++;
-			printf("%-12s %-12s %9llu %2d | %12.0f %10.0f | %7llu %7llu\n", impl,
+			printf("%-12s %-12s %9llu %2d | %12.0f %10.0f | %7llu %7llu", impl,
 			       bc_wl_name[wls[k]], (unsigned long long)entries, threads,
 			       p->r.ops_per_sec, p->r.ops_per_sec / threads,
 			       (unsigned long long)p->r.p50, (unsigned long long)p->r.p99);
+			if (wls[k] == BC_PUT_EVICT && !anchor)
+				printf(" | %.2f probes, %.2f examined", p->r.probes, p->r.examined);
+			printf("\n");
 			fflush(stdout);
 			snprintf(json, sizeof(json),
 			         "{\"suite\": \"cache\", \"workload\": \"%s\", \"impl\": \"%s\", "
 			         "\"threads\": %d, \"entries\": %llu, \"ops_per_sec\": %.0f, "
-			         "\"p50_ns\": %llu, \"p99_ns\": %llu}",
+			         "\"p50_ns\": %llu, \"p99_ns\": %llu, \"probes_per_op\": %.3f, "
+			         "\"examined_per_op\": %.3f}",
 			         bc_wl_name[wls[k]], impl, threads, (unsigned long long)entries,
 			         p->r.ops_per_sec, (unsigned long long)p->r.p50,
-			         (unsigned long long)p->r.p99);
+			         (unsigned long long)p->r.p99, p->r.probes, p->r.examined);
 			bench_record(json);
 		}
 	}
@@ -628,6 +645,15 @@ static void bc_summary(uint64_t small, uint64_t mid, uint64_t big)
 			       (unsigned long long)small);
 		if (a && b)
 			printf("\n");
+		if (wl == BC_PUT_EVICT && a && b)
+			printf("  put-evict    work per put (slots probed, entries examined): %llu "
+			       "entries "
+			       "%.2f, %.2f; %llu entries %.2f, %.2f%s",
+			       (unsigned long long)small, a->r.probes, a->r.examined,
+			       (unsigned long long)mid, b->r.probes, b->r.examined, c ? "" : "\n");
+		if (wl == BC_PUT_EVICT && a && c)
+			printf("; %llu entries %.2f, %.2f\n", (unsigned long long)big, c->r.probes,
+			       c->r.examined);
 	}
 	printf("  against the anchor (rwlock_sort) at %llu entries, same run:\n",
 	       (unsigned long long)small);
