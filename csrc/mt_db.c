@@ -93,6 +93,7 @@
 #include "mantis.h"
 #include "mt_alloc.h"
 #include "mt_handle.h"
+#include "mt_slidx.h"
 
 #include <assert.h>
 #include <sched.h>
@@ -351,6 +352,31 @@ void mt_db_prune_node(struct mt_db *db, ck_epoch_record_t *r, struct mt_sl_node 
 	mt_db_prune_account(db, &st);
 }
 
+/* ------------------------------------------------------------ point index */
+
+static uint64_t mt_db_entries(struct mt_db *db)
+{
+	uint64_t sum = 0;
+
+	for (unsigned i = 0; i < MT_SL_STRIPES; i++)
+		sum += ck_pr_load_64(&db->stripe[i].entries);
+	return (int64_t)sum < 0 ? 0 : sum;
+}
+
+/* Every MT_DB_INDEX_EVERY writes of a thread, see whether the point index
+ * must grow or shrink (a sum over the stripes: cheap at that rate). */
+#define MT_DB_INDEX_EVERY 64u
+static __thread uint32_t mt_db_tls_writes;
+
+static void mt_db_index_check(struct mt_db *db, ck_epoch_record_t *r, size_t writes)
+{
+	uint32_t before = mt_db_tls_writes;
+
+	mt_db_tls_writes += (uint32_t)writes;
+	if (before / MT_DB_INDEX_EVERY != mt_db_tls_writes / MT_DB_INDEX_EVERY)
+		mt_slx_resize(&db->sl, r, mt_db_entries(db));
+}
+
 /* ------------------------------------------------------------ writes */
 
 struct mt_db_rec {
@@ -562,6 +588,7 @@ static int mt_db_apply(uint64_t dbh, struct mt_db_rec *recs, size_t n, uint64_t 
 			ck_pr_add_64(&sp->entries, (uint64_t)entries);
 		if (seq_out != NULL)
 			*seq_out = s;
+		mt_db_index_check(db, r, nwrites + ndeletes);
 	}
 	mt_epoch_end(r, NULL);
 	return rc;
@@ -1057,9 +1084,10 @@ int mantis_db_sweep(uint64_t dbh, uint64_t *reclaimed_out)
 	a.b.min_seq = mt_db_min_seq(a.db);
 	a.b.now_ms = mt_db_now_ms();
 	mt_sl_walk(&a.db->sl, a.r, mt_db_sweep_node, &a);
+	mt_db_prune_account(a.db, &a.st);
+	mt_slx_resize(&a.db->sl, a.r, mt_db_entries(a.db)); /* maybe shrink */
 	mt_epoch_end(a.r, &sec);
 	mt_free(snaps);
-	mt_db_prune_account(a.db, &a.st);
 	mt_handle_release(dbh);
 	/* Free what was unlinked once current readers are gone. */
 	mt_epoch_barrier();

@@ -114,6 +114,7 @@
 
 #include "mantis.h"
 #include "mt_alloc.h"
+#include "mt_slidx.h"
 
 #include <assert.h>
 #include <sched.h>
@@ -159,7 +160,7 @@ unsigned mt_sl_thread_stripe(void)
 	return t % MT_SL_STRIPES;
 }
 
-static void mt_sl_mem_add(int64_t d)
+void mt_sl_mem_add(int64_t d)
 {
 	/* Uncontended: the stripe's line is this thread's alone unless more
 	 * than MT_SL_STRIPES threads run. Atomic so that sharing is exact. */
@@ -308,6 +309,11 @@ int mt_sl_init(struct mt_sl *sl)
 		return MANTIS_ENOMEM;
 	sl->head->state = 0;
 	sl->level = 1;
+	if (mt_slx_init(sl) != MANTIS_OK) {
+		mt_sl_node_free_unlinked(sl->head);
+		sl->head = NULL;
+		return MANTIS_ENOMEM;
+	}
 	return MANTIS_OK;
 }
 
@@ -372,6 +378,7 @@ void mt_sl_destroy(struct mt_sl *sl)
 	}
 	mt_sl_node_free_unlinked(sl->head);
 	sl->head = NULL;
+	mt_slx_destroy(sl);
 }
 
 /* ------------------------------------------------------------ searches */
@@ -404,12 +411,18 @@ struct mt_sl_node *mt_sl_seek(const struct mt_sl *sl, const void *key, size_t kl
 	return cur;
 }
 
-struct mt_sl_node *mt_sl_find(const struct mt_sl *sl, const void *key, size_t klen)
+struct mt_sl_node *mt_sl_find(struct mt_sl *sl, const void *key, size_t klen)
 {
-	struct mt_sl_node *n = mt_sl_seek(sl, key, klen);
+	uint64_t h = mt_slx_hash(key, klen);
+	struct mt_sl_node *n = mt_slx_lookup(sl, key, klen, h);
 
-	if (n != NULL && n->klen == klen && memcmp(mt_sl_node_key(n), key, klen) == 0)
+	if (n != NULL)
 		return n;
+	n = mt_sl_seek(sl, key, klen);
+	if (n != NULL && n->klen == klen && memcmp(mt_sl_node_key(n), key, klen) == 0) {
+		mt_slx_install(sl, n, h); /* next time, the short way */
+		return n;
+	}
 	return NULL;
 }
 
@@ -562,16 +575,24 @@ int mt_sl_link(struct mt_sl *sl, ck_epoch_record_t *r, const void *key, size_t k
 {
 	struct mt_sl_node *preds[MT_SL_MAX_HEIGHT], *succs[MT_SL_MAX_HEIGHT];
 	struct mt_sl_node *n, *fresh = NULL;
+	uint64_t hash = mt_slx_hash(key, klen);
 	unsigned h, i;
 	uint32_t lvl;
 
 	assert(key != NULL && klen > 0 && v != NULL && node_out != NULL);
+	/* An existing key, the short way. */
+	n = mt_slx_lookup(sl, key, klen, hash);
+	if (n != NULL && mt_sl_link_ver(n, v) == 0) {
+		*node_out = n;
+		return MANTIS_OK;
+	}
 	for (;;) {
 		n = mt_sl_search_w(sl, r, key, klen, preds, succs);
 		if (n != NULL) {
 			if (mt_sl_link_ver(n, v) == 0) {
 				if (fresh != NULL)
 					mt_sl_node_free_unlinked(fresh);
+				mt_slx_install(sl, n, hash);
 				*node_out = n;
 				return MANTIS_OK;
 			}
@@ -607,6 +628,7 @@ int mt_sl_link(struct mt_sl *sl, ck_epoch_record_t *r, const void *key, size_t k
 	}
 	/* Release: from now on the node may be removed (I2). */
 	ck_pr_and_32(&fresh->state, ~MT_SL_INSERTING);
+	mt_slx_install(sl, fresh, hash);
 	*node_out = fresh;
 	return MANTIS_OK;
 }
@@ -656,13 +678,18 @@ static int mt_sl_remove(struct mt_sl *sl, ck_epoch_record_t *r, struct mt_sl_nod
 		return 0;
 	for (;;) {
 		s = ck_pr_load_32(&n->state);
-		if ((s & MT_SL_INSERTING) || (s >> MT_SL_PIN_SHIFT) != 0) {
-			/* Pinned or not fully linked: give up. Only the sealer
-			 * changes a sealed head, so a store unseals. */
+		if ((s & MT_SL_INSERTING) || (s >> MT_SL_PIN_SHIFT) != 0 ||
+		    ((s & MT_SL_INDEXED) && !mt_slx_unindex(sl, n))) {
+			/* Pinned, not fully linked, or its index slot is in
+			 * flux: give up. Only the sealer changes a sealed head,
+			 * so a store unseals. */
 			ck_pr_store_ptr(&n->head, h);
 			return 0;
 		}
-		/* Commit point; fails only if pins or snips changed. */
+		if (s & MT_SL_INDEXED)
+			continue; /* unindexed now: read the state again */
+		/* Commit point; fails if pins, snips or an install changed
+		 * the state (never with INDEXED set: X1 in mt_slidx.c). */
 		if (ck_pr_cas_32(&n->state, s, s | MT_SL_REMOVED))
 			break;
 	}

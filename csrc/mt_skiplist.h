@@ -98,9 +98,10 @@ void mt_sl_ver_free_unlinked(struct mt_sl_ver *v);
 #define MT_SL_SNIP_SHIFT 3  /* levels unlinked so far (5 bits) */
 #define MT_SL_SNIP_ONE   (1u << MT_SL_SNIP_SHIFT)
 #define MT_SL_SNIP_MASK  (31u << MT_SL_SNIP_SHIFT)
-#define MT_SL_PIN_SHIFT  8 /* iterators parked on the node (24 bits) */
+#define MT_SL_INDEXED    (1u << 8) /* a slot of the point index holds it */
+#define MT_SL_PIN_SHIFT  9         /* iterators parked on the node (23 bits) */
 #define MT_SL_PIN_ONE    (1u << MT_SL_PIN_SHIFT)
-#define MT_SL_PIN_MAX    (0xffffffu)
+#define MT_SL_PIN_MAX    (0x7fffffu)
 
 struct mt_sl_node {
 	struct mt_sl_ver *head; /* newest version; bit 0: SEALED */
@@ -155,8 +156,10 @@ static inline int mt_sl_cmp(const void *a, size_t alen, const void *b, size_t bl
 /* ------------------------------------------------------------ the list */
 
 struct mt_sl {
-	struct mt_sl_node *head; /* sentinel of MT_SL_MAX_HEIGHT, no key */
-	uint32_t level;          /* levels in use (1..MT_SL_MAX_HEIGHT) */
+	struct mt_sl_node *head;  /* sentinel of MT_SL_MAX_HEIGHT, no key */
+	uint32_t level;           /* levels in use (1..MT_SL_MAX_HEIGHT) */
+	uint32_t idx_busy;        /* a resize of the point index runs */
+	struct mt_slx_table *idx; /* the point index (mt_slidx.c) */
 };
 
 /* Initialises an empty list. Returns MANTIS_OK or MANTIS_ENOMEM. */
@@ -172,8 +175,10 @@ void mt_sl_destroy(struct mt_sl *sl);
  * chain then reads as dead. Reader: takes no lock, writes nothing. */
 struct mt_sl_node *mt_sl_seek(const struct mt_sl *sl, const void *key, size_t klen);
 
-/* The node with exactly this key, or NULL. Reader. */
-struct mt_sl_node *mt_sl_find(const struct mt_sl *sl, const void *key, size_t klen);
+/* The node with exactly this key, or NULL: through the point index, else
+ * a search (which then indexes the node). Reader: takes no lock; its only
+ * writes are the index's non-blocking CASes. */
+struct mt_sl_node *mt_sl_find(struct mt_sl *sl, const void *key, size_t klen);
 
 /* The node after n in key order, or NULL. n must be one the caller reached
  * in this section, or a node it has pinned. Reader. */
@@ -267,9 +272,11 @@ void mt_sl_unpin(struct mt_sl_node *n);
 #define MT_SL_STRIPES 64
 unsigned mt_sl_thread_stripe(void);
 
-/* Bytes of node and version memory allocated by this module and not yet
- * freed, in every list of the process (an allocation counter for tests and
- * benchmarks: exact when no thread is inside the library). */
+/* Bytes of node, version and index memory allocated by this module and not
+ * yet freed, in every list of the process (an allocation counter for tests
+ * and benchmarks: exact when no thread is inside the library). */
 uint64_t mt_sl_mem_bytes(void);
+/* Adds d to that counter (the index's tables count too). */
+void mt_sl_mem_add(int64_t d);
 
 #endif /* MT_SKIPLIST_H */

@@ -13,6 +13,7 @@
 #include "mt_epoch.h"
 #include "mt_handle.h"
 #include "mt_skiplist.h"
+#include "mt_slidx.h"
 #include "test_db_util.h"
 #include "test_util.h"
 
@@ -340,4 +341,37 @@ Test(db_mem, enomem_first_call_of_a_thread)
 	cr_assert_eq(pthread_join(t, NULL), 0);
 	tdb_expect(db, 0, "t", "v");
 	cr_assert_eq(mantis_db_close(db), MANTIS_OK);
+}
+
+/* The point index grows with the keys and shrinks back after deletes. */
+Test(db_mem, point_index_grows_and_shrinks)
+{
+	uint64_t mem0 = tm_mem();
+	uint64_t n = test_scaled(20000), db = tdb_open(), slots0, before;
+	struct mt_db *obj;
+	char key[32];
+
+	cr_assert_eq(mt_handle_acquire(db, MT_HANDLE_DB, (void **)&obj), MANTIS_OK);
+	slots0 = mt_slx_slots(&obj->sl);
+	for (uint64_t i = 0; i < n; i++) {
+		tdb_key(key, sizeof(key), "k", i);
+		tdb_put(db, key, "v");
+	}
+	cr_assert_geq(mt_slx_slots(&obj->sl) * 3, n * 4 - 4 * 64, "at most 3/4 full (%llu slots)",
+	              (unsigned long long)mt_slx_slots(&obj->sl));
+	before = tm_mem();
+	for (uint64_t i = 0; i < n; i++) {
+		tdb_key(key, sizeof(key), "k", i);
+		tdb_expect(db, 0, key, "v");
+	}
+	cr_assert_eq(tm_mem(), before, "reads allocate nothing");
+	for (uint64_t i = 0; i < n; i++) {
+		tdb_key(key, sizeof(key), "k", i);
+		tdb_del(db, key);
+	}
+	cr_assert_eq(mantis_db_sweep(db, NULL), MANTIS_OK);
+	cr_assert_eq(mt_slx_slots(&obj->sl), slots0, "back to the smallest table");
+	mt_handle_release(db);
+	cr_assert_eq(mantis_db_close(db), MANTIS_OK);
+	cr_assert_eq(tm_mem(), mem0);
 }

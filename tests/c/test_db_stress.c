@@ -938,3 +938,77 @@ Test(db_stress, short_lived_threads_recycle_their_state, .timeout = 300)
 	             (unsigned long long)mt_sl_mem_bytes(), (unsigned long long)base);
 	cr_assert_eq(mantis_db_close(db), MANTIS_OK);
 }
+
+/* ------------------------------------------------------------ point index */
+
+struct tpi_arg {
+	uint64_t db;
+	int id;
+	uint64_t n;
+	uint64_t *lo, *hi; /* keys [lo, hi) are present */
+	int *stop;
+};
+
+static void *tpi_role(void *p)
+{
+	struct tpi_arg *a = p;
+	char key[32], val[32];
+
+	if (a->id == 0) {
+		/* Grows the db (the index resizes up), then shrinks it (and
+		 * the index down), several times. */
+		for (int round = 0; round < 3; round++) {
+			for (uint64_t i = ck_pr_load_64(a->hi); i < a->n * (uint64_t)(round + 1);
+			     i++) {
+				tdb_key(key, sizeof(key), "p", i);
+				snprintf(val, sizeof(val), "v%llu", (unsigned long long)i);
+				tdb_put(a->db, key, val);
+				ck_pr_store_64(a->hi, i + 1);
+			}
+			while (ck_pr_load_64(a->lo) + a->n / 4 < ck_pr_load_64(a->hi)) {
+				uint64_t i = ck_pr_load_64(a->lo);
+
+				ck_pr_store_64(a->lo, i + 1); /* readers stop expecting it first */
+				tdb_key(key, sizeof(key), "p", i);
+				tdb_del(a->db, key);
+			}
+			cr_assert_eq(mantis_db_sweep(a->db, NULL), MANTIS_OK);
+		}
+		ck_pr_store_int(a->stop, 1);
+	} else {
+		uint64_t rng = 17 + (uint64_t)a->id;
+
+		while (!ck_pr_load_int(a->stop)) {
+			uint64_t lo = ck_pr_load_64(a->lo), hi = ck_pr_load_64(a->hi), i;
+			const char *got;
+
+			if (hi == lo)
+				continue;
+			i = lo + ts_rand(&rng) % (hi - lo);
+			tdb_key(key, sizeof(key), "p", i);
+			snprintf(val, sizeof(val), "v%llu", (unsigned long long)i);
+			/* Deleted meanwhile is possible only if lo moved past i. */
+			if (tdb_get(a->db, 0, key, &got) == MANTIS_OK)
+				cr_assert_str_eq(got, val);
+			else
+				cr_assert_gt(ck_pr_load_64(a->lo), i,
+				             "a present key was not found");
+		}
+	}
+	return NULL;
+}
+
+/* Readers never miss a present key while the point index grows, shrinks
+ * and evicts underneath them. */
+Test(db_stress, point_index_resizes_under_readers, .timeout = 300)
+{
+	struct tpi_arg args[3];
+	uint64_t db = tdb_open(), lo = 0, hi = 0;
+	int stop = 0;
+
+	for (int t = 0; t < 3; t++)
+		args[t] = (struct tpi_arg){db, t, test_scaled(30000), &lo, &hi, &stop};
+	ts_run(tpi_role, args, sizeof(args[0]), 3);
+	cr_assert_eq(tdb_stats(db).entries, hi - lo);
+	cr_assert_eq(mantis_db_close(db), MANTIS_OK);
+}
