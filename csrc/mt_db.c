@@ -5,12 +5,15 @@
  *
  * SEQUENCE NUMBERS AND PUBLICATION
  *
- * A write (a put, a delete or a batch) allocates everything it may need
- * that does not depend on the list (its versions), then takes
- * s = ++next_seq and stamps its versions with s. It links them into their
- * chains (mt_sl_link; this may allocate a node and fail), then waits until
- * published == s - 1 and stores published = s. Readers read published
- * first and ignore versions with a higher seq, so:
+ * A write (a put, a delete or a batch) first does everything slow or
+ * fallible: allocates its versions, finds each key's node (point index or
+ * search) or allocates a new one and remembers where it goes
+ * (mt_sl_locate). Then it takes s = ++next_seq, stamps its versions with s
+ * and links them (mt_sl_link_at: a CAS each, a new search only if the list
+ * changed there; allocation only if a key's node vanished meanwhile), waits
+ * until published == s - 1 and stores published = s; a new node's upper
+ * levels are linked after that. Readers read published first and ignore
+ * versions with a higher seq, so:
  *
  *  P1 A version with seq s is invisible until published >= s, and every
  *     version of batch s was linked before published became s: a reader
@@ -385,12 +388,14 @@ struct mt_db_rec {
 	uint32_t klen;
 	uint32_t vlen;
 	uint64_t ttl;
-	uint32_t pos; /* order in the batch */
+	uint32_t order; /* position in the batch */
 	uint8_t op;
-	uint8_t apply;  /* the last write of its key in the batch */
-	uint8_t linked; /* ver is in the list */
+	uint8_t apply;   /* the last write of its key in the batch */
+	uint8_t located; /* pos is filled (may hold a new node) */
+	uint8_t linked;  /* ver is in the list */
 	struct mt_sl_ver *ver;
 	struct mt_sl_node *node;
+	struct mt_sl_pos pos;
 };
 
 static void mt_db_pause(unsigned *spins)
@@ -463,7 +468,7 @@ static int mt_db_rec_cmp(const void *a, const void *b)
 
 	if (c != 0)
 		return c;
-	return (x->pos > y->pos) - (x->pos < y->pos);
+	return (x->order > y->order) - (x->order < y->order);
 }
 
 /*
@@ -492,22 +497,34 @@ static int mt_db_apply(uint64_t dbh, struct mt_db_rec *recs, size_t n, uint64_t 
 		mt_epoch_end(r, NULL);
 		return rc;
 	}
-	/* Everything that does not depend on the list, before taking a seq. */
+	/* Everything that may fail or take long (allocating, finding each
+	 * key's place in the list), before taking a seq: from taking it to
+	 * publishing it, later writers wait for this one. */
 	for (i = 0; i < n; i++) {
 		struct mt_db_rec *rec = &recs[i];
 
 		rec->linked = 0;
+		rec->located = 0;
 		rec->ver = NULL;
+	}
+	for (i = 0; i < n; i++) {
+		struct mt_db_rec *rec = &recs[i];
+
 		if (!rec->apply)
 			continue;
 		rec->ver = mt_sl_ver_new(rec->val, rec->vlen, mt_db_expiry(rec->ttl),
 		                         rec->op == MANTIS_OP_DELETE);
-		if (rec->ver == NULL) {
-			while (i-- > 0)
-				mt_sl_ver_free_unlinked(recs[i].ver);
+		if (rec->ver == NULL || mt_sl_locate(&db->sl, r, rec->key, rec->klen, rec->ver,
+		                                     &rec->pos) != MANTIS_OK) {
+			for (size_t j = 0; j <= i; j++) {
+				if (recs[j].located)
+					mt_sl_pos_drop(&recs[j].pos);
+				mt_sl_ver_free_unlinked(recs[j].ver);
+			}
 			mt_epoch_end(r, NULL);
 			return MANTIS_ENOMEM;
 		}
+		rec->located = 1;
 	}
 	s = ck_pr_faa_64(&db->next_seq, 1) + 1;
 	assert(s <= MT_SL_SEQ_LIMIT);
@@ -517,7 +534,8 @@ static int mt_db_apply(uint64_t dbh, struct mt_db_rec *recs, size_t n, uint64_t 
 		if (!rec->apply)
 			continue;
 		rec->ver->seqf |= s; /* not yet linked: plain */
-		rc = mt_sl_link(&db->sl, r, rec->key, rec->klen, rec->ver, &rec->node);
+		rc = mt_sl_link_at(&db->sl, r, rec->key, rec->klen, rec->ver, &rec->pos,
+		                   &rec->node);
 		if (rc != MANTIS_OK)
 			break;
 		rec->linked = 1;
@@ -541,11 +559,14 @@ static int mt_db_apply(uint64_t dbh, struct mt_db_rec *recs, size_t n, uint64_t 
 	}
 	if (rc != MANTIS_OK) {
 		for (i = 0; i < n; i++) {
-			if (recs[i].linked)
+			if (recs[i].linked) {
 				/* Full barrier each; all before the publication. */
 				ck_pr_or_64(&recs[i].ver->seqf, MT_SL_V_ABORTED);
-			else
+			} else {
+				if (recs[i].located)
+					mt_sl_pos_drop(&recs[i].pos);
 				mt_sl_ver_free_unlinked(recs[i].ver);
+			}
 		}
 		if (rc == MANTIS_ENOMEM)
 			mt_db_wait_turn(db, s);
@@ -566,7 +587,11 @@ static int mt_db_apply(uint64_t dbh, struct mt_db_rec *recs, size_t n, uint64_t 
 		}
 		mt_db_publish(db, s);
 	}
-	/* Reclaim what the write made dead (aborted versions included). */
+	/* After publication: a new node's upper levels and its index slot,
+	 * then reclaim what the write made dead (aborted versions included). */
+	for (i = 0; i < n; i++)
+		if (recs[i].linked)
+			mt_sl_link_finish(&db->sl, r, recs[i].key, recs[i].klen, &recs[i].pos);
 	for (i = 0; i < n; i++) {
 		if (recs[i].linked) {
 			if (now == 0 && (mt_sl_ver_seqf(recs[i].ver) & MT_SL_V_TTL))
@@ -738,7 +763,7 @@ static int mt_db_parse_batch(const unsigned char *b, size_t len, struct mt_db_re
 			rec->ttl = ttl;
 			rec->key = b + off + MANTIS_BATCH_HDR;
 			rec->val = rec->key + klen;
-			rec->pos = (uint32_t)n;
+			rec->order = (uint32_t)n;
 		}
 		n++;
 		off += MANTIS_BATCH_HDR + (size_t)klen + vlen;

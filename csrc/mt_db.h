@@ -21,7 +21,9 @@ struct mt_db_snapchunk {
 	uint64_t slot[MT_DB_SNAPCHUNK]; /* 0 free, else USED | seq */
 };
 
-/* One stripe of the counters; a thread adds to its own stripe only. */
+/* One stripe of the counters; a thread adds to its own stripe only. Two
+ * lines each: CPUs that fetch lines in pairs would otherwise make
+ * neighbouring stripes (consecutive threads) share. */
 struct mt_db_stripe {
 	uint64_t reads;
 	uint64_t writes;
@@ -29,14 +31,16 @@ struct mt_db_stripe {
 	uint64_t entries;  /* signed deltas, summed modulo 2^64 */
 	uint64_t bytes;    /* idem */
 	uint64_t versions; /* idem */
-	char pad[CK_MD_CACHELINE - 6 * sizeof(uint64_t)];
+	char pad[2 * CK_MD_CACHELINE - 6 * sizeof(uint64_t)];
 } CK_CC_CACHELINE;
 
 struct mt_db {
-	/* The write order: one line, touched by every write. */
-	uint64_t next_seq;  /* the last sequence number handed out */
+	/* The write order: each on its own lines, as writers take sequence
+	 * numbers while readers read published. */
+	uint64_t next_seq; /* the last sequence number handed out */
+	char pad0[2 * CK_MD_CACHELINE - sizeof(uint64_t)];
 	uint64_t published; /* every seq <= published is decided and visible */
-	char pad0[CK_MD_CACHELINE - 2 * sizeof(uint64_t)];
+	char pad0b[2 * CK_MD_CACHELINE - sizeof(uint64_t)];
 	/* Read by every prune, written by snapshot opens and closes. */
 	uint64_t nsnaps;    /* registered snapshot slots */
 	uint64_t min_cache; /* a lower bound of every registered slot */

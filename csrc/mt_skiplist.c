@@ -142,7 +142,7 @@ static inline struct mt_sl_node *mt_sl_with_mark(const struct mt_sl_node *p)
 
 struct mt_sl_memstripe {
 	uint64_t bytes; /* allocated minus freed, wraps: summed as signed */
-	char pad[CK_MD_CACHELINE - sizeof(uint64_t)];
+	char pad[2 * CK_MD_CACHELINE - sizeof(uint64_t)]; /* line pairs */
 } CK_CC_CACHELINE;
 
 static struct mt_sl_memstripe mt_sl_mem[MT_SL_STRIPES];
@@ -420,7 +420,7 @@ struct mt_sl_node *mt_sl_find(struct mt_sl *sl, const void *key, size_t klen)
 		return n;
 	n = mt_sl_seek(sl, key, klen);
 	if (n != NULL && n->klen == klen && memcmp(mt_sl_node_key(n), key, klen) == 0) {
-		mt_slx_install(sl, n, h); /* next time, the short way */
+		mt_slx_install(sl, n, h, 0); /* next time, the short way */
 		return n;
 	}
 	return NULL;
@@ -570,67 +570,129 @@ static void mt_sl_wait_unsealed(struct mt_sl_node *n)
 	}
 }
 
-int mt_sl_link(struct mt_sl *sl, ck_epoch_record_t *r, const void *key, size_t klen,
-               struct mt_sl_ver *v, struct mt_sl_node **node_out)
+int mt_sl_locate(struct mt_sl *sl, ck_epoch_record_t *r, const void *key, size_t klen,
+                 struct mt_sl_ver *v, struct mt_sl_pos *pos)
 {
-	struct mt_sl_node *preds[MT_SL_MAX_HEIGHT], *succs[MT_SL_MAX_HEIGHT];
-	struct mt_sl_node *n, *fresh = NULL;
-	uint64_t hash = mt_slx_hash(key, klen);
-	unsigned h, i;
-	uint32_t lvl;
-
-	assert(key != NULL && klen > 0 && v != NULL && node_out != NULL);
+	assert(key != NULL && klen > 0 && v != NULL && pos != NULL);
+	pos->hash = mt_slx_hash(key, klen);
+	pos->fresh = NULL;
+	pos->linked = 0;
+	pos->hit = 0;
 	/* An existing key, the short way. */
-	n = mt_slx_lookup(sl, key, klen, hash);
-	if (n != NULL && mt_sl_link_ver(n, v) == 0) {
-		*node_out = n;
+	pos->node = mt_slx_lookup(sl, key, klen, pos->hash);
+	if (pos->node != NULL) {
+		pos->hit = 1;
 		return MANTIS_OK;
 	}
+	pos->node = mt_sl_search_w(sl, r, key, klen, pos->preds, pos->succs);
+	if (pos->node != NULL)
+		return MANTIS_OK;
+	/* A new key: its node, with v as its first version, ready to link. */
+	pos->fresh = mt_sl_node_new(key, klen, mt_sl_random_height(), v);
+	return pos->fresh != NULL ? MANTIS_OK : MANTIS_ENOMEM;
+}
+
+/* The general case of mt_sl_link_at: search, link into the key's node or
+ * link a new node at level 0 (allocating one if locate did not). */
+static int mt_sl_link_slow(struct mt_sl *sl, ck_epoch_record_t *r, const void *key, size_t klen,
+                           struct mt_sl_ver *v, struct mt_sl_pos *pos, struct mt_sl_node **node_out)
+{
+	struct mt_sl_node *n;
+
 	for (;;) {
-		n = mt_sl_search_w(sl, r, key, klen, preds, succs);
+		n = mt_sl_search_w(sl, r, key, klen, pos->preds, pos->succs);
 		if (n != NULL) {
 			if (mt_sl_link_ver(n, v) == 0) {
-				if (fresh != NULL)
-					mt_sl_node_free_unlinked(fresh);
-				mt_slx_install(sl, n, hash);
+				pos->node = n;
 				*node_out = n;
 				return MANTIS_OK;
 			}
 			mt_sl_wait_unsealed(n);
 			continue;
 		}
-		if (fresh == NULL) {
-			fresh = mt_sl_node_new(key, klen, mt_sl_random_height(), v);
-			if (fresh == NULL)
+		if (pos->fresh == NULL) {
+			pos->fresh = mt_sl_node_new(key, klen, mt_sl_random_height(), v);
+			if (pos->fresh == NULL)
 				return MANTIS_ENOMEM;
 		}
 		ck_pr_store_ptr(&v->next, NULL);
-		ck_pr_store_ptr(&fresh->next[0], succs[0]);
+		ck_pr_store_ptr(&pos->fresh->next[0], pos->succs[0]);
 		/* Release: the node, its key and its first version are complete
 		 * before it is reachable at level 0; fails if preds[0] changed
 		 * (then search again: maybe the key appeared). */
-		if (ck_pr_cas_ptr(&preds[0]->next[0], succs[0], fresh))
-			break;
+		if (ck_pr_cas_ptr(&pos->preds[0]->next[0], pos->succs[0], pos->fresh)) {
+			pos->linked = 1;
+			pos->node = pos->fresh;
+			*node_out = pos->fresh;
+			return MANTIS_OK;
+		}
+	}
+}
+
+int mt_sl_link_at(struct mt_sl *sl, ck_epoch_record_t *r, const void *key, size_t klen,
+                  struct mt_sl_ver *v, struct mt_sl_pos *pos, struct mt_sl_node **node_out)
+{
+	if (pos->node != NULL && mt_sl_link_ver(pos->node, v) == 0) {
+		*node_out = pos->node;
+		return MANTIS_OK;
+	}
+	if (pos->node == NULL && pos->fresh != NULL) {
+		ck_pr_store_ptr(&v->next, NULL);
+		ck_pr_store_ptr(&pos->fresh->next[0], pos->succs[0]);
+		/* As in mt_sl_link_slow, with the position found by locate;
+		 * fails if the list changed there since. */
+		if (ck_pr_cas_ptr(&pos->preds[0]->next[0], pos->succs[0], pos->fresh)) {
+			pos->linked = 1;
+			pos->node = pos->fresh;
+			*node_out = pos->fresh;
+			return MANTIS_OK;
+		}
+	}
+	pos->hit = 0;
+	return mt_sl_link_slow(sl, r, key, klen, v, pos, node_out);
+}
+
+void mt_sl_link_finish(struct mt_sl *sl, ck_epoch_record_t *r, const void *key, size_t klen,
+                       struct mt_sl_pos *pos)
+{
+	struct mt_sl_node *fresh = pos->fresh;
+	unsigned h, i;
+	uint32_t lvl;
+
+	if (fresh != NULL && !pos->linked) {
+		/* Not used: never visible (its head version is the caller's). */
+		mt_sl_node_free_unlinked(fresh);
+		pos->fresh = NULL;
+	}
+	if (!pos->linked) {
+		if (pos->node != NULL && !pos->hit)
+			mt_slx_install(sl, pos->node, pos->hash, 1);
+		return;
 	}
 	h = fresh->height;
 	while ((lvl = ck_pr_load_32(&sl->level)) < h && !ck_pr_cas_32(&sl->level, lvl, h))
 		;
 	for (i = 1; i < h; i++) {
 		for (;;) {
-			struct mt_sl_node *succ = succs[i];
+			struct mt_sl_node *succ = pos->succs[i];
 
 			/* Not yet linked at level i: nobody reads this link. */
 			ck_pr_store_ptr(&fresh->next[i], succ);
-			if (ck_pr_cas_ptr(&preds[i]->next[i], succ, fresh))
+			if (ck_pr_cas_ptr(&pos->preds[i]->next[i], succ, fresh))
 				break;
-			(void)mt_sl_search_w(sl, r, key, klen, preds, succs);
+			(void)mt_sl_search_w(sl, r, key, klen, pos->preds, pos->succs);
 		}
 	}
 	/* Release: from now on the node may be removed (I2). */
 	ck_pr_and_32(&fresh->state, ~MT_SL_INSERTING);
-	mt_slx_install(sl, fresh, hash);
-	*node_out = fresh;
-	return MANTIS_OK;
+	mt_slx_install(sl, fresh, pos->hash, 1);
+}
+
+void mt_sl_pos_drop(struct mt_sl_pos *pos)
+{
+	if (pos->fresh != NULL && !pos->linked)
+		mt_sl_node_free_unlinked(pos->fresh);
+	pos->fresh = NULL;
 }
 
 /* ------------------------------------------------------------ pruning */

@@ -84,7 +84,7 @@ static inline int mt_sl_ver_expired(const struct mt_sl_ver *v, uint64_t now_ms)
 
 /* Allocates an unlinked version with sequence 0 (set seqf before linking).
  * value is copied; expiry_ms 0 means no TTL. Returns NULL on ENOMEM. The
- * caller owns it until mt_sl_link succeeds, and frees it with
+ * caller owns it until mt_sl_link_at succeeds, and frees it with
  * mt_sl_ver_free_unlinked otherwise. */
 struct mt_sl_ver *mt_sl_ver_new(const void *value, size_t vlen, uint64_t expiry_ms, int tomb);
 void mt_sl_ver_free_unlinked(struct mt_sl_ver *v);
@@ -185,16 +185,45 @@ struct mt_sl_node *mt_sl_find(struct mt_sl *sl, const void *key, size_t klen);
 struct mt_sl_node *mt_sl_succ(const struct mt_sl_node *n);
 
 /*
- * Links version v (its sequence number set, not yet published) into key's
- * chain at the position its sequence number orders it, creating the key's
- * node if there is none. On success writes the node to *node_out and the
- * list owns v. Returns MANTIS_OK, or MANTIS_ENOMEM if a new node was needed
- * and could not be allocated (v is then still the caller's, unlinked).
- * r is the calling thread's epoch record (nodes snipped on the way are
- * retired through it).
+ * Writing a version takes three steps, so that the slow part (finding the
+ * key, allocating its node) happens before the writer takes its sequence
+ * number and everything between taking it and publishing it is short:
+ *
+ *   mt_sl_locate     finds key's node (point index or search) or, for a
+ *                    new key, allocates its node with v as first version
+ *                    and remembers where it goes. MANTIS_ENOMEM possible;
+ *                    nothing is visible.
+ *   mt_sl_link_at    (after v's seq is set) links v into the node's chain
+ *                    at the place its seq orders it, or links the new node
+ *                    at level 0; searches again if the list changed. May
+ *                    return MANTIS_ENOMEM if the key's node was removed
+ *                    meanwhile and a new one cannot be allocated (then v
+ *                    is not linked). On success *node_out is the node.
+ *   mt_sl_link_finish links a new node's upper levels and indexes the
+ *                    node; call it for every position whose link_at
+ *                    succeeded, whether or not the write commits.
+ *   mt_sl_pos_drop   frees an unused new node (locate succeeded, link_at
+ *                    was not called or failed).
+ *
+ * v stays the caller's until link_at succeeds. All in r's section.
  */
-int mt_sl_link(struct mt_sl *sl, ck_epoch_record_t *r, const void *key, size_t klen,
-               struct mt_sl_ver *v, struct mt_sl_node **node_out);
+struct mt_sl_pos {
+	uint64_t hash;
+	struct mt_sl_node *node;  /* the key's node */
+	struct mt_sl_node *fresh; /* a new node for the key (head: v) */
+	int linked;               /* fresh is linked at level 0 */
+	int hit;                  /* node came from the point index */
+	struct mt_sl_node *preds[MT_SL_MAX_HEIGHT];
+	struct mt_sl_node *succs[MT_SL_MAX_HEIGHT];
+};
+
+int mt_sl_locate(struct mt_sl *sl, ck_epoch_record_t *r, const void *key, size_t klen,
+                 struct mt_sl_ver *v, struct mt_sl_pos *pos);
+int mt_sl_link_at(struct mt_sl *sl, ck_epoch_record_t *r, const void *key, size_t klen,
+                  struct mt_sl_ver *v, struct mt_sl_pos *pos, struct mt_sl_node **node_out);
+void mt_sl_link_finish(struct mt_sl *sl, ck_epoch_record_t *r, const void *key, size_t klen,
+                       struct mt_sl_pos *pos);
+void mt_sl_pos_drop(struct mt_sl_pos *pos);
 
 /* The newest version of n not aborted and with seq <= seq, or NULL. If a
  * version newer than seq was passed over, *skipped is set to 1. Reader. */

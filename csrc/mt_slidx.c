@@ -10,8 +10,12 @@
  * A slot is 0 or tag << 48 | node address (user addresses fit in 48 bits);
  * the tag is the top 16 bits of the key's hash, so a lookup compares tags
  * in the bucket's line and dereferences only matching nodes, whose full key
- * it then compares. A lookup that misses (key absent, or evicted from a
- * full bucket) falls back to a list search, which re-indexes the node.
+ * it then compares. A key may live in either of two buckets chosen by its
+ * hash (two choices keep overflow rare at 3/4 load); a lookup reads the
+ * first, then the second. A lookup that misses (key absent, or not indexed)
+ * falls back to a list search, which indexes the node into a free slot.
+ * Only writers evict from full buckets, so readers never thrash the index
+ * (and never write to it once their keys are in).
  *
  * THE INVARIANT (memory safety)
  *
@@ -139,9 +143,10 @@ uint64_t mt_slx_slots(const struct mt_sl *sl)
 	return t != NULL ? t->slots : 0;
 }
 
-static inline uint64_t *mt_slx_bucket(struct mt_slx_table *t, uint64_t h)
+/* The key's two buckets (choice 0 or 1), from independent hash bits. */
+static inline uint64_t *mt_slx_bucket(struct mt_slx_table *t, uint64_t h, int choice)
 {
-	return &t->slot[(h & t->mask) * MT_SLX_WAYS];
+	return &t->slot[((choice ? h >> 20 : h) & t->mask) * MT_SLX_WAYS];
 }
 
 static inline uint64_t mt_slx_tag(uint64_t h)
@@ -152,16 +157,21 @@ static inline uint64_t mt_slx_tag(uint64_t h)
 struct mt_sl_node *mt_slx_lookup(const struct mt_sl *sl, const void *key, size_t klen, uint64_t h)
 {
 	struct mt_slx_table *t = ck_pr_load_ptr(&sl->idx);
-	uint64_t *b = mt_slx_bucket(t, h), tag = mt_slx_tag(h);
+	uint64_t tag = mt_slx_tag(h);
 
-	for (unsigned w = 0; w < MT_SLX_WAYS; w++) {
-		uint64_t v = ck_pr_load_64(&b[w]);
-		struct mt_sl_node *n = (struct mt_sl_node *)(uintptr_t)(v & MT_SLX_PTR);
+	for (int c = 0; c < 2; c++) {
+		uint64_t *b = mt_slx_bucket(t, h, c);
 
-		/* n is not removed when loaded (X1): safe in this section. */
-		if (n != NULL && (v & ~MT_SLX_PTR) == tag && n->klen == klen &&
-		    mt_sl_cmp(mt_sl_node_key(n), klen, key, klen) == 0)
-			return n;
+		for (unsigned w = 0; w < MT_SLX_WAYS; w++) {
+			uint64_t v = ck_pr_load_64(&b[w]);
+			struct mt_sl_node *n = (struct mt_sl_node *)(uintptr_t)(v & MT_SLX_PTR);
+
+			/* n is not removed when loaded (X1): safe in this
+			 * section. */
+			if (n != NULL && (v & ~MT_SLX_PTR) == tag && n->klen == klen &&
+			    mt_sl_cmp(mt_sl_node_key(n), klen, key, klen) == 0)
+				return n;
+		}
 	}
 	return NULL;
 }
@@ -174,14 +184,32 @@ static void mt_slx_clear_indexed(struct mt_sl_node *n)
 
 static __thread unsigned mt_slx_rotor;
 
-void mt_slx_install(struct mt_sl *sl, struct mt_sl_node *n, uint64_t h)
+void mt_slx_install(struct mt_sl *sl, struct mt_sl_node *n, uint64_t h, int evict)
 {
 	struct mt_slx_table *t = ck_pr_load_ptr(&sl->idx);
-	uint64_t *b, want = mt_slx_tag(h) | (uint64_t)(uintptr_t)n, old = 0;
+	uint64_t *b = NULL, want = mt_slx_tag(h) | (uint64_t)(uintptr_t)n, old = 0;
 	unsigned w, pick = MT_SLX_WAYS;
 	uint32_t s;
 
 	assert(((uintptr_t)n & ~MT_SLX_PTR) == 0);
+	/* A free slot in either bucket; if none, only evicting callers go on
+	 * (before claiming the node, so that a full bucket costs no write). */
+	for (int c = 0; c < 2 && pick == MT_SLX_WAYS; c++) {
+		b = mt_slx_bucket(t, h, c);
+		for (w = 0; w < MT_SLX_WAYS; w++) {
+			if (ck_pr_load_64(&b[w]) == 0) {
+				pick = w;
+				break;
+			}
+		}
+	}
+	if (pick == MT_SLX_WAYS) {
+		if (!evict)
+			return;
+		b = mt_slx_bucket(t, h, (int)(mt_slx_rotor & 1));
+		pick = mt_slx_rotor++ / 2 % MT_SLX_WAYS;
+		old = ck_pr_load_64(&b[pick]);
+	}
 	for (;;) {
 		s = ck_pr_load_32(&n->state);
 		if (s & (MT_SL_REMOVED | MT_SL_INDEXED))
@@ -190,17 +218,6 @@ void mt_slx_install(struct mt_sl *sl, struct mt_sl_node *n, uint64_t h)
 		 * removal committed or another install claimed it. */
 		if (ck_pr_cas_32(&n->state, s, s | MT_SL_INDEXED))
 			break;
-	}
-	b = mt_slx_bucket(t, h);
-	for (w = 0; w < MT_SLX_WAYS; w++) {
-		if (ck_pr_load_64(&b[w]) == 0) {
-			pick = w;
-			break;
-		}
-	}
-	if (pick == MT_SLX_WAYS) {
-		pick = mt_slx_rotor++ % MT_SLX_WAYS; /* full: evict one */
-		old = ck_pr_load_64(&b[pick]);
 	}
 	/* Store n; fails if the slot changed since we read it. */
 	if (!ck_pr_cas_64(&b[pick], old, want)) {
@@ -225,12 +242,14 @@ int mt_slx_unindex(struct mt_sl *sl, struct mt_sl_node *n)
 	h = mt_slx_hash(mt_sl_node_key(n), n->klen);
 	want = mt_slx_tag(h) | (uint64_t)(uintptr_t)n;
 	t = ck_pr_load_ptr(&sl->idx);
-	b = mt_slx_bucket(t, h);
-	for (unsigned w = 0; w < MT_SLX_WAYS; w++) {
-		/* Only the CAS that takes n out clears its bit (X1). */
-		if (ck_pr_load_64(&b[w]) == want && ck_pr_cas_64(&b[w], want, 0)) {
-			mt_slx_clear_indexed(n);
-			return 1;
+	for (int c = 0; c < 2; c++) {
+		b = mt_slx_bucket(t, h, c);
+		for (unsigned w = 0; w < MT_SLX_WAYS; w++) {
+			/* Only the CAS that takes n out clears its bit (X1). */
+			if (ck_pr_load_64(&b[w]) == want && ck_pr_cas_64(&b[w], want, 0)) {
+				mt_slx_clear_indexed(n);
+				return 1;
+			}
 		}
 	}
 	/* Not there: someone else may have just taken it out. */
@@ -281,6 +300,6 @@ void mt_slx_resize(struct mt_sl *sl, ck_epoch_record_t *r, uint64_t entries)
 	/* Readers may still be looking at it: free after a grace period. */
 	mt_epoch_call(r, &old->epoch, mt_slx_table_free_cb);
 	for (struct mt_sl_node *n = mt_sl_seek(sl, NULL, 0); n != NULL; n = mt_sl_succ(n))
-		mt_slx_install(sl, n, mt_slx_hash(mt_sl_node_key(n), n->klen));
+		mt_slx_install(sl, n, mt_slx_hash(mt_sl_node_key(n), n->klen), 0);
 	ck_pr_store_32(&sl->idx_busy, 0);
 }
