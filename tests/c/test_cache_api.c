@@ -458,3 +458,24 @@ Test(cache_api, put_allocation_failure)
 	cr_assert_geq(most, 3);
 	tc_close(h);
 }
+
+Test(cache_api, extreme_capacities)
+{
+	uint64_t h = tc_open(UINT64_MAX);
+	char buf[16];
+
+	cr_assert_eq(mt_cache_test_shards(h), 64);
+	cr_assert_eq(tc_put(h, "k", "v", UINT64_MAX / 128, 0, 0), 1);
+	cr_assert_eq(tc_get(h, "k", buf, sizeof(buf), NULL), MANTIS_OK);
+	cr_assert_eq(tc_stats(h).capacity, UINT64_MAX);
+	cr_assert_eq(tc_stats(h).cost, UINT64_MAX / 128);
+	tc_close(h);
+	/* One unit: only cost-1 entries fit, one at a time. */
+	h = tc_open(1);
+	cr_assert_eq(tc_put(h, "a", "v", 1, 0, 0), 1);
+	cr_assert_eq(tc_put(h, "b", "v", 1, 0, 0), 1);
+	cr_assert_eq(tc_get(h, "a", buf, sizeof(buf), NULL), MANTIS_NOTFOUND);
+	cr_assert_eq(tc_get(h, "b", buf, sizeof(buf), NULL), MANTIS_OK);
+	cr_assert_eq(tc_stats(h).evictions, 1);
+	tc_close(h);
+}
