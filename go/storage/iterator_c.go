@@ -13,7 +13,11 @@ package storage
 // its chunk (at most maxChunk bytes, or one entry's size) alive.
 //
 // Chunks start at minChunk bytes and double up to maxChunk, so a short scan
-// allocates little and a long one crosses the boundary rarely.
+// allocates little and a long one crosses the boundary rarely. After a chunk
+// that came back with more than a quarter of its room unused (the C core
+// stops at the end of the entries, or before an entry that does not fit),
+// the next fill first asks with no buffer: at the end that costs one cgo
+// call and no allocation.
 //
 // The iterator handle is registered with the engine (cres), which closes it
 // on Close; the iterator releases it itself at the end of the entries, on
@@ -41,6 +45,7 @@ type cIter struct {
 	off   int    // offset of the next entry in chunk
 	left  int    // entries left in chunk
 	size  int    // the next chunk's size
+	probe bool   // the last chunk was not full: probe for the end first
 
 	key, value string
 	err        error
@@ -108,8 +113,19 @@ func (it *cIter) fill() bool {
 	if it.h == 0 {
 		return false
 	}
-	buf := make([]byte, it.size)
-	rc, n, count := cIterChunk(it.h, buf)
+	var buf []byte
+	rc, n, count := cEBufSize, 0, 0
+	if it.probe {
+		// The last chunk had room to spare, so the scan has probably
+		// ended: ask with no buffer first, so that the end costs no
+		// allocation (MANTIS_DONE, or MANTIS_EBUFSIZE with the size of
+		// the next entry).
+		rc, n, _ = cIterChunk(it.h, nil)
+		n = max(n, it.size)
+	} else {
+		buf = make([]byte, it.size)
+		rc, n, count = cIterChunk(it.h, buf)
+	}
 	if rc == cEBufSize {
 		// Not even one entry fits: n is the size it needs.
 		buf = make([]byte, max(n, it.size))
@@ -127,7 +143,10 @@ func (it *cIter) fill() bool {
 		it.stop(cError("iterator: empty chunk", cEInval))
 		return false
 	}
-	if it.size < maxChunk {
+	// Full chunks (less room left than a quarter) grow the next one;
+	// one with more room left is most likely the last.
+	it.probe = cap(buf)-n > cap(buf)/4
+	if !it.probe && it.size < maxChunk {
 		it.size *= 2
 	}
 	it.chunk, it.off, it.left = buf[:n], 0, count
