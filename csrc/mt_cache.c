@@ -88,7 +88,7 @@
 #include <string.h>
 #include <time.h>
 
-#define MT_CACHE_SHARD_MIN  (1ull << 18) /* cost units per shard, at least */
+#define MT_CACHE_SHARD_MIN  (1ull << 16) /* cost units per shard, at least */
 #define MT_CACHE_SHARDS_MAX 64u
 #define MT_CACHE_TSLOTS     64u /* exclusive stat stripes; one more shared */
 #define MT_CACHE_TICK_SHIFT 20  /* timer wheel tick: 2^20 ns */

@@ -116,14 +116,14 @@ Test(cache_api, cost_larger_than_capacity)
 
 Test(cache_api, cost_larger_than_a_shard_is_declined)
 {
-	/* 2^20 units make 4 shards of 2^18. */
+	/* 2^20 units make 16 shards of 2^16. */
 	uint64_t h = tc_open(1 << 20);
 	char buf[16];
 	mantis_cache_stats_t s;
 
-	cr_assert_eq(mt_cache_test_shards(h), 4);
+	cr_assert_eq(mt_cache_test_shards(h), 16);
 	cr_assert_eq(tc_put(h, "big", "old", 10, 0, 1), 1);
-	cr_assert_eq(tc_put(h, "big", "new", (1 << 18) + 1, 0, 2), 0);
+	cr_assert_eq(tc_put(h, "big", "new", (1 << 16) + 1, 0, 2), 0);
 	/* The older version went: the newer value superseded it. */
 	cr_assert_eq(tc_get(h, "big", buf, sizeof(buf), NULL), MANTIS_NOTFOUND);
 	s = tc_stats(h);
@@ -131,7 +131,7 @@ Test(cache_api, cost_larger_than_a_shard_is_declined)
 	cr_assert_eq(s.entries, 0);
 	cr_assert_eq(s.cost, 0);
 	/* A shard's capacity fits. */
-	cr_assert_eq(tc_put(h, "big", "new", 1 << 18, 0, 3), 1);
+	cr_assert_eq(tc_put(h, "big", "new", 1 << 16, 0, 3), 1);
 	tc_close(h);
 }
 
@@ -396,7 +396,7 @@ Test(cache_api, stale_forged_closed_handles)
  * failure must return MANTIS_ENOMEM and leave no trace. */
 Test(cache_api, open_allocation_failure)
 {
-	mantis_cache_options_t o = {.capacity = 1 << 22}; /* 16 shards */
+	mantis_cache_options_t o = {.capacity = 1 << 22}; /* 64 shards */
 	uint64_t h = 0;
 	int rc = MANTIS_ENOMEM;
 	uint64_t n;

@@ -98,7 +98,7 @@ static void tcc_run(void *(*fn)(void *), struct tcc_arg *args, int n)
 Test(cache_concurrent, per_thread_models)
 {
 	/* Small enough that threads evict each other's keys all the time,
-	 * and multi-shard (4 shards of 2^18 with the default cost). */
+	 * and multi-shard (16 shards of 2^16). */
 	uint64_t caps[] = {20000, 1 << 20};
 
 	for (size_t c = 0; c < 2; c++) {
