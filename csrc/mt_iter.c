@@ -136,6 +136,11 @@ static struct mt_sl_node *mt_iter_visible_from(const struct mt_iter *it, struct 
 	for (; n != NULL; n = mt_sl_succ(n)) {
 		struct mt_sl_ver *v;
 
+		/* Start loading the next node while this one's version loads:
+		 * a scan of scattered nodes then waits for one miss per entry
+		 * instead of two. */
+		__builtin_prefetch(
+		        (const void *)((uintptr_t)ck_pr_load_ptr(&n->next[0]) & ~(uintptr_t)1));
 		if (!mt_iter_has_prefix(it, n))
 			return NULL;
 		v = mt_db_visible(n, it->seq, now);
