@@ -159,6 +159,8 @@ struct mt_sl_node *mt_slx_lookup(const struct mt_sl *sl, const void *key, size_t
 	struct mt_slx_table *t = ck_pr_load_ptr(&sl->idx);
 	uint64_t tag = mt_slx_tag(h);
 
+	/* Both lines at once: an absent key reads both. */
+	__builtin_prefetch(mt_slx_bucket(t, h, 1));
 	for (int c = 0; c < 2; c++) {
 		uint64_t *b = mt_slx_bucket(t, h, c);
 
