@@ -311,7 +311,7 @@ struct bc_thread {
 	uint64_t ops, errors;
 	uint64_t cpu_ns; /* the thread's CPU time during the run */
 	struct bench_hist hist;
-};
+} __attribute__((aligned(128))); /* no false sharing between workers */
 
 static uint64_t bc_thread_cpu_ns(void)
 {
@@ -348,7 +348,7 @@ static void *bc_worker(void *arg)
 	uint64_t fresh = t->entries + ((uint64_t)(w->id + 1) << 40);
 	uint8_t key[BC_KEY_LEN];
 
-	uint64_t cpu0;
+	uint64_t cpu0, errors = 0; /* counted locally: w is written once, at the end */
 
 	memset(value, 'v', sizeof(value));
 	pthread_barrier_wait(w->start);
@@ -390,10 +390,11 @@ static void *bc_worker(void *arg)
 		}
 		if (timed)
 			bench_hist_add(&w->hist, bench_now_ns() - t0);
-		w->errors += !ok;
+		errors += !ok;
 		i++;
 	}
 	w->ops = i;
+	w->errors = errors;
 	w->cpu_ns = bc_thread_cpu_ns() - cpu0;
 	return NULL;
 }
