@@ -12,8 +12,15 @@
  *  - a hierarchical timer wheel of the entries with a TTL (mt_timerwheel.c);
  *  - its write-side counters (inserts, evictions, expirations, rejections,
  *    entries, cost), stored atomically so that stats can read them.
- * Shards have at least MT_CACHE_SHARD_MIN cost units, so small caches are
- * one shard and keep the policy's full view; at most 64.
+ * Shards have at least MT_CACHE_SHARD_MIN cost units, so that small caches
+ * are few shards and each policy sees enough entries; at most 64. A put
+ * whose cost exceeds its shard's capacity is declined (an older version of
+ * the key is removed: the new value supersedes it).
+ *
+ * Shard mutexes are adaptive (spin, then sleep). A put allocates its entry
+ * before locking (the only failure, ENOMEM, then changes nothing),
+ * prefetches the lock and the key's slot, and fills small entries under
+ * the lock so that their stores drain while the table and ghost are probed.
  *
  * Entries are immutable once published (see mt_cache.h) except the policy's
  * access count. A put builds a new entry, then under the shard lock evicts
@@ -31,7 +38,7 @@
  *
  * Invariants (shard lock held):
  *  (T1) every resident entry is in exactly one table slot of the current
- *       table, and in the policy; its cost is in the policy's sums;
+ *       table (e->slot), and in the policy; its cost is in the policy's sums;
  *  (T2) live + tombs = occupied slots, and live + tombs <= 3/4 of the
  *       slots after any put's rebuild check, so probes always meet an empty
  *       slot and stop;
