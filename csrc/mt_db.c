@@ -10,10 +10,12 @@
  * search) or allocates a new one and remembers where it goes
  * (mt_sl_locate). Then it takes s = ++next_seq, stamps its versions with s
  * and links them (mt_sl_link_at: a CAS each, a new search only if the list
- * changed there; allocation only if a key's node vanished meanwhile), waits
- * until published == s - 1 and stores published = s; a new node's upper
- * levels are linked after that. Readers read published first and ignore
- * versions with a higher seq, so:
+ * changed there; allocation only if a key's node vanished meanwhile), and
+ * marks s ready in the ready ring. published moves over consecutive ready
+ * seqs, advanced by whichever writer gets there (a CAS per step); a writer
+ * returns once published >= s. A new node's upper levels are linked after
+ * that. Readers read published first and ignore versions with a higher
+ * seq, so:
  *
  *  P1 A version with seq s is invisible until published >= s, and every
  *     version of batch s was linked before published became s: a reader
@@ -25,12 +27,16 @@
  *     what it did not, and still publishes s, so later writers never wait
  *     on it for ever.
  *
- * The wait for s - 1 is the only point where writers serialize: a few
- * loads while the predecessor finishes linking. Writers of the same key
- * keep its chain ordered by seq whatever order they link in (I4 in
- * mt_skiplist.c). Conflict checks (check_seq) run while holding that turn:
- * every version below s is then decided, so "the newest committed version
- * of k below s" is exact. If a key's history was removed, removed_seq (raised
+ * Writers wait for each other only between taking s and being ready (a few
+ * CASes): a writer descheduled there delays the writers after it until it
+ * runs again. A writer waiting for its own publication is already ready, so
+ * its own descheduling delays nobody (with a plain "wait for s - 1, then
+ * store s", every waiter holds up all later ones: a convoy as soon as
+ * threads outnumber cores). Writers of the same key keep its chain ordered
+ * by seq whatever order they link in (I4 in mt_skiplist.c). Conflict checks
+ * (check_seq) wait, before being ready, until published == s - 1: every
+ * version below s is then decided, so "the newest committed version of k
+ * below s" is exact. If a key's history was removed, removed_seq (raised
  * before the removal can be observed) stands for it, conservatively.
  *
  * SNAPSHOTS AND THE PRUNE BOUND
@@ -74,13 +80,17 @@
  *
  * STATS
  *
- * Each thread adds to its stripe of counters (one cache line per thread,
+ * Each thread adds to its stripe of counters (two cache lines per thread,
  * threads numbered on first use), so the hot path has no shared counter
- * beyond next_seq/published. entries changes at publication: a version
- * that is a put adds one unless the newest committed version below it (all
- * decided at that point) is a put; a tombstone removes one if it is. A
- * removal of an expired key removes one. bytes and versions count every
- * version held (aborted ones too) until it is unlinked.
+ * beyond next_seq/published. entries changes once a write is published: a
+ * version that is a put adds one unless the newest committed version below
+ * it (all decided by then) is a put; a tombstone removes one if it is. Then
+ * the writer sets the version's DONE flag; until then no prune cuts below
+ * it or removes its node, so the versions below are still there to look at
+ * (a newer version's prune may cut it off together with them, but a cut-off
+ * chain is frozen and still readable in the section). A removal of an
+ * expired key removes one. bytes and versions count every version held
+ * (aborted ones too) until it is unlinked.
  *
  * LIFETIMES
  *
@@ -142,7 +152,9 @@ static int mt_db_create(struct mt_db **out)
 	if (db == NULL)
 		return MANTIS_ENOMEM;
 	memset(db, 0, sizeof(*db));
-	if (mt_sl_init(&db->sl) != MANTIS_OK) {
+	db->ready = mt_calloc(MT_DB_RING, sizeof(*db->ready));
+	if (db->ready == NULL || mt_sl_init(&db->sl) != MANTIS_OK) {
+		mt_free(db->ready);
 		mt_free(db);
 		return MANTIS_ENOMEM;
 	}
@@ -165,6 +177,7 @@ static void mt_db_destroy(struct mt_db *db)
 	ck_epoch_synchronize_wait(&mt_epoch_global, NULL, NULL);
 	mt_epoch_reclaim_acquire();
 	mt_sl_destroy(&db->sl);
+	mt_free(db->ready);
 	while (c != NULL) {
 		next = c->next;
 		mt_free(c);
@@ -406,29 +419,62 @@ static void mt_db_pause(unsigned *spins)
 		sched_yield();
 }
 
-/* Waits for every seq below s to be published. */
-static void mt_db_wait_turn(struct mt_db *db, uint64_t s)
+/*
+ * The ready ring: a writer stores s into ready[s % MT_DB_RING] once every
+ * version of its write is linked (or marked ABORTED); published then moves
+ * past s as soon as every seq below is ready too, by whichever writer gets
+ * there (mt_db_advance). So a writer never waits while holding up others:
+ * it waits (for its own seq to be published) only after it is ready.
+ */
+static void mt_db_ring_wait(struct mt_db *db, uint64_t s)
 {
 	unsigned spins = 0;
 
-	while (ck_pr_load_64(&db->published) != s - 1)
+	/* The slot was s - MT_DB_RING's: free once that one is published
+	 * (the ring only fills with MT_DB_RING writes in flight). */
+	while (ck_pr_load_64(&db->published) + MT_DB_RING < s)
 		mt_db_pause(&spins);
-	/* Acquire: the predecessors' links and ABORTED flags are visible. */
-	ck_pr_fence_load();
 }
 
-static void mt_db_publish(struct mt_db *db, uint64_t s)
+static void mt_db_ready(struct mt_db *db, uint64_t s)
 {
-	/* Release: every link and flag of batch s precedes its visibility.
-	 * A locked exchange, not a plain store: the publisher's prune then
-	 * reads nsnaps (mt_db_min_seq), and with the store still in its store
-	 * buffer it could read nsnaps 0 while a registering snapshot, which
-	 * incremented nsnaps, reads the old published value: the prune would
-	 * use s as its bound and cut what that snapshot needs (store-load
-	 * reordering, allowed even on x86-TSO). The exchange is a full
-	 * barrier, so the store is visible before any later load. */
+	/* Release: every link and flag of write s before it is ready. */
 	ck_pr_fence_store();
-	(void)ck_pr_fas_64(&db->published, s);
+	ck_pr_store_64(&db->ready[s % MT_DB_RING], s);
+}
+
+/* Moves published over every consecutive ready seq. */
+static void mt_db_advance(struct mt_db *db)
+{
+	for (;;) {
+		uint64_t p = ck_pr_load_64(&db->published);
+
+		/* Acquire: the ready store, then the write's links. */
+		if (ck_pr_load_64(&db->ready[(p + 1) % MT_DB_RING]) != p + 1)
+			return;
+		/* Locked (full barrier), which a plain store would not be: a
+		 * publisher then reads nsnaps in its prune (mt_db_min_seq);
+		 * with its store still buffered, it could read nsnaps 0 while a
+		 * registering snapshot, which incremented nsnaps, reads the old
+		 * published value, and prune what that snapshot needs. Fails
+		 * if another writer advanced first: read again. */
+		(void)ck_pr_cas_64(&db->published, p, p + 1);
+	}
+}
+
+/* Helps until published >= s (s must be ready). */
+static void mt_db_wait_published(struct mt_db *db, uint64_t s)
+{
+	unsigned spins = 0;
+
+	for (;;) {
+		mt_db_advance(db);
+		if (ck_pr_load_64(&db->published) >= s)
+			break;
+		mt_db_pause(&spins);
+	}
+	/* Acquire: every write up to s is visible and decided. */
+	ck_pr_fence_load();
 }
 
 /* Conflict check of one key while holding the turn for s. */
@@ -528,6 +574,7 @@ static int mt_db_apply(uint64_t dbh, struct mt_db_rec *recs, size_t n, uint64_t 
 	}
 	s = ck_pr_faa_64(&db->next_seq, 1) + 1;
 	assert(s <= MT_SL_SEQ_LIMIT);
+	mt_db_ring_wait(db, s);
 	for (i = 0; i < n; i++) {
 		struct mt_db_rec *rec = &recs[i];
 
@@ -542,25 +589,26 @@ static int mt_db_apply(uint64_t dbh, struct mt_db_rec *recs, size_t n, uint64_t 
 		nver++;
 		bytes += rec->klen + rec->vlen;
 	}
-	if (rc == MANTIS_OK) {
-		mt_db_wait_turn(db, s);
-		if (check_seq != 0) {
-			for (i = 0; i < n; i++) {
-				/* One check per key: the first record of its group. */
-				if (i > 0 && mt_sl_cmp(recs[i].key, recs[i].klen, recs[i - 1].key,
-				                       recs[i - 1].klen) == 0)
-					continue;
-				if (mt_db_conflicts(db, recs[i].key, recs[i].klen, s, check_seq)) {
-					rc = MANTIS_CONFLICT;
-					break;
-				}
+	if (rc == MANTIS_OK && check_seq != 0) {
+		/* Conflict checks need every seq below s decided: wait for
+		 * them while not ready (the one case where a writer holds up
+		 * the writers after it while it waits). */
+		mt_db_wait_published(db, s - 1);
+		for (i = 0; i < n; i++) {
+			/* One check per key: the first record of its group. */
+			if (i > 0 && mt_sl_cmp(recs[i].key, recs[i].klen, recs[i - 1].key,
+			                       recs[i - 1].klen) == 0)
+				continue;
+			if (mt_db_conflicts(db, recs[i].key, recs[i].klen, s, check_seq)) {
+				rc = MANTIS_CONFLICT;
+				break;
 			}
 		}
 	}
 	if (rc != MANTIS_OK) {
 		for (i = 0; i < n; i++) {
 			if (recs[i].linked) {
-				/* Full barrier each; all before the publication. */
+				/* Full barrier each; all before the write is ready. */
 				ck_pr_or_64(&recs[i].ver->seqf, MT_SL_V_ABORTED);
 			} else {
 				if (recs[i].located)
@@ -568,10 +616,13 @@ static int mt_db_apply(uint64_t dbh, struct mt_db_rec *recs, size_t n, uint64_t 
 				mt_sl_ver_free_unlinked(recs[i].ver);
 			}
 		}
-		if (rc == MANTIS_ENOMEM)
-			mt_db_wait_turn(db, s);
-		mt_db_publish(db, s);
-	} else {
+	}
+	mt_db_ready(db, s);
+	mt_db_wait_published(db, s);
+	if (rc == MANTIS_OK) {
+		/* Every seq below s is decided now, so "the newest committed
+		 * version below" is exact; no prune cuts below a version before
+		 * its DONE flag says this was counted. */
 		for (i = 0; i < n; i++) {
 			struct mt_db_rec *rec = &recs[i];
 			int put;
@@ -584,8 +635,10 @@ static int mt_db_apply(uint64_t dbh, struct mt_db_rec *recs, size_t n, uint64_t 
 				nwrites++;
 			else
 				ndeletes++;
+			/* Full barrier: the count is taken before pruning may
+			 * cut below this version. */
+			ck_pr_or_64(&rec->ver->seqf, MT_SL_V_DONE);
 		}
-		mt_db_publish(db, s);
 	}
 	/* After publication: a new node's upper levels and its index slot,
 	 * then reclaim what the write made dead (aborted versions included). */

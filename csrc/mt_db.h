@@ -12,6 +12,9 @@
 
 #include <stdint.h>
 
+/* Writes in flight at once before a writer waits for a ring slot. */
+#define MT_DB_RING 1024u
+
 /* Snapshot slots come in chunks that are never freed before the db. */
 #define MT_DB_SNAPCHUNK 63
 #define MT_DB_SLOT_USED (1ull << 63)
@@ -40,7 +43,8 @@ struct mt_db {
 	uint64_t next_seq; /* the last sequence number handed out */
 	char pad0[2 * CK_MD_CACHELINE - sizeof(uint64_t)];
 	uint64_t published; /* every seq <= published is decided and visible */
-	char pad0b[2 * CK_MD_CACHELINE - sizeof(uint64_t)];
+	uint64_t *ready;    /* MT_DB_RING slots: s once write s is ready */
+	char pad0b[2 * CK_MD_CACHELINE - 2 * sizeof(uint64_t)];
 	/* Read by every prune, written by snapshot opens and closes. */
 	uint64_t nsnaps;    /* registered snapshot slots */
 	uint64_t min_cache; /* a lower bound of every registered slot */

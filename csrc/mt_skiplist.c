@@ -56,7 +56,8 @@
  * Let V be the newest version of a chain that is committed (not aborted) and
  * has seq <= min_seq, min_seq being at or below every seq a reader may use.
  * Every reader reads V or something newer, so everything below V is dead:
- * the pruner cuts V->next and retires the versions below. Aborted versions
+ * the pruner cuts V->next and retires the versions below (once V's writer
+ * has set its DONE flag: until then it still reads below V, see mt_db.c). Aborted versions
  * at or below a published seq are unlinked one by one (the head too, by a
  * CAS on node->head that fails if a writer linked a newer head, unless it is
  * the chain's only version). Sweeps also unlink "middle" versions between
@@ -861,6 +862,12 @@ void mt_sl_prune(struct mt_sl *sl, ck_epoch_record_t *r, struct mt_sl_node *n,
 		} else {
 			cur = pred != NULL ? mt_sl_ver_next(pred) : (h = ck_pr_load_ptr(&n->head));
 		}
+	}
+	if (v != NULL && !(mt_sl_ver_seqf(v) & MT_SL_V_DONE)) {
+		/* Its writer has not counted it yet (mt_db.c, STATS): it looks
+		 * below v, so neither cut below it nor remove the node. */
+		ck_pr_and_32(&n->state, ~MT_SL_PRUNING);
+		return;
 	}
 	if (v != NULL) {
 		struct mt_sl_ver *tail = mt_sl_ver_next(v);

@@ -34,6 +34,7 @@
 #define MT_SL_V_TOMB    (1ull << 63) /* a delete; no value */
 #define MT_SL_V_ABORTED (1ull << 62) /* its batch failed: never visible */
 #define MT_SL_V_TTL     (1ull << 61) /* data starts with a u64 expiry (ms) */
+#define MT_SL_V_DONE    (1ull << 60) /* its writer has counted it: prunable */
 #define MT_SL_SEQ_LIMIT MT_SL_SEQ_MASK
 
 struct mt_sl_ver {
