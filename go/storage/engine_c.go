@@ -13,8 +13,8 @@ package storage
 //     gets MANTIS_CLOSED from C, never undefined behaviour, so Close may run
 //     concurrently with calls in flight and a backstop cleanup can never
 //     double-free.
-//   - One cgo call per operation: Get (cache hit; a miss adds one call for
-//     the storage read and fill), Put, Delete, one per batch (BatchPut,
+//   - One cgo call per operation: Get (the cache lookup and, on a miss, the
+//     storage read and fill, in C), Put, Delete, one per batch (BatchPut,
 //     BatchDelete, Commit: one encoded buffer, one mantis_db_write), one per
 //     BatchGet (mantis_db_multiget) and one per chunk of iterator entries
 //     (mantis_iter_next_chunk), never one per item.
