@@ -49,7 +49,7 @@
  *     after a link a writer targets; one of the two CASes fails and retries.
  *  I5 A linked node always has a version (a new node is linked with its
  *     first version already in place), so a removed node always has a head
- *     version whose epoch entry frees the node with it.
+ *     version, whose link then holds the node's carrier (tagged).
  *
  * MVCC PRUNING (mt_sl_prune)
  *
@@ -91,17 +91,19 @@
  * is not freed until it ends. Versions: a version is only unlinked by the
  * cut below V or by unlinking an aborted version, both read-frozen links
  * (nothing is linked below V), so the same argument holds along a chain.
- * A version's epoch entry, its seq, value and links are separate fields, so
- * ck_epoch_call writing the entry never disturbs a reader of the rest.
+ * Versions and nodes carry no epoch entry: what a prune unlinks goes into a
+ * carrier (allocated by the prune; if that fails, the prune leaves things
+ * linked), and a carrier is handed to mt_epoch_call. Unlinked versions are
+ * never written again, so readers still on them see intact fields.
  *
  * Iterators hold positions across calls (and across threads) outside any
  * section by pinning their node: a pinned node cannot be REMOVED, and the
  * version an iterator returned is the one visible at its live snapshot,
  * which no prune unlinks (it is V or newer for every min_seq).
  *
- * Nodes carry no epoch entry of their own (16 bytes per key saved): the
- * node's remaining head version carries the callback, finding the node
- * through the tag in its next link (I5).
+ * A removed node's carrier (node, its head version and the chain below) is
+ * allocated before the removal commits and reached through the head's
+ * tagged link (I5) by whoever snips the node's last level.
  *
  * READS NEVER BLOCK
  *
@@ -249,29 +251,93 @@ static void mt_sl_node_free_unlinked(struct mt_sl_node *n)
 	mt_free(n);
 }
 
-/* Deferred free of one unlinked version. */
-static void mt_sl_ver_free_cb(ck_epoch_entry_t *e)
-{
-	struct mt_sl_ver *v;
+/*
+ * A carrier hands unlinked memory to the epoch: versions carry no epoch
+ * entry of their own (16 bytes per version saved), so a prune allocates one
+ * carrier for what it unlinks, and skips what it cannot carry (pruning is
+ * always optional). A removed node's carrier is allocated before the
+ * removal commits and holds the node and its last versions; the node's head
+ * version points to it (tagged) so that whoever snips the node's last level
+ * can hand it to the epoch.
+ */
+struct mt_sl_carrier {
+	ck_epoch_entry_t epoch;
+	struct mt_sl_node *node; /* a removed node, or NULL */
+	uint32_t n, cap;
+	struct mt_sl_ver *v[];
+};
 
-	mt_epoch_reclaim_acquire();
-	v = (struct mt_sl_ver *)((char *)e - offsetof(struct mt_sl_ver, epoch));
-	mt_sl_ver_free_unlinked(v);
+static size_t mt_sl_carrier_size(uint32_t cap)
+{
+	return sizeof(struct mt_sl_carrier) + cap * sizeof(struct mt_sl_ver *);
 }
 
-/* Deferred free of a removed node and its last version (e is that
- * version's entry; its next link holds the tagged node address). */
-static void mt_sl_node_free_cb(ck_epoch_entry_t *e)
+static struct mt_sl_carrier *mt_sl_carrier_new(uint32_t cap)
 {
-	struct mt_sl_ver *v;
-	struct mt_sl_node *n;
+	struct mt_sl_carrier *c = mt_malloc(mt_sl_carrier_size(cap));
 
+	if (c == NULL)
+		return NULL;
+	c->node = NULL;
+	c->n = 0;
+	c->cap = cap;
+	mt_sl_mem_add((int64_t)mt_sl_carrier_size(cap));
+	return c;
+}
+
+/* Frees a carrier and everything in it (after a grace period, or at
+ * destruction). */
+static void mt_sl_carrier_free(struct mt_sl_carrier *c)
+{
+	for (uint32_t i = 0; i < c->n; i++)
+		mt_sl_ver_free_unlinked(c->v[i]);
+	if (c->node != NULL)
+		mt_sl_node_free_unlinked(c->node);
+	mt_sl_mem_add(-(int64_t)mt_sl_carrier_size(c->cap));
+	mt_free(c);
+}
+
+static void mt_sl_carrier_cb(ck_epoch_entry_t *e)
+{
 	mt_epoch_reclaim_acquire();
-	v = (struct mt_sl_ver *)((char *)e - offsetof(struct mt_sl_ver, epoch));
-	n = (struct mt_sl_node *)((uintptr_t)v->next & ~(uintptr_t)1);
-	assert(((uintptr_t)v->next & 1u) != 0);
-	mt_sl_node_free_unlinked(n);
-	mt_sl_ver_free_unlinked(v);
+	mt_sl_carrier_free(
+	        (struct mt_sl_carrier *)((char *)e - offsetof(struct mt_sl_carrier, epoch)));
+}
+
+/* Hands a carrier to the epoch (an empty one is just freed). */
+static void mt_sl_carrier_retire(ck_epoch_record_t *r, struct mt_sl_carrier *c)
+{
+	if (c == NULL)
+		return;
+	if (c->n == 0 && c->node == NULL)
+		mt_sl_carrier_free(c);
+	else
+		mt_epoch_call(r, &c->epoch, mt_sl_carrier_cb);
+}
+
+/* Makes room for k more versions in *c (retiring a full one). Returns 0 if
+ * no carrier could be allocated: the caller then leaves them linked. */
+static int mt_sl_carrier_room(ck_epoch_record_t *r, struct mt_sl_carrier **c, uint32_t k)
+{
+	struct mt_sl_carrier *fresh;
+
+	if (*c != NULL && (*c)->cap - (*c)->n >= k)
+		return 1;
+	fresh = mt_sl_carrier_new(k > 8 ? k : 8);
+	if (fresh == NULL)
+		return 0;
+	mt_sl_carrier_retire(r, *c);
+	*c = fresh;
+	return 1;
+}
+
+/* The carrier of a removed node: its last version's tagged link. */
+static struct mt_sl_carrier *mt_sl_node_carrier(const struct mt_sl_node *n)
+{
+	struct mt_sl_ver *h = mt_sl_node_head(n);
+
+	assert(((uintptr_t)ck_pr_load_ptr(&h->next) & 1u) != 0);
+	return (struct mt_sl_carrier *)((uintptr_t)ck_pr_load_ptr(&h->next) & ~(uintptr_t)1);
 }
 
 /* Per-thread xorshift for tower heights. */
@@ -334,12 +400,8 @@ static void mt_sl_destroy_snipped(struct mt_sl_node *n)
 {
 	uint32_t old = ck_pr_faa_32(&n->state, MT_SL_SNIP_ONE);
 
-	if (((old & MT_SL_SNIP_MASK) >> MT_SL_SNIP_SHIFT) + 1 == n->height) {
-		struct mt_sl_ver *h = mt_sl_node_head(n);
-
-		mt_sl_node_free_unlinked(n);
-		mt_sl_ver_free_unlinked(h);
-	}
+	if (((old & MT_SL_SNIP_MASK) >> MT_SL_SNIP_SHIFT) + 1 == n->height)
+		mt_sl_carrier_free(mt_sl_node_carrier(n));
 }
 
 void mt_sl_destroy(struct mt_sl *sl)
@@ -442,17 +504,14 @@ struct mt_sl_node *mt_sl_succ(const struct mt_sl_node *n)
 }
 
 /* A snip of n succeeded at one level: the one that completes the tower
- * retires the node (I3) with its head version's epoch entry (I5). */
+ * retires the node (I3) with the carrier its remover prepared (I5). */
 static void mt_sl_snipped(ck_epoch_record_t *r, struct mt_sl_node *n)
 {
 	/* Full barrier (x86 lock xadd): orders the count after the CAS. */
 	uint32_t old = ck_pr_faa_32(&n->state, MT_SL_SNIP_ONE);
 
-	if (((old & MT_SL_SNIP_MASK) >> MT_SL_SNIP_SHIFT) + 1 == n->height) {
-		struct mt_sl_ver *h = mt_sl_node_head(n);
-
-		mt_epoch_call(r, &h->epoch, mt_sl_node_free_cb);
-	}
+	if (((old & MT_SL_SNIP_MASK) >> MT_SL_SNIP_SHIFT) + 1 == n->height)
+		mt_epoch_call(r, &mt_sl_node_carrier(n)->epoch, mt_sl_carrier_cb);
 }
 
 /*
@@ -698,23 +757,34 @@ void mt_sl_pos_drop(struct mt_sl_pos *pos)
 
 /* ------------------------------------------------------------ pruning */
 
-static void mt_sl_retire_ver(ck_epoch_record_t *r, struct mt_sl_ver *v, size_t klen,
-                             struct mt_sl_prune_stats *st)
+/* Puts an unlinked version into carrier c (room was made) and counts it. */
+static void mt_sl_carry(struct mt_sl_carrier *c, struct mt_sl_ver *v, size_t klen,
+                        struct mt_sl_prune_stats *st)
 {
+	assert(c->n < c->cap);
+	c->v[c->n++] = v;
 	st->versions++;
 	st->bytes += klen + v->vlen;
-	mt_epoch_call(r, &v->epoch, mt_sl_ver_free_cb);
 }
 
-/* Retires a cut-off chain (frozen: nothing links below a cut). */
-static void mt_sl_retire_chain(ck_epoch_record_t *r, struct mt_sl_ver *v, size_t klen,
-                               struct mt_sl_prune_stats *st)
+/* The length of a frozen chain from v. */
+static uint32_t mt_sl_chain_len(const struct mt_sl_ver *v)
+{
+	uint32_t k = 0;
+
+	for (; v != NULL; v = mt_sl_ver_next(v))
+		k++;
+	return k;
+}
+
+/* Carries a cut-off chain (frozen: nothing links below a cut). */
+static void mt_sl_carry_chain(struct mt_sl_carrier *c, struct mt_sl_ver *v, size_t klen,
+                              struct mt_sl_prune_stats *st)
 {
 	while (v != NULL) {
-		/* Read the link before handing v to the epoch. */
 		struct mt_sl_ver *next = mt_sl_ver_next(v);
 
-		mt_sl_retire_ver(r, v, klen, st);
+		mt_sl_carry(c, v, klen, st);
 		v = next;
 	}
 }
@@ -733,12 +803,20 @@ static int mt_sl_remove(struct mt_sl *sl, ck_epoch_record_t *r, struct mt_sl_nod
                         struct mt_sl_ver *h, struct mt_sl_ver *newest, uint64_t *removed_seq,
                         struct mt_sl_prune_stats *st)
 {
+	struct mt_sl_carrier *c;
 	struct mt_sl_ver *tail;
 	uint32_t s;
 
-	/* Seal: fails if a writer linked a newer version since we looked. */
-	if (!ck_pr_cas_ptr(&n->head, h, (struct mt_sl_ver *)((uintptr_t)h | 1u)))
+	/* The node's carrier, before anything (no memory: no removal). The
+	 * chain below h is decided and only this pruner changes it. */
+	c = mt_sl_carrier_new(1 + mt_sl_chain_len(mt_sl_ver_next(h)));
+	if (c == NULL)
 		return 0;
+	/* Seal: fails if a writer linked a newer version since we looked. */
+	if (!ck_pr_cas_ptr(&n->head, h, (struct mt_sl_ver *)((uintptr_t)h | 1u))) {
+		mt_sl_carrier_free(c);
+		return 0;
+	}
 	for (;;) {
 		s = ck_pr_load_32(&n->state);
 		if ((s & MT_SL_INSERTING) || (s >> MT_SL_PIN_SHIFT) != 0 ||
@@ -747,6 +825,7 @@ static int mt_sl_remove(struct mt_sl *sl, ck_epoch_record_t *r, struct mt_sl_nod
 			 * flux: give up. Only the sealer changes a sealed head,
 			 * so a store unseals. */
 			ck_pr_store_ptr(&n->head, h);
+			mt_sl_carrier_free(c);
 			return 0;
 		}
 		if (s & MT_SL_INDEXED)
@@ -760,12 +839,13 @@ static int mt_sl_remove(struct mt_sl *sl, ck_epoch_record_t *r, struct mt_sl_nod
 	 * store after this full-barrier CAS), publish that it was dropped. */
 	if (newest != NULL) /* aborted versions are no history */
 		mt_sl_raise(removed_seq, mt_sl_ver_seqf(newest) & MT_SL_SEQ_MASK);
-	tail = ck_pr_load_ptr(&h->next);
-	ck_pr_store_ptr(&h->next, (struct mt_sl_ver *)((uintptr_t)n | 1u));
-	mt_sl_retire_chain(r, tail, n->klen, st);
-	/* h goes with the node; count it now. */
-	st->versions++;
-	st->bytes += n->klen + h->vlen;
+	/* h and the chain below it go with the node, in its carrier, which
+	 * h's link now holds (tagged: readers see the end of the chain). */
+	tail = mt_sl_ver_next(h);
+	c->node = n;
+	mt_sl_carry(c, h, n->klen, st);
+	mt_sl_carry_chain(c, tail, n->klen, st);
+	ck_pr_store_ptr(&h->next, (struct mt_sl_ver *)((uintptr_t)c | 1u));
 	st->nodes++;
 	if (newest != NULL && !(mt_sl_ver_seqf(newest) & MT_SL_V_TOMB))
 		st->entries--;
@@ -807,6 +887,7 @@ void mt_sl_prune(struct mt_sl *sl, ck_epoch_record_t *r, struct mt_sl_node *n,
 {
 	struct mt_sl_ver *h, *pred = NULL, *cur, *v = NULL;
 	uint64_t decided = b->min_seq > b->aged ? b->min_seq : b->aged, newer = 0;
+	struct mt_sl_carrier *c = NULL;
 	int newer_live = 0;
 	uint32_t s;
 
@@ -847,6 +928,13 @@ void mt_sl_prune(struct mt_sl *sl, ck_epoch_record_t *r, struct mt_sl_node *n,
 			v = cur; /* the newest committed version <= min_seq */
 			break;
 		}
+		if (drop && !mt_sl_carrier_room(r, &c, 1)) {
+			drop = 0; /* no memory to carry it: leave it */
+			if (!(sf & MT_SL_V_ABORTED)) {
+				newer_live = 1;
+				newer = sq;
+			}
+		}
 		if (!drop) {
 			pred = cur;
 			cur = nx;
@@ -855,7 +943,7 @@ void mt_sl_prune(struct mt_sl *sl, ck_epoch_record_t *r, struct mt_sl_node *n,
 		/* Unlink cur. The CAS fails if a writer linked a newer version
 		 * right above it (I4); then walk on from what is there now. */
 		if (ck_pr_cas_ptr(pred != NULL ? &pred->next : &n->head, cur, nx)) {
-			mt_sl_retire_ver(r, cur, n->klen, st);
+			mt_sl_carry(c, cur, n->klen, st);
 			if (pred == NULL)
 				h = nx;
 			cur = nx;
@@ -867,17 +955,20 @@ void mt_sl_prune(struct mt_sl *sl, ck_epoch_record_t *r, struct mt_sl_node *n,
 		/* Its writer has not counted it yet (mt_db.c, STATS): it looks
 		 * below v, so neither cut below it nor remove the node. */
 		ck_pr_and_32(&n->state, ~MT_SL_PRUNING);
+		mt_sl_carrier_retire(r, c);
 		return;
 	}
 	if (v != NULL) {
 		struct mt_sl_ver *tail = mt_sl_ver_next(v);
 
-		if (tail != NULL) {
-			/* Only this pruner changes links below min_seq. */
+		/* Only this pruner changes links below min_seq: the tail is
+		 * frozen, so counting it first is exact. */
+		if (tail != NULL && mt_sl_carrier_room(r, &c, mt_sl_chain_len(tail))) {
 			ck_pr_store_ptr(&v->next, NULL);
-			mt_sl_retire_chain(r, tail, n->klen, st);
+			mt_sl_carry_chain(c, tail, n->klen, st);
 		}
 	}
+	mt_sl_carrier_retire(r, c);
 	if (!newer_live &&
 	    (v == NULL || (mt_sl_ver_seqf(v) & MT_SL_V_TOMB) || mt_sl_ver_expired(v, b->now_ms))) {
 		if (mt_sl_remove(sl, r, n, h, v, removed_seq, st))

@@ -38,17 +38,17 @@
 #define MT_SL_SEQ_LIMIT MT_SL_SEQ_MASK
 
 struct mt_sl_ver {
-	/* The next older version, or NULL. Once the version is the last one
-	 * of a removed node, the node's address with bit 0 set (readers treat
-	 * a tagged pointer as NULL). */
+	/* The next older version, or NULL. Once the version is the head of a
+	 * removed node, the node's carrier's address with bit 0 set (readers
+	 * treat a tagged pointer as NULL). */
 	struct mt_sl_ver *next;
-	uint64_t seqf;          /* seq | flags; ABORTED may be set later */
-	ck_epoch_entry_t epoch; /* its deferred free (or its node's) */
-	uint32_t vlen;          /* value bytes */
-	unsigned char data[];   /* [u64 expiry if TTL] vlen value bytes */
+	uint64_t seqf;        /* seq | flags; ABORTED, DONE set later */
+	uint32_t vlen;        /* value bytes */
+	unsigned char data[]; /* [u64 expiry if TTL] vlen value bytes */
 };
 
-/* Bytes allocated for a version: 36 + 8 (TTL) + vlen. */
+/* Bytes allocated for a version: 20 + 8 (TTL) + vlen. No epoch entry:
+ * unlinked versions are freed through carriers (mt_skiplist.c). */
 #define MT_SL_VER_HDR offsetof(struct mt_sl_ver, data)
 
 static inline uint64_t mt_sl_ver_seqf(const struct mt_sl_ver *v)

@@ -375,3 +375,33 @@ Test(db_mem, point_index_grows_and_shrinks)
 	cr_assert_eq(mantis_db_close(db), MANTIS_OK);
 	cr_assert_eq(tm_mem(), mem0);
 }
+
+/* A prune that cannot allocate its carrier leaves the old versions linked
+ * (the write itself succeeds); a later sweep reclaims them. */
+Test(db_mem, prune_without_memory_defers_to_sweep)
+{
+	uint64_t mem0 = tm_mem();
+	uint64_t db = tdb_open(), reclaimed;
+
+	tdb_put(db, "k", "one");
+	tdb_put(db, "gone", "x");
+	/* 1st allocation: the new version; 2nd: the prune's carrier. */
+	mt_alloc_fail_after(2);
+	cr_assert_eq(mantis_db_put(db, "k", 1, "two", 3, 0, NULL), MANTIS_OK);
+	cr_assert_eq(mantis_db_delete(db, "gone", 4, NULL), MANTIS_ENOMEM);
+	mt_alloc_fail_after(0);
+	tdb_expect(db, 0, "k", "two");
+	cr_assert_eq(tdb_stats(db).versions, 3, "k's old version stays for now");
+	/* A delete whose prune and removal both lack memory. */
+	mt_alloc_fail_after(2);
+	cr_assert_eq(mantis_db_delete(db, "gone", 4, NULL), MANTIS_OK);
+	mt_alloc_fail_after(0);
+	tdb_expect(db, 0, "gone", NULL);
+	cr_assert_eq(tdb_stats(db).versions, 4);
+	cr_assert_eq(tdb_stats(db).entries, 1);
+	cr_assert_eq(mantis_db_sweep(db, &reclaimed), MANTIS_OK);
+	cr_assert_eq(reclaimed, 3, "k's old version, gone's value and tombstone");
+	cr_assert_eq(tdb_stats(db).versions, 1);
+	cr_assert_eq(mantis_db_close(db), MANTIS_OK);
+	cr_assert_eq(tm_mem(), mem0);
+}
