@@ -152,7 +152,9 @@ static int mt_db_create(struct mt_db **out)
 	if (db == NULL)
 		return MANTIS_ENOMEM;
 	memset(db, 0, sizeof(*db));
-	db->ready = mt_calloc(MT_DB_RING, sizeof(*db->ready));
+	db->ready = mt_malloc_aligned(MT_DB_RING * CK_MD_CACHELINE, CK_MD_CACHELINE);
+	if (db->ready != NULL)
+		memset(db->ready, 0, MT_DB_RING * CK_MD_CACHELINE);
 	if (db->ready == NULL || mt_sl_init(&db->sl) != MANTIS_OK) {
 		mt_free(db->ready);
 		mt_free(db);
@@ -352,9 +354,9 @@ void mt_db_prune_account(struct mt_db *db, const struct mt_sl_prune_stats *st)
 	if (st->versions == 0 && st->entries == 0)
 		return;
 	sp = mt_db_stripe(db);
-	ck_pr_sub_64(&sp->versions, st->versions);
-	ck_pr_sub_64(&sp->bytes, st->bytes);
-	ck_pr_add_64(&sp->entries, (uint64_t)st->entries);
+	mt_sl_stripe_add(&sp->versions, -st->versions);
+	mt_sl_stripe_add(&sp->bytes, -st->bytes);
+	mt_sl_stripe_add(&sp->entries, (uint64_t)st->entries);
 }
 
 void mt_db_prune_node(struct mt_db *db, ck_epoch_record_t *r, struct mt_sl_node *n, uint64_t now_ms)
@@ -426,6 +428,13 @@ static void mt_db_pause(unsigned *spins)
  * there (mt_db_advance). So a writer never waits while holding up others:
  * it waits (for its own seq to be published) only after it is ready.
  */
+/* Slot of seq s: one cache line each, as consecutive seqs are usually
+ * written by different threads. */
+static inline uint64_t *mt_db_ready_slot(struct mt_db *db, uint64_t s)
+{
+	return &db->ready[(s % MT_DB_RING) * (CK_MD_CACHELINE / sizeof(uint64_t))];
+}
+
 static void mt_db_ring_wait(struct mt_db *db, uint64_t s)
 {
 	unsigned spins = 0;
@@ -440,7 +449,7 @@ static void mt_db_ready(struct mt_db *db, uint64_t s)
 {
 	/* Release: every link and flag of write s before it is ready. */
 	ck_pr_fence_store();
-	ck_pr_store_64(&db->ready[s % MT_DB_RING], s);
+	ck_pr_store_64(mt_db_ready_slot(db, s), s);
 }
 
 /* Moves published over every consecutive ready seq. */
@@ -450,7 +459,7 @@ static void mt_db_advance(struct mt_db *db)
 		uint64_t p = ck_pr_load_64(&db->published);
 
 		/* Acquire: the ready store, then the write's links. */
-		if (ck_pr_load_64(&db->ready[(p + 1) % MT_DB_RING]) != p + 1)
+		if (ck_pr_load_64(mt_db_ready_slot(db, p + 1)) != p + 1)
 			return;
 		/* Locked (full barrier), which a plain store would not be: a
 		 * publisher then reads nsnaps in its prune (mt_db_min_seq);
@@ -654,16 +663,16 @@ static int mt_db_apply(uint64_t dbh, struct mt_db_rec *recs, size_t n, uint64_t 
 	}
 	sp = mt_db_stripe(db);
 	if (nver != 0) {
-		ck_pr_add_64(&sp->versions, nver);
-		ck_pr_add_64(&sp->bytes, bytes);
+		mt_sl_stripe_add(&sp->versions, nver);
+		mt_sl_stripe_add(&sp->bytes, bytes);
 	}
 	if (rc == MANTIS_OK) {
 		if (nwrites != 0)
-			ck_pr_add_64(&sp->writes, nwrites);
+			mt_sl_stripe_add(&sp->writes, nwrites);
 		if (ndeletes != 0)
-			ck_pr_add_64(&sp->deletes, ndeletes);
+			mt_sl_stripe_add(&sp->deletes, ndeletes);
 		if (entries != 0)
-			ck_pr_add_64(&sp->entries, (uint64_t)entries);
+			mt_sl_stripe_add(&sp->entries, (uint64_t)entries);
 		if (seq_out != NULL)
 			*seq_out = s;
 		mt_db_index_check(db, r, nwrites + ndeletes);
@@ -940,7 +949,7 @@ int mantis_db_get(uint64_t dbh, uint64_t snaph, const void *key, size_t klen, vo
 		if (seq_out != NULL)
 			*seq_out = mt_sl_ver_seqf(v) & MT_SL_SEQ_MASK;
 	}
-	ck_pr_inc_64(&mt_db_stripe(db)->reads);
+	mt_sl_stripe_add(&mt_db_stripe(db)->reads, 1);
 	mt_epoch_end(r, NULL);
 	/* Outside the section: dropping the last reference may destroy. */
 	if (snap != NULL)
@@ -968,7 +977,7 @@ int mantis_db_key_seq(uint64_t dbh, const void *key, size_t klen, uint64_t *seq_
 	if (rc == MANTIS_OK) {
 		v = mt_db_read(db, key, klen, 0, 1, &n);
 		*seq_out = v != NULL ? mt_sl_ver_seqf(v) & MT_SL_SEQ_MASK : 0;
-		ck_pr_inc_64(&mt_db_stripe(db)->reads);
+		mt_sl_stripe_add(&mt_db_stripe(db)->reads, 1);
 	}
 	mt_epoch_end(r, NULL);
 	return rc;
@@ -1048,7 +1057,7 @@ int mantis_db_multiget(uint64_t dbh, uint64_t snaph, const void *keys, size_t ke
 			need += v->vlen;
 		}
 	}
-	ck_pr_add_64(&mt_db_stripe(db)->reads, nkeys);
+	mt_sl_stripe_add(&mt_db_stripe(db)->reads, nkeys);
 	*out_len = need;
 	rc = need <= out_cap ? MANTIS_OK : MANTIS_EBUFSIZE;
 out:

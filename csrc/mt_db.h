@@ -12,8 +12,9 @@
 
 #include <stdint.h>
 
-/* Writes in flight at once before a writer waits for a ring slot. */
-#define MT_DB_RING 1024u
+/* Writes in flight at once before a writer waits for a ring slot (one
+ * cache line each). */
+#define MT_DB_RING 256u
 
 /* Snapshot slots come in chunks that are never freed before the db. */
 #define MT_DB_SNAPCHUNK 63
@@ -43,7 +44,7 @@ struct mt_db {
 	uint64_t next_seq; /* the last sequence number handed out */
 	char pad0[2 * CK_MD_CACHELINE - sizeof(uint64_t)];
 	uint64_t published; /* every seq <= published is decided and visible */
-	uint64_t *ready;    /* MT_DB_RING slots: s once write s is ready */
+	uint64_t *ready;    /* MT_DB_RING line-sized slots: s once s is ready */
 	char pad0b[2 * CK_MD_CACHELINE - 2 * sizeof(uint64_t)];
 	/* Read by every prune, written by snapshot opens and closes. */
 	uint64_t nsnaps;    /* registered snapshot slots */

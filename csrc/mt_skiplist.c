@@ -120,6 +120,7 @@
 #include "mt_slidx.h"
 
 #include <assert.h>
+#include <pthread.h>
 #include <sched.h>
 #include <string.h>
 #include <time.h>
@@ -149,25 +150,61 @@ struct mt_sl_memstripe {
 } CK_CC_CACHELINE;
 
 static struct mt_sl_memstripe mt_sl_mem[MT_SL_STRIPES];
-static __thread unsigned mt_sl_tid; /* 0: not numbered yet */
-static unsigned mt_sl_tid_next;
 
-unsigned mt_sl_thread_stripe(void)
+/*
+ * Stripe ownership. A thread claims a stripe of its own (1..63) from a
+ * bitmap on first use and gives it back when it exits (a pthread key
+ * destructor), so while it runs no other thread writes that stripe and
+ * its counters need no locked instruction (mt_sl_stripe_add). Threads that
+ * find none free (more than 63 alive) all share stripe 0 with atomic adds.
+ * A released stripe keeps its sums: the next owner adds to them.
+ */
+__thread int mt_sl_stripe_tls;
+static uint64_t mt_sl_stripe_bits = 1u; /* stripe 0 is never owned */
+static pthread_once_t mt_sl_stripe_once = PTHREAD_ONCE_INIT;
+static pthread_key_t mt_sl_stripe_key;
+static int mt_sl_stripe_key_ok;
+
+static void mt_sl_stripe_release(void *arg)
 {
-	unsigned t = mt_sl_tid;
+	unsigned s = (unsigned)(uintptr_t)arg - 1;
 
-	if (t == 0) {
-		t = ck_pr_faa_uint(&mt_sl_tid_next, 1) + 1;
-		mt_sl_tid = t;
+	mt_sl_stripe_tls = 0;
+	/* Full barrier (locked): this thread's last counter stores are
+	 * visible before the next owner's claiming CAS. */
+	ck_pr_and_64(&mt_sl_stripe_bits, ~(1ull << s));
+}
+
+static void mt_sl_stripe_setup(void)
+{
+	mt_sl_stripe_key_ok = pthread_key_create(&mt_sl_stripe_key, mt_sl_stripe_release) == 0;
+}
+
+unsigned mt_sl_stripe_slow(void)
+{
+	uint64_t b;
+
+	pthread_once(&mt_sl_stripe_once, mt_sl_stripe_setup);
+	while (mt_sl_stripe_key_ok && (b = ck_pr_load_64(&mt_sl_stripe_bits)) != ~0ull) {
+		unsigned s = (unsigned)__builtin_ctzll(~b);
+
+		/* Claim stripe s; fails if another thread changed the map. */
+		if (!ck_pr_cas_64(&mt_sl_stripe_bits, b, b | 1ull << s))
+			continue;
+		if (pthread_setspecific(mt_sl_stripe_key, (void *)(uintptr_t)(s + 1)) != 0) {
+			ck_pr_and_64(&mt_sl_stripe_bits, ~(1ull << s));
+			break;
+		}
+		mt_sl_stripe_tls = (int)s + 1;
+		return s;
 	}
-	return t % MT_SL_STRIPES;
+	mt_sl_stripe_tls = -1; /* shared stripe 0 */
+	return 0;
 }
 
 void mt_sl_mem_add(int64_t d)
 {
-	/* Uncontended: the stripe's line is this thread's alone unless more
-	 * than MT_SL_STRIPES threads run. Atomic so that sharing is exact. */
-	ck_pr_add_64(&mt_sl_mem[mt_sl_thread_stripe()].bytes, (uint64_t)d);
+	mt_sl_stripe_add(&mt_sl_mem[mt_sl_thread_stripe()].bytes, (uint64_t)d);
 }
 
 uint64_t mt_sl_mem_bytes(void)
@@ -642,11 +679,17 @@ int mt_sl_locate(struct mt_sl *sl, ck_epoch_record_t *r, const void *key, size_t
 	pos->node = mt_slx_lookup(sl, key, klen, pos->hash);
 	if (pos->node != NULL) {
 		pos->hit = 1;
+		/* Own the head's line before taking a seq: the CAS in
+		 * mt_sl_link_at, inside the ordered window, then hits. */
+		__builtin_prefetch(&pos->node->head, 1);
 		return MANTIS_OK;
 	}
 	pos->node = mt_sl_search_w(sl, r, key, klen, pos->preds, pos->succs);
-	if (pos->node != NULL)
+	if (pos->node != NULL) {
+		__builtin_prefetch(&pos->node->head, 1);
 		return MANTIS_OK;
+	}
+	__builtin_prefetch(&pos->preds[0]->next[0], 1);
 	/* A new key: its node, with v as its first version, ready to link. */
 	pos->fresh = mt_sl_node_new(key, klen, mt_sl_random_height(), v);
 	return pos->fresh != NULL ? MANTIS_OK : MANTIS_ENOMEM;

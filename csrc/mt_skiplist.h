@@ -296,11 +296,34 @@ void mt_sl_walk(struct mt_sl *sl, ck_epoch_record_t *r, void (*fn)(struct mt_sl_
 int mt_sl_pin(struct mt_sl_node *n);
 void mt_sl_unpin(struct mt_sl_node *n);
 
-/* The calling thread's stripe number (0..MT_SL_STRIPES-1) for striped
- * counters: threads are numbered on first use, so two threads share a
- * stripe only when more than MT_SL_STRIPES exist. */
+/* The calling thread's stripe (0..MT_SL_STRIPES-1) for striped counters:
+ * each live thread owns one (1..63) until it exits; beyond 63 live threads,
+ * the rest share stripe 0. mt_sl_stripe_tls: stripe + 1 if owned, -1 if
+ * shared, 0 before the first call. */
 #define MT_SL_STRIPES 64
-unsigned mt_sl_thread_stripe(void);
+extern __thread int mt_sl_stripe_tls;
+unsigned mt_sl_stripe_slow(void);
+
+static inline unsigned mt_sl_thread_stripe(void)
+{
+	int t = mt_sl_stripe_tls;
+
+	if (t > 0)
+		return (unsigned)t - 1;
+	return t < 0 ? 0u : mt_sl_stripe_slow();
+}
+
+/* Adds d (two's complement for a subtraction) to *p, a counter of the
+ * calling thread's stripe: a load and a store when the thread owns the
+ * stripe (no other thread writes it: no locked instruction), an atomic
+ * add when it shares stripe 0. */
+static inline void mt_sl_stripe_add(uint64_t *p, uint64_t d)
+{
+	if (mt_sl_stripe_tls > 0)
+		ck_pr_store_64(p, ck_pr_load_64(p) + d);
+	else
+		ck_pr_add_64(p, d);
+}
 
 /* Bytes of node, version and index memory allocated by this module and not
  * yet freed, in every list of the process (an allocation counter for tests

@@ -1012,3 +1012,57 @@ Test(db_stress, point_index_resizes_under_readers, .timeout = 300)
 	cr_assert_eq(tdb_stats(db).entries, hi - lo);
 	cr_assert_eq(mantis_db_close(db), MANTIS_OK);
 }
+
+/* ------------------------------------------------------------ many threads at once */
+
+#define TM_THREADS 72 /* more than the 63 stripes threads can own */
+
+struct tm_arg {
+	uint64_t db;
+	int id;
+	pthread_barrier_t *all_in, *all_done;
+};
+
+static void *tm_thread(void *p)
+{
+	struct tm_arg *a = p;
+	char key[32];
+
+	tdb_key(key, sizeof(key), "m", (uint64_t)a->id);
+	pthread_barrier_wait(a->all_in); /* every thread alive at once */
+	for (int i = 0; i < 50; i++)
+		tdb_put(a->db, key, i % 2 ? "odd" : "even");
+	tdb_expect(a->db, 0, key, "odd");
+	pthread_barrier_wait(a->all_done);
+	return NULL;
+}
+
+/* Counters stay exact when threads outnumber the owned stripes (the rest
+ * share one with atomic adds). */
+Test(db_stress, counters_exact_with_more_threads_than_stripes, .timeout = 300)
+{
+	struct tm_arg args[TM_THREADS];
+	pthread_t t[TM_THREADS];
+	pthread_barrier_t in, done;
+	uint64_t db = tdb_open();
+	mantis_db_stats_t st;
+
+	pthread_barrier_init(&in, NULL, TM_THREADS);
+	pthread_barrier_init(&done, NULL, TM_THREADS);
+	for (int i = 0; i < TM_THREADS; i++) {
+		args[i] = (struct tm_arg){db, i, &in, &done};
+		cr_assert_eq(pthread_create(&t[i], NULL, tm_thread, &args[i]), 0);
+	}
+	for (int i = 0; i < TM_THREADS; i++)
+		cr_assert_eq(pthread_join(t[i], NULL), 0);
+	pthread_barrier_destroy(&in);
+	pthread_barrier_destroy(&done);
+	st = tdb_stats(db);
+	cr_assert_eq(st.writes, 50u * TM_THREADS);
+	cr_assert_eq(st.reads, TM_THREADS);
+	cr_assert_eq(st.entries, TM_THREADS);
+	cr_assert_eq(mantis_db_sweep(db, NULL), MANTIS_OK);
+	cr_assert_eq(tdb_stats(db).versions, TM_THREADS);
+	cr_assert_eq(tdb_stats(db).bytes, TM_THREADS * (9u + 3u));
+	cr_assert_eq(mantis_db_close(db), MANTIS_OK);
+}
