@@ -39,9 +39,9 @@
  * Invariants (shard lock held):
  *  (T1) every resident entry is in exactly one table slot of the current
  *       table (e->slot), and in the policy; its cost is in the policy's sums;
- *  (T2) live + tombs = occupied slots, and live + tombs <= 3/4 of the
- *       slots after any put's rebuild check, so probes always meet an empty
- *       slot and stop;
+ *  (T2) live (the policy's entry count) + tombs = occupied slots, and
+ *       live + tombs <= 3/4 of the slots after any put's rebuild check, so
+ *       probes always meet an empty slot and stop;
  *  (T3) the resident cost of a shard never exceeds its capacity, so the
  *       cache's resident cost never exceeds its capacity: the slack is 0
  *       cost units (memory of retired entries awaiting their grace period
@@ -111,15 +111,18 @@ struct mt_cache_table {
 	uint64_t slots[];
 };
 
+/* A shard. A put writes three of its cache lines: the lock's (with the
+ * table pointer, tombstone and probe counts) and the policy's two hot
+ * lines; TTL and rare counters live apart. */
 struct mt_cache_shard {
 	pthread_mutex_t lock;
 	struct mt_cache_table *table; /* published with ck_pr_store_ptr */
-	uint64_t live, tombs;         /* occupied slots (lock) */
-	uint64_t capacity;
-	struct mt_cpol pol;
-	/* Counters: written under the lock with atomic stores, read by stats. */
-	uint64_t inserts, evictions, expirations, rejections, entries, cost;
-	uint64_t probes;     /* slots examined by writers' lookups (lock) */
+	uint64_t tombs;               /* tombstone slots (lock) */
+	uint64_t probes;              /* slots examined by writers' lookups (lock) */
+	struct mt_cpol pol;           /* live slots = mt_cpol_entries(&pol) */
+	/* Rare counters: written under the lock with atomic stores. */
+	uint64_t expirations, rejections;
+	uint64_t capacity;   /* read-only */
 	uint64_t timers;     /* entries in the wheel (atomic copy) */
 	uint64_t timer_next; /* the wheel's next due tick (atomic copy) */
 	struct mt_tw wheel;
@@ -413,9 +416,11 @@ static int mt_cache_table_reserve(struct mt_cache_shard *sh, ck_epoch_record_t *
 	struct mt_cache_table *old = sh->table, *t;
 	uint64_t n = MT_CACHE_TABLE_MIN;
 
-	if ((sh->live + sh->tombs + 1) * 4 <= (old->mask + 1) * 3)
+	uint64_t live = mt_cpol_entries(&sh->pol);
+
+	if ((live + sh->tombs + 1) * 4 <= (old->mask + 1) * 3)
 		return 0;
-	while (n < 2 * (sh->live + 1))
+	while (n < 2 * (live + 1))
 		n *= 2;
 	t = mt_cache_table_new(n);
 	if (t == NULL)
@@ -451,11 +456,12 @@ struct mt_cache_fire {
 	uint64_t expired;
 };
 
+/* Publishes the wheel's timer count for the neighbours' sweeps (a store
+ * only when it changed: the line stays shared otherwise). */
 static void mt_cache_sync_counts(struct mt_cache_shard *sh)
 {
-	ck_pr_store_64(&sh->entries, mt_cpol_entries(&sh->pol));
-	ck_pr_store_64(&sh->cost, mt_cpol_cost(&sh->pol));
-	ck_pr_store_64(&sh->timers, sh->wheel.count);
+	if (ck_pr_load_64(&sh->timers) != sh->wheel.count)
+		ck_pr_store_64(&sh->timers, sh->wheel.count);
 }
 
 /* Removes resident e from the table (tombstone) and hands it to the epoch.
@@ -464,7 +470,6 @@ static void mt_cache_drop(struct mt_cache_shard *sh, ck_epoch_record_t *r, struc
 {
 	assert(sh->table->slots[e->slot] == mt_cache_slot_word(e));
 	ck_pr_store_64(&sh->table->slots[e->slot], MT_CACHE_TOMB);
-	sh->live--;
 	sh->tombs++;
 	mt_epoch_call(r, &e->epoch, mt_cache_entry_free_cb);
 }
@@ -522,8 +527,6 @@ static uint64_t mt_cache_advance(struct mt_cache_shard *sh, ck_epoch_record_t *r
 /* Evicts until `need` more cost units fit. */
 static void mt_cache_make_room(struct mt_cache_shard *sh, ck_epoch_record_t *r, uint64_t need)
 {
-	uint64_t evicted = 0;
-
 	while (mt_cpol_cost(&sh->pol) + need > sh->capacity) {
 		struct mt_cache_entry *v = mt_cpol_evict(&sh->pol);
 
@@ -533,10 +536,7 @@ static void mt_cache_make_room(struct mt_cache_shard *sh, ck_epoch_record_t *r, 
 		if (v->expire_ns != 0)
 			mt_tw_del(&sh->wheel, &v->timer);
 		mt_cache_drop(sh, r, v);
-		evicted++;
 	}
-	if (evicted > 0)
-		mt_cache_bump(&sh->evictions, evicted);
 }
 
 static inline int mt_cache_expired(const struct mt_cache_entry *e, uint64_t now_ns)
@@ -885,14 +885,12 @@ static int mt_cache_put_in(struct mt_cache *c, ck_epoch_record_t *r, const void 
 		mt_cpol_insert(&sh->pol, e, q);
 		if (sh->table->slots[at] == MT_CACHE_TOMB)
 			sh->tombs--;
-		sh->live++;
 		mt_cache_slot_publish(sh->table, at, e);
 	}
 	if (e->expire_ns != 0) {
 		mt_tw_add(&sh->wheel, &e->timer, mt_cache_tick(e->expire_ns));
 		ck_pr_store_64(&sh->timer_next, mt_tw_next(&sh->wheel));
 	}
-	mt_cache_bump(&sh->inserts, 1);
 	mt_cache_sync_counts(sh);
 	pthread_mutex_unlock(&sh->lock);
 	if (ttl_active && c->nshards > 1)
@@ -984,7 +982,6 @@ int mantis_cache_clear(uint64_t cache)
 		for (uint64_t j = 0; j <= sh->table->mask; j++)
 			if (sh->table->slots[j] != MT_CACHE_EMPTY)
 				ck_pr_store_64(&sh->table->slots[j], MT_CACHE_EMPTY);
-		sh->live = 0;
 		sh->tombs = 0;
 		while ((e = mt_cpol_pop(&sh->pol)) != NULL)
 			mt_epoch_call(r, &e->epoch, mt_cache_entry_free_cb);
@@ -1048,12 +1045,12 @@ int mantis_cache_stats(uint64_t cache, mantis_cache_stats_t *out)
 		for (uint32_t i = 0; i < c->nshards; i++) {
 			struct mt_cache_shard *sh = &c->shards[i];
 
-			s.inserts += ck_pr_load_64(&sh->inserts);
-			s.evictions += ck_pr_load_64(&sh->evictions);
+			s.inserts += ck_pr_load_64(&sh->pol.inserted);
+			s.evictions += ck_pr_load_64(&sh->pol.evicted);
 			s.expirations += ck_pr_load_64(&sh->expirations);
 			s.rejections += ck_pr_load_64(&sh->rejections);
-			s.entries += ck_pr_load_64(&sh->entries);
-			s.cost += ck_pr_load_64(&sh->cost);
+			s.entries += ck_pr_load_64(&sh->pol.s_n) + ck_pr_load_64(&sh->pol.m_n);
+			s.cost += ck_pr_load_64(&sh->pol.s_cost) + ck_pr_load_64(&sh->pol.m_cost);
 		}
 		s.capacity = c->capacity;
 	}

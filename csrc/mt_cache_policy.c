@@ -270,12 +270,12 @@ static void mt_cpol_link(struct mt_cpol *p, struct mt_cache_entry *e, int queue)
 	e->queue = (uint8_t)queue;
 	if (queue == MT_CPOL_S) {
 		mt_clist_push(&p->s, &e->q);
-		p->s_cost += e->cost;
-		p->s_n++;
+		mt_cpol_set(&p->s_cost, p->s_cost + e->cost);
+		mt_cpol_set(&p->s_n, p->s_n + 1);
 	} else {
 		mt_clist_push(&p->m, &e->q);
-		p->m_cost += e->cost;
-		p->m_n++;
+		mt_cpol_set(&p->m_cost, p->m_cost + e->cost);
+		mt_cpol_set(&p->m_n, p->m_n + 1);
 	}
 }
 
@@ -284,12 +284,12 @@ static void mt_cpol_unlink(struct mt_cpol *p, struct mt_cache_entry *e)
 	mt_clist_del(&e->q);
 	if (e->queue == MT_CPOL_S) {
 		assert(p->s_n > 0 && p->s_cost >= e->cost);
-		p->s_cost -= e->cost;
-		p->s_n--;
+		mt_cpol_set(&p->s_cost, p->s_cost - e->cost);
+		mt_cpol_set(&p->s_n, p->s_n - 1);
 	} else {
 		assert(e->queue == MT_CPOL_M && p->m_n > 0 && p->m_cost >= e->cost);
-		p->m_cost -= e->cost;
-		p->m_n--;
+		mt_cpol_set(&p->m_cost, p->m_cost - e->cost);
+		mt_cpol_set(&p->m_n, p->m_n - 1);
 	}
 }
 
@@ -302,6 +302,7 @@ void mt_cpol_insert(struct mt_cpol *p, struct mt_cache_entry *e, int queue)
 	ck_pr_store_8(&e->freq, 0);
 	e->pass = 0;
 	mt_cpol_link(p, e, queue);
+	mt_cpol_set(&p->inserted, p->inserted + 1);
 	mt_cpol_ghost_grow(p);
 }
 
@@ -314,9 +315,10 @@ void mt_cpol_replace(struct mt_cpol *p, struct mt_cache_entry *old, struct mt_ca
 	ck_pr_store_8(&e->freq, (uint8_t)(f < MT_CPOL_FREQ_MAX ? f + 1 : f));
 	mt_clist_replace(&old->q, &e->q);
 	if (e->queue == MT_CPOL_S)
-		p->s_cost = p->s_cost - old->cost + e->cost;
+		mt_cpol_set(&p->s_cost, p->s_cost - old->cost + e->cost);
 	else
-		p->m_cost = p->m_cost - old->cost + e->cost;
+		mt_cpol_set(&p->m_cost, p->m_cost - old->cost + e->cost);
+	mt_cpol_set(&p->inserted, p->inserted + 1);
 }
 
 static struct mt_cache_entry *mt_cpol_tail(struct mt_clist *q)
@@ -354,6 +356,7 @@ struct mt_cache_entry *mt_cpol_evict(struct mt_cpol *p)
 				continue;
 			}
 			mt_cpol_ghost_record(p, e->hash, 0, p->ev_s);
+			mt_cpol_set(&p->evicted, p->evicted + 1);
 			return e;
 		}
 		if (mt_clist_empty(&p->m))
@@ -373,6 +376,7 @@ struct mt_cache_entry *mt_cpol_evict(struct mt_cpol *p)
 		mt_cpol_unlink(p, e);
 		p->ev_m = (p->ev_m + 1) & MT_CPOL_SEQ_MASK;
 		mt_cpol_ghost_record(p, e->hash, 1, p->ev_m);
+		mt_cpol_set(&p->evicted, p->evicted + 1);
 		return e;
 	}
 }

@@ -33,18 +33,33 @@ struct mt_cpol_ghost {
 	uint32_t mask; /* buckets - 1 */
 };
 
+/* Laid out so that an insert writes two cache lines of it: the first holds
+ * the queues and their sums, the second the adaptation and the counters.
+ * The sums and counters that stats read without the lock (s_cost, m_cost,
+ * s_n, m_n, inserted, evicted) are written with atomic stores. */
 struct mt_cpol {
+	/* line 1 */
 	struct mt_clist s, m; /* queues: head = newest, tail = next examined */
-	uint64_t capacity;    /* cost units */
 	uint64_t s_cost, m_cost;
 	uint64_t s_n, m_n; /* entries in each queue */
+	/* line 2 */
 	uint64_t s_target; /* S's share of the capacity, adapted */
-	uint64_t s_min, s_max;
 	uint32_t ev_s;     /* departures from S (promoted or evicted), mod 2^31 */
 	uint32_t ev_m;     /* evictions from M, mod 2^31 */
 	uint64_t examined; /* queue tails examined by mt_cpol_evict, in all */
+	uint64_t inserted; /* entries linked by insert or replace, in all */
+	uint64_t evicted;  /* victims returned by mt_cpol_evict, in all */
 	struct mt_cpol_ghost ghost;
-};
+	/* read-only after init */
+	uint64_t capacity; /* cost units */
+	uint64_t s_min, s_max;
+} __attribute__((aligned(64)));
+
+/* Single-writer counters: the lock holder stores, stats load. */
+static inline void mt_cpol_set(uint64_t *f, uint64_t v)
+{
+	ck_pr_store_64(f, v);
+}
 
 /* Initialises an empty policy for capacity cost units. Returns MANTIS_OK or
  * MANTIS_ENOMEM. */

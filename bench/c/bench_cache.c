@@ -311,6 +311,7 @@ struct bc_thread {
 	const struct bc_target *t;
 	enum bc_workload wl;
 	int id;
+	uint64_t run;           /* this run's number in the process */
 	const uint32_t *stream; /* Zipf-drawn resident indexes */
 	pthread_barrier_t *start;
 	volatile int *stop;
@@ -351,7 +352,9 @@ static void *bc_worker(void *arg)
 	const struct bc_target *t = w->t;
 	unsigned char value[BC_VALUE_LEN], buf[BC_VALUE_LEN];
 	uint64_t rng = 0x9e3779b97f4a7c15ull * (uint64_t)(w->id + 1), i = 0;
-	uint64_t fresh = t->entries + ((uint64_t)(w->id + 1) << 40);
+	/* New keys of put-evict: a range of its own per run and thread, so
+	 * that no run re-inserts (replaces) another run's keys. */
+	uint64_t fresh = t->entries + ((w->run * 2 + (uint64_t)w->id + 1) << 36);
 	uint8_t key[BC_KEY_LEN];
 
 	uint64_t cpu0, errors = 0; /* counted locally: w is written once, at the end */
@@ -373,7 +376,8 @@ static void *bc_worker(void *arg)
 			ok = bc_get(t, key, buf);
 			break;
 		case BC_GET_MISS:
-			bench_key16(key, t->entries + (bench_rand(&rng) >> 24));
+			bench_key16(key,
+			            (1ull << 50) + (bench_rand(&rng) >> 24)); /* never inserted */
 			if (timed)
 				t0 = bench_now_ns();
 			ok = !bc_get(t, key, buf);
@@ -429,8 +433,12 @@ static int bc_run(const struct bc_target *t, enum bc_workload wl, int threads, d
 		free(all);
 		return -1;
 	}
+	static uint64_t runs;
+
+	runs++;
 	for (int i = 0; i < threads; i++) {
 		memset(&w[i], 0, sizeof(w[i]));
+		w[i].run = runs;
 		w[i].t = t;
 		w[i].wl = wl;
 		w[i].id = i;
@@ -524,7 +532,7 @@ static int bc_topup(struct bc_target *t)
 	do {
 		before = s.evictions;
 		for (uint64_t k = 0; k < batch; k++, i++) {
-			bench_key16(key, t->entries + (3ull << 40) + i);
+			bench_key16(key, (1ull << 60) + i);
 			if (!bc_put(t, key, value))
 				return -1;
 		}
