@@ -644,9 +644,11 @@ static int mt_db_apply(uint64_t dbh, struct mt_db_rec *recs, size_t n, uint64_t 
 				nwrites++;
 			else
 				ndeletes++;
-			/* Full barrier: the count is taken before pruning may
-			 * cut below this version. */
-			ck_pr_or_64(&rec->ver->seqf, MT_SL_V_DONE);
+			/* Release: the reads below this version precede the
+			 * flag that lets a prune cut there. Only this writer
+			 * ever changes its version's flags: a store is enough. */
+			ck_pr_fence_release();
+			ck_pr_store_64(&rec->ver->seqf, mt_sl_ver_seqf(rec->ver) | MT_SL_V_DONE);
 		}
 	}
 	/* After publication: a new node's upper levels and its index slot,
@@ -655,11 +657,17 @@ static int mt_db_apply(uint64_t dbh, struct mt_db_rec *recs, size_t n, uint64_t 
 		if (recs[i].linked)
 			mt_sl_link_finish(&db->sl, r, recs[i].key, recs[i].klen, &recs[i].pos);
 	for (i = 0; i < n; i++) {
-		if (recs[i].linked) {
-			if (now == 0 && (mt_sl_ver_seqf(recs[i].ver) & MT_SL_V_TTL))
-				now = mt_db_now_ms();
-			mt_db_prune_node(db, r, recs[i].node, now != 0 ? now : 1);
-		}
+		uint64_t sf;
+
+		if (!recs[i].linked)
+			continue;
+		sf = mt_sl_ver_seqf(recs[i].ver);
+		/* A new key's node holds only this put: nothing to prune. */
+		if (recs[i].pos.linked && !(sf & (MT_SL_V_ABORTED | MT_SL_V_TOMB)))
+			continue;
+		if (now == 0 && (sf & MT_SL_V_TTL))
+			now = mt_db_now_ms();
+		mt_db_prune_node(db, r, recs[i].node, now != 0 ? now : 1);
 	}
 	sp = mt_db_stripe(db);
 	if (nver != 0) {

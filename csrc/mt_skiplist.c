@@ -690,9 +690,13 @@ int mt_sl_locate(struct mt_sl *sl, ck_epoch_record_t *r, const void *key, size_t
 		return MANTIS_OK;
 	}
 	__builtin_prefetch(&pos->preds[0]->next[0], 1);
-	/* A new key: its node, with v as its first version, ready to link. */
+	/* A new key: its node, with v as its first version, ready to link,
+	 * its index reference claimed already (it is not visible yet). */
 	pos->fresh = mt_sl_node_new(key, klen, mt_sl_random_height(), v);
-	return pos->fresh != NULL ? MANTIS_OK : MANTIS_ENOMEM;
+	if (pos->fresh == NULL)
+		return MANTIS_ENOMEM;
+	pos->fresh->state |= MT_SL_INDEXED;
+	return MANTIS_OK;
 }
 
 /* The general case of mt_sl_link_at: search, link into the key's node or
@@ -717,6 +721,7 @@ static int mt_sl_link_slow(struct mt_sl *sl, ck_epoch_record_t *r, const void *k
 			pos->fresh = mt_sl_node_new(key, klen, mt_sl_random_height(), v);
 			if (pos->fresh == NULL)
 				return MANTIS_ENOMEM;
+			pos->fresh->state |= MT_SL_INDEXED; /* as in locate */
 		}
 		ck_pr_store_ptr(&v->next, NULL);
 		ck_pr_store_ptr(&pos->fresh->next[0], pos->succs[0]);
@@ -769,7 +774,7 @@ void mt_sl_link_finish(struct mt_sl *sl, ck_epoch_record_t *r, const void *key, 
 	}
 	if (!pos->linked) {
 		if (pos->node != NULL && !pos->hit)
-			mt_slx_install(sl, pos->node, pos->hash, 1);
+			mt_slx_install(sl, pos->node, pos->hash, MT_SLX_EVICT);
 		return;
 	}
 	h = fresh->height;
@@ -788,7 +793,7 @@ void mt_sl_link_finish(struct mt_sl *sl, ck_epoch_record_t *r, const void *key, 
 	}
 	/* Release: from now on the node may be removed (I2). */
 	ck_pr_and_32(&fresh->state, ~MT_SL_INSERTING);
-	mt_slx_install(sl, fresh, pos->hash, 1);
+	mt_slx_install(sl, fresh, pos->hash, MT_SLX_EVICT | MT_SLX_CLAIMED);
 }
 
 void mt_sl_pos_drop(struct mt_sl_pos *pos)

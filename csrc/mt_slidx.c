@@ -186,7 +186,7 @@ static void mt_slx_clear_indexed(struct mt_sl_node *n)
 
 static __thread unsigned mt_slx_rotor;
 
-void mt_slx_install(struct mt_sl *sl, struct mt_sl_node *n, uint64_t h, int evict)
+void mt_slx_install(struct mt_sl *sl, struct mt_sl_node *n, uint64_t h, int flags)
 {
 	struct mt_slx_table *t = ck_pr_load_ptr(&sl->idx);
 	uint64_t *b = NULL, want = mt_slx_tag(h) | (uint64_t)(uintptr_t)n, old = 0;
@@ -206,13 +206,16 @@ void mt_slx_install(struct mt_sl *sl, struct mt_sl_node *n, uint64_t h, int evic
 		}
 	}
 	if (pick == MT_SLX_WAYS) {
-		if (!evict)
+		if (!(flags & MT_SLX_EVICT)) {
+			if (flags & MT_SLX_CLAIMED)
+				mt_slx_clear_indexed(n);
 			return;
+		}
 		b = mt_slx_bucket(t, h, (int)(mt_slx_rotor & 1));
 		pick = mt_slx_rotor++ / 2 % MT_SLX_WAYS;
 		old = ck_pr_load_64(&b[pick]);
 	}
-	for (;;) {
+	while (!(flags & MT_SLX_CLAIMED)) {
 		s = ck_pr_load_32(&n->state);
 		if (s & (MT_SL_REMOVED | MT_SL_INDEXED))
 			return;

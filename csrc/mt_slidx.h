@@ -42,9 +42,13 @@ struct mt_sl_node *mt_slx_lookup(const struct mt_sl *sl, const void *key, size_t
 
 /* Indexes n (a node found in or linked into the list, whose hash is h),
  * unless it is removed or already indexed, into a free slot of one of its
- * two buckets, or, if both are full and evict is set (writers), in place of
- * another node. Never blocks; gives up on any race. */
-void mt_slx_install(struct mt_sl *sl, struct mt_sl_node *n, uint64_t h, int evict);
+ * two buckets, or, if both are full and MT_SLX_EVICT is set (writers), in
+ * place of another node. MT_SLX_CLAIMED: the caller already set n's
+ * INDEXED (a new node, before it was linked); it is cleared if n gets no
+ * slot. Never blocks; gives up on any race. */
+#define MT_SLX_EVICT   1
+#define MT_SLX_CLAIMED 2
+void mt_slx_install(struct mt_sl *sl, struct mt_sl_node *n, uint64_t h, int flags);
 
 /* Takes n out of the index so that it can be removed. Returns 1 if n is no
  * longer indexed, 0 if its slot could not be found (an install or a resize
