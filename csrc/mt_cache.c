@@ -17,7 +17,7 @@
  * whose cost exceeds its shard's capacity is declined (an older version of
  * the key is removed: the new value supersedes it).
  *
- * Shard mutexes are adaptive (spin, then sleep). A put allocates its entry
+ * Shard locks are spinlocks that yield after a while (see mt_cache_lock). A put allocates its entry
  * before locking (the only failure, ENOMEM, then changes nothing),
  * prefetches the lock and the key's slot, and fills small entries under
  * the lock so that their stores drain while the table and ghost are probed.
@@ -91,6 +91,7 @@
 
 #include <assert.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdint.h>
 #include <string.h>
 #include <time.h>
@@ -115,7 +116,7 @@ struct mt_cache_table {
  * table pointer, tombstone and probe counts) and the policy's two hot
  * lines; TTL and rare counters live apart. */
 struct mt_cache_shard {
-	pthread_mutex_t lock;
+	uint32_t lock;                /* mt_cache_lock: 0 free, 1 held */
 	struct mt_cache_table *table; /* published with ck_pr_store_ptr */
 	uint64_t tombs;               /* tombstone slots (lock) */
 	uint64_t probes;              /* slots examined by writers' lookups (lock) */
@@ -140,6 +141,57 @@ struct mt_cache {
 	struct mt_cache_shard *shards;
 	struct mt_cache_stripe stripes[MT_CACHE_TSLOTS + 1];
 };
+
+/* ------------------------------------------------------------------ shard locks */
+
+/*
+ * A test-and-test-and-set spinlock. Critical sections are a few hundred
+ * nanoseconds: a futex sleep and wake-up (what a pthread mutex falls back
+ * to) costs far more, and a pthread unlock is an atomic read-modify-write
+ * where this one is a plain store. A waiter that has spun for a while
+ * yields the CPU, so that a preempted holder on an oversubscribed machine
+ * can finish.
+ */
+#define MT_CACHE_SPINS 256
+
+static void mt_cache_lock_slow(uint32_t *l)
+{
+	unsigned spins = 0;
+
+	for (;;) {
+		while (ck_pr_load_32(l) != 0) {
+			ck_pr_stall();
+			if (++spins == MT_CACHE_SPINS) {
+				spins = 0;
+				sched_yield();
+			}
+		}
+		/* Acquire: as in mt_cache_lock. */
+		if (ck_pr_fas_32(l, 1) == 0)
+			return;
+	}
+}
+
+static inline void mt_cache_lock(uint32_t *l)
+{
+	/* Acquire: the exchange is a full barrier on x86-64, so the critical
+	 * section's accesses cannot move before it. */
+	if (ck_pr_fas_32(l, 1) != 0)
+		mt_cache_lock_slow(l);
+}
+
+static inline int mt_cache_trylock(uint32_t *l)
+{
+	return ck_pr_load_32(l) == 0 && ck_pr_fas_32(l, 1) == 0;
+}
+
+static inline void mt_cache_unlock(uint32_t *l)
+{
+	/* Release: every access of the critical section before the store that
+	 * frees the lock. */
+	ck_pr_fence_release();
+	ck_pr_store_32(l, 0);
+}
 
 /* ------------------------------------------------------------------ hashing */
 
@@ -558,7 +610,6 @@ static void mt_cache_free(struct mt_cache *c)
 			mt_free(e);
 		mt_cpol_destroy(&sh->pol);
 		mt_free(sh->table);
-		pthread_mutex_destroy(&sh->lock);
 	}
 	mt_free(c->shards);
 	mt_free(c);
@@ -574,20 +625,6 @@ static void mt_cache_destroy(void *obj)
 	mt_cache_free(obj);
 }
 
-/* Shard locks spin briefly before sleeping (glibc's adaptive mutex): the
- * critical sections are a few hundred nanoseconds, far shorter than a
- * futex sleep and wake-up. */
-static pthread_mutexattr_t mt_cache_mutex_attr;
-static pthread_once_t mt_cache_mutex_once = PTHREAD_ONCE_INIT;
-
-static void mt_cache_mutex_setup(void)
-{
-	pthread_mutexattr_init(&mt_cache_mutex_attr);
-#ifdef PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP
-	pthread_mutexattr_settype(&mt_cache_mutex_attr, PTHREAD_MUTEX_ADAPTIVE_NP);
-#endif
-}
-
 int mantis_cache_open(const mantis_cache_options_t *opts, uint64_t *cache_out)
 {
 	struct mt_cache *c;
@@ -599,7 +636,6 @@ int mantis_cache_open(const mantis_cache_options_t *opts, uint64_t *cache_out)
 		return MANTIS_EINVAL;
 	if (mt_epoch_record() == NULL)
 		return MANTIS_ENOMEM;
-	pthread_once(&mt_cache_mutex_once, mt_cache_mutex_setup);
 	while (n < MT_CACHE_SHARDS_MAX && opts->capacity / (2 * (uint64_t)n) >= MT_CACHE_SHARD_MIN)
 		n *= 2;
 	c = mt_malloc_aligned(sizeof(*c), 64);
@@ -630,7 +666,7 @@ int mantis_cache_open(const mantis_cache_options_t *opts, uint64_t *cache_out)
 			return MANTIS_ENOMEM;
 		}
 		sh->table = mt_cache_table_new(MT_CACHE_TABLE_MIN);
-		if (sh->table == NULL || pthread_mutex_init(&sh->lock, &mt_cache_mutex_attr) != 0) {
+		if (sh->table == NULL) {
 			mt_cpol_destroy(&sh->pol);
 			mt_free(sh->table);
 			sh->table = NULL;
@@ -657,7 +693,7 @@ static void mt_cache_reap(struct mt_cache_shard *sh, ck_epoch_record_t *r, struc
 {
 	uint64_t at;
 
-	if (pthread_mutex_trylock(&sh->lock) != 0)
+	if (!mt_cache_trylock(&sh->lock))
 		return;
 	/* Still resident (not replaced or removed meanwhile)? */
 	if (mt_cache_table_find(sh->table, e->hash, e->data, e->klen, &at, &sh->probes) == e) {
@@ -666,7 +702,7 @@ static void mt_cache_reap(struct mt_cache_shard *sh, ck_epoch_record_t *r, struc
 		mt_cache_advance(sh, r, now_ns);
 		mt_cache_sync_counts(sh);
 	}
-	pthread_mutex_unlock(&sh->lock);
+	mt_cache_unlock(&sh->lock);
 }
 
 static int mt_cache_get_in(struct mt_cache *c, ck_epoch_record_t *r, const void *key, size_t klen,
@@ -738,10 +774,10 @@ static void mt_cache_sweep_one(struct mt_cache *c, ck_epoch_record_t *r, uint64_
 	if (ck_pr_load_64(&sh->timers) == 0 ||
 	    ck_pr_load_64(&sh->timer_next) > mt_cache_tick(now_ns))
 		return;
-	if (pthread_mutex_trylock(&sh->lock) != 0)
+	if (!mt_cache_trylock(&sh->lock))
 		return;
 	mt_cache_advance(sh, r, now_ns);
-	pthread_mutex_unlock(&sh->lock);
+	mt_cache_unlock(&sh->lock);
 }
 
 /* A put whose cost exceeds its shard's capacity: declined, and an older
@@ -752,13 +788,13 @@ static void mt_cache_decline(struct mt_cache_shard *sh, ck_epoch_record_t *r, ui
 	struct mt_cache_entry *old;
 	uint64_t at;
 
-	pthread_mutex_lock(&sh->lock);
+	mt_cache_lock(&sh->lock);
 	old = mt_cache_table_find(sh->table, hash, key, klen, &at, &sh->probes);
 	if (old != NULL && old->version <= version)
 		mt_cache_remove(sh, r, old);
 	mt_cache_bump(&sh->rejections, 1);
 	mt_cache_sync_counts(sh);
-	pthread_mutex_unlock(&sh->lock);
+	mt_cache_unlock(&sh->lock);
 }
 
 /* Initialises a new, unpublished entry. */
@@ -837,7 +873,7 @@ static int mt_cache_put_in(struct mt_cache *c, ck_epoch_record_t *r, const void 
 	fill_late = klen + vlen <= 512;
 	if (!fill_late)
 		mt_cache_entry_fill(e, hash, key, klen, value, vlen, cost, ttl_ms, version, now_ns);
-	pthread_mutex_lock(&sh->lock);
+	mt_cache_lock(&sh->lock);
 	if (fill_late)
 		mt_cache_entry_fill(e, hash, key, klen, value, vlen, cost, ttl_ms, version, now_ns);
 	mt_cpol_prefetch(&sh->pol, hash);
@@ -852,7 +888,7 @@ static int mt_cache_put_in(struct mt_cache *c, ck_epoch_record_t *r, const void 
 	}
 	if (old != NULL && old->version > version) {
 		mt_cache_bump(&sh->rejections, 1);
-		pthread_mutex_unlock(&sh->lock);
+		mt_cache_unlock(&sh->lock);
 		mt_free(e);
 		if (admitted_out != NULL)
 			*admitted_out = 0;
@@ -871,7 +907,7 @@ static int mt_cache_put_in(struct mt_cache *c, ck_epoch_record_t *r, const void 
 
 		rc = mt_cache_table_reserve(sh, r);
 		if (rc < 0) {
-			pthread_mutex_unlock(&sh->lock);
+			mt_cache_unlock(&sh->lock);
 			mt_free(e);
 			return rc;
 		}
@@ -892,7 +928,7 @@ static int mt_cache_put_in(struct mt_cache *c, ck_epoch_record_t *r, const void 
 		ck_pr_store_64(&sh->timer_next, mt_tw_next(&sh->wheel));
 	}
 	mt_cache_sync_counts(sh);
-	pthread_mutex_unlock(&sh->lock);
+	mt_cache_unlock(&sh->lock);
 	if (ttl_active && c->nshards > 1)
 		mt_cache_sweep_one(c, r, now_ns);
 	if (admitted_out != NULL)
@@ -949,13 +985,13 @@ int mantis_cache_delete(uint64_t cache, const void *key, size_t klen, uint64_t v
 		struct mt_cache_shard *sh = mt_cache_shard_of(c, hash);
 		struct mt_cache_entry *e;
 
-		pthread_mutex_lock(&sh->lock);
+		mt_cache_lock(&sh->lock);
 		e = mt_cache_table_find(sh->table, hash, key, klen, &at, &sh->probes);
 		if (e != NULL && e->version <= version) {
 			mt_cache_remove(sh, r, e);
 			mt_cache_sync_counts(sh);
 		}
-		pthread_mutex_unlock(&sh->lock);
+		mt_cache_unlock(&sh->lock);
 	}
 	mt_epoch_end(r, NULL);
 	return rc;
@@ -977,7 +1013,7 @@ int mantis_cache_clear(uint64_t cache)
 		struct mt_cache_entry *e;
 		uint64_t now = mt_cache_tick(mt_cache_now_ns());
 
-		pthread_mutex_lock(&sh->lock);
+		mt_cache_lock(&sh->lock);
 		/* Empty every slot first (readers then miss), then retire. */
 		for (uint64_t j = 0; j <= sh->table->mask; j++)
 			if (sh->table->slots[j] != MT_CACHE_EMPTY)
@@ -989,7 +1025,7 @@ int mantis_cache_clear(uint64_t cache)
 		mt_tw_reset(&sh->wheel, now > sh->wheel.now ? now : sh->wheel.now);
 		ck_pr_store_64(&sh->timer_next, UINT64_MAX);
 		mt_cache_sync_counts(sh);
-		pthread_mutex_unlock(&sh->lock);
+		mt_cache_unlock(&sh->lock);
 	}
 	mt_epoch_end(r, NULL);
 	return rc;
@@ -1010,9 +1046,9 @@ int mantis_cache_expire(uint64_t cache, uint64_t *expired_out)
 	for (uint32_t i = 0; rc == MANTIS_OK && i < c->nshards; i++) {
 		struct mt_cache_shard *sh = &c->shards[i];
 
-		pthread_mutex_lock(&sh->lock);
+		mt_cache_lock(&sh->lock);
 		total += mt_cache_advance(sh, r, mt_cache_now_ns());
-		pthread_mutex_unlock(&sh->lock);
+		mt_cache_unlock(&sh->lock);
 	}
 	mt_epoch_end(r, NULL);
 	if (rc == MANTIS_OK && expired_out != NULL)
@@ -1072,10 +1108,10 @@ int mt_cache_test_work(uint64_t cache, uint64_t *probes, uint64_t *examined)
 	mt_epoch_begin(r, NULL);
 	rc = mt_handle_peek(cache, MT_HANDLE_CACHE, (void **)&c);
 	for (uint32_t i = 0; rc == MANTIS_OK && i < c->nshards; i++) {
-		pthread_mutex_lock(&c->shards[i].lock);
+		mt_cache_lock(&c->shards[i].lock);
 		*probes += c->shards[i].probes;
 		*examined += c->shards[i].pol.examined;
-		pthread_mutex_unlock(&c->shards[i].lock);
+		mt_cache_unlock(&c->shards[i].lock);
 	}
 	mt_epoch_end(r, NULL);
 	return rc;
