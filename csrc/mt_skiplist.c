@@ -777,6 +777,7 @@ void mt_sl_link_finish(struct mt_sl *sl, ck_epoch_record_t *r, const void *key, 
 			mt_slx_install(sl, pos->node, pos->hash, MT_SLX_EVICT);
 		return;
 	}
+	assert(fresh != NULL); /* linked: the new node is in the list */
 	h = fresh->height;
 	while ((lvl = ck_pr_load_32(&sl->level)) < h && !ck_pr_cas_32(&sl->level, lvl, h))
 		;
