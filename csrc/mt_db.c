@@ -20,12 +20,12 @@
  *  P1 A version with seq s is invisible until published >= s, and every
  *     version of batch s was linked before published became s: a reader
  *     sees all of a batch or none of it.
- *  P2 published only grows and every seq <= published is decided: it was
- *     published or its versions carry ABORTED, set before the batch
- *     published its (empty) seq. A writer that fails after taking its seq
- *     (ENOMEM while linking, CONFLICT) marks what it linked ABORTED, frees
- *     what it did not, and still publishes s, so later writers never wait
- *     on it for ever.
+ *  P2 published only grows and every seq <= published is decided: it
+ *     committed, or its versions carry ABORTED, set before the write was
+ *     marked ready. A writer that fails after taking its seq (ENOMEM while
+ *     linking, CONFLICT) marks what it linked ABORTED, frees what it did
+ *     not, and still marks s ready, so later writers never wait on it for
+ *     ever.
  *
  * Writers wait for each other only between taking s and being ready (a few
  * CASes): a writer descheduled there delays the writers after it until it
@@ -80,9 +80,11 @@
  *
  * STATS
  *
- * Each thread adds to its stripe of counters (two cache lines per thread,
- * threads numbered on first use), so the hot path has no shared counter
- * beyond next_seq/published. entries changes once a write is published: a
+ * Each thread adds to its own stripe of counters (two cache lines; a live
+ * thread owns its stripe, so a counter update is a plain load and store;
+ * beyond 63 live threads the rest share stripe 0 with atomic adds: see
+ * mt_sl_stripe_add), so the hot path has no shared counter beyond
+ * next_seq/published. entries changes once a write is published: a
  * version that is a put adds one unless the newest committed version below
  * it (all decided by then) is a put; a tombstone removes one if it is. Then
  * the writer sets the version's DONE flag; until then no prune cuts below
@@ -95,11 +97,15 @@
  * LIFETIMES
  *
  * The db object has a reference count: one for its handle and one per
- * snapshot and iterator. mantis_db_close closes the handle; calls in flight
- * hold handle references (mt_handle), so the handle's reference goes only
- * after they return, and the db is freed when the last snapshot or iterator
- * goes too. Nothing of the db is touched by deferred frees, which only free
- * nodes and versions already unlinked.
+ * snapshot and iterator; it is freed when the handle is closed and the
+ * last snapshot and iterator are gone. Point reads and writes look the
+ * handle up without a reference (mt_handle_peek: no shared write per call)
+ * inside their epoch section, so mt_db_destroy first waits for every
+ * section active at that point (ck_epoch_synchronize_wait): a call that saw
+ * the handle open began its section before the close, and the handle was
+ * closed before the last reference went. Sweeps, stats, snapshot and
+ * iterator opens take a reference (mt_handle_acquire). Nothing of the db
+ * is touched by deferred frees, which only free memory already unlinked.
  */
 #include "mt_db.h"
 

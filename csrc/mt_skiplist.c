@@ -15,7 +15,8 @@
  * link is frozen. Bit 0 of node->head is SEALED: the chain is being removed
  * with its node and writers must not add to it. Bit 0 of a version's next is
  * set only in the newest version of a removed node, where it holds the
- * node's address for the deferred free (readers see the end of the chain).
+ * address of the node's carrier for the deferred free (readers see the end
+ * of the chain).
  *
  * INVARIANTS
  *
@@ -69,12 +70,13 @@
  * expired put, and nothing above it is live (everything above is aborted),
  * the whole key is dead: the node is removed. Removal seals the head (a CAS
  * that fails if a writer has just linked a newer version), then sets REMOVED
- * unless the node is pinned by an iterator or still INSERTING (then it
- * unseals and gives up: removal is only ever an optimisation), raises the
- * list owner's removed_seq, cuts the chain below the head and tags the
- * head's next with the node's address, marks the tower top-down and runs a
- * find to snip it. Writers that meet a sealed head wait for the seal to go
- * or the node to be marked at level 0 and then search again.
+ * unless the node is pinned by an iterator, still INSERTING, or its index
+ * slot cannot be cleared (then it unseals and gives up: removal is only
+ * ever an optimisation), raises the list owner's removed_seq, cuts the
+ * chain below the head into the node's carrier (allocated before the seal:
+ * no memory, no removal) and tags the head's next with the carrier's
+ * address, marks the tower top-down and runs a find to snip it. Writers that meet a sealed head
+ * wait for the seal to go or the node to be marked at level 0 and then search again.
  *
  * MEMORY RECLAMATION
  *
@@ -108,7 +110,9 @@
  * READS NEVER BLOCK
  *
  * Searches only load links and skip marked nodes through their frozen
- * links; they never write, never retry and never wait. Writers' searches
+ * links; they never retry and never wait, and their only write is indexing
+ * the node they found (mt_slidx.c: CASes into a free slot, given up on any
+ * race). Writers' searches
  * snip marked nodes and restart from the top when a CAS fails (someone else
  * made progress). The only waits are a writer meeting a sealed head (the
  * remover's few steps) and the in-order publication in mt_db.c.
