@@ -3,7 +3,7 @@
  * lock-free reads, per-shard writers, O(1) eviction, TTL by timer wheel.
  *
  * Design. A cache is 2^k shards (k <= 6), chosen by the top bits of a 64-bit
- * key hash. Each shard owns, under one mutex held by writers only:
+ * key hash. Each shard owns, under one lock held by writers only:
  *  - an open-addressing table (linear probing) of 64-bit slot words:
  *    0 empty, 1 tombstone, else tag << 48 | entry pointer, where the 16-bit
  *    tag is hash bits 42..57, so a probe rarely dereferences a wrong entry;
@@ -48,7 +48,7 @@
  *       is not resident and is bounded by mt_epoch's polling);
  *  (T4) an entry has a timer in its shard's wheel iff expire_ns != 0.
  *
- * Concurrency argument. Writers of one shard are serialised by its mutex;
+ * Concurrency argument. Writers of one shard are serialised by its lock;
  * writers of different shards share nothing but the (read-only) cache
  * header. A reader sees either a slot word published by a release store
  * after the entry was fully written (ck_pr_fence_store before the store;
