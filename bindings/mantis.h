@@ -140,7 +140,10 @@ int mantis_db_key_seq(uint64_t db, const void *key, size_t klen, uint64_t *seq_o
  * nothing: if check_seq is not 0, the batch is applied only if no CHECK,
  * PUT or DELETE key has a version newer than check_seq; otherwise nothing is
  * applied and MANTIS_CONFLICT is returned (optimistic transactions: pass the
- * snapshot's sequence number and the read set as CHECK records).
+ * snapshot's sequence number and the read set as CHECK records). Note that
+ * a snapshot of a database that has never committed has sequence number 0,
+ * which disables the checks: hosts that need them commit an empty batch
+ * first (every call, even an empty batch, takes a sequence number).
  *
  * The buffer is read during the call only. A malformed buffer (truncated
  * record, unknown op, lengths past the end) returns MANTIS_EINVAL and applies
@@ -225,9 +228,9 @@ int mantis_snapshot_close(uint64_t snap);
 int mantis_iter_open(uint64_t db, uint64_t snap, const void *prefix, size_t plen, uint64_t *it_out);
 
 /* Positions the iterator at the first visible key >= key (and with the
- * prefix); the next mantis_iter_next moves past it. Returns MANTIS_DONE if
- * there is none. Errors: MANTIS_EINVAL, MANTIS_EKEY, MANTIS_ETOOLARGE,
- * MANTIS_EBADHANDLE, MANTIS_CLOSED. */
+ * prefix): the next mantis_iter_next (or _next_chunk) returns that key
+ * first. Returns MANTIS_DONE if there is none. Errors: MANTIS_EINVAL, MANTIS_EKEY,
+ * MANTIS_ETOOLARGE, MANTIS_EBADHANDLE, MANTIS_CLOSED. */
 int mantis_iter_seek(uint64_t it, const void *key, size_t klen);
 
 /* Advances to the next visible entry with the prefix and points key and value
@@ -285,7 +288,10 @@ int mantis_cache_get(uint64_t cache, const void *key, size_t klen, void *buf, si
 /* Inserts or replaces key -> value. cost 0 means the default cost; ttl_ms 0
  * means no expiry. version orders writes of the same key: if the resident
  * entry has a greater version, nothing changes (0 is the oldest version).
- * The policy may also decline to admit a new key. If admitted_out is not
+ * The policy may also decline to admit a new key, and a put whose cost
+ * exceeds its shard's share of the capacity (at least 64 KiB, or 1/64 of
+ * the capacity from 4 MiB up) is declined and removes any older version of
+ * the key, so the cache never serves it stale. If admitted_out is not
  * NULL it receives 1 if the entry is now resident with this value, else 0.
  * Errors: MANTIS_EINVAL, MANTIS_EKEY, MANTIS_ETOOLARGE (also cost over the
  * capacity), MANTIS_ENOMEM, MANTIS_EBADHANDLE, MANTIS_CLOSED. */
