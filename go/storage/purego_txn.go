@@ -12,21 +12,15 @@ import (
 	"slices"
 )
 
-// pgWrite is a buffered write of a transaction.
-type pgWrite struct {
-	value   string
-	deleted bool
-}
-
 // pgTxn is a transaction of a PureGoStorageEngine. Not safe for concurrent
-// use (as Transaction says).
+// use (as Transaction says). The write and read sets are the embedded
+// txnWrites (txn_writes.go).
 type pgTxn struct {
-	e      *PureGoStorageEngine
-	ctx    context.Context
-	begin  uint64
-	writes map[string]pgWrite
-	reads  map[string]struct{}
-	done   bool
+	e     *PureGoStorageEngine
+	ctx   context.Context
+	begin uint64
+	done  bool
+	txnWrites
 }
 
 // BeginTransaction starts a transaction reading the current state. See
@@ -68,42 +62,22 @@ func (t *pgTxn) Put(key, value string) error {
 	if err := t.check(); err != nil {
 		return err
 	}
-	if err := checkKV("transaction put", key, value); err != nil {
-		return err
-	}
-	if t.writes == nil {
-		t.writes = make(map[string]pgWrite)
-	}
-	t.writes[key] = pgWrite{value: value}
-	return nil
+	return t.put(key, value)
 }
 
 func (t *pgTxn) Delete(key string) error {
 	if err := t.check(); err != nil {
 		return err
 	}
-	if err := checkKey("transaction delete", key); err != nil {
-		return err
-	}
-	if t.writes == nil {
-		t.writes = make(map[string]pgWrite)
-	}
-	t.writes[key] = pgWrite{deleted: true}
-	return nil
+	return t.del(key)
 }
 
 func (t *pgTxn) Get(key string) (string, error) {
 	if err := t.check(); err != nil {
 		return "", err
 	}
-	if err := checkKey("transaction get", key); err != nil {
-		return "", err
-	}
-	if w, ok := t.writes[key]; ok {
-		if w.deleted {
-			return "", ErrNotFound
-		}
-		return w.value, nil
+	if value, done, err := t.own(key); done {
+		return value, err
 	}
 	e := t.e
 	e.mu.RLock()
@@ -124,10 +98,7 @@ func (t *pgTxn) Get(key string) (string, error) {
 		value = v.value
 	}
 	e.mu.RUnlock()
-	if t.reads == nil {
-		t.reads = make(map[string]struct{})
-	}
-	t.reads[key] = struct{}{}
+	t.noteRead(key)
 	if !found {
 		return "", ErrNotFound
 	}
@@ -144,16 +115,7 @@ func (t *pgTxn) Commit() error {
 		e.endTxn(t)
 		return err
 	}
-	var size int64
-	for k, w := range t.writes {
-		size += recordSize(k, w.value)
-	}
-	for k := range t.reads {
-		if _, ok := t.writes[k]; !ok {
-			size += recordSize(k, "")
-		}
-	}
-	if err := checkBatchSize("commit", size); err != nil {
+	if err := checkBatchSize("commit", t.commitSize()); err != nil {
 		e.endTxn(t)
 		return err
 	}
@@ -247,7 +209,7 @@ func (e *PureGoStorageEngine) endTxnLocked(t *pgTxn) {
 		delete(e.active, t.begin)
 	}
 	e.nactive--
-	t.writes, t.reads = nil, nil
+	t.reset()
 	if e.nactive == 0 {
 		e.sweepHistory()
 		e.reapExpired()

@@ -21,20 +21,16 @@ import (
 	"runtime"
 )
 
-type cTxnWrite struct {
-	value   string
-	deleted bool
-}
-
+// cTxn is a transaction of a CStorageEngine. The write and read sets are the
+// embedded txnWrites (txn_writes.go).
 type cTxn struct {
 	e       *CStorageEngine
 	ctx     context.Context
 	snap    uint64
 	seq     uint64 // the snapshot's sequence number
-	writes  map[string]cTxnWrite
-	reads   map[string]struct{}
 	done    bool
 	cleanup runtime.Cleanup
+	txnWrites
 }
 
 // BeginTransaction starts a transaction on a snapshot of the current state.
@@ -79,42 +75,22 @@ func (t *cTxn) Put(key, value string) error {
 	if err := t.check(); err != nil {
 		return err
 	}
-	if err := checkKV("transaction put", key, value); err != nil {
-		return err
-	}
-	if t.writes == nil {
-		t.writes = make(map[string]cTxnWrite)
-	}
-	t.writes[key] = cTxnWrite{value: value}
-	return nil
+	return t.put(key, value)
 }
 
 func (t *cTxn) Delete(key string) error {
 	if err := t.check(); err != nil {
 		return err
 	}
-	if err := checkKey("transaction delete", key); err != nil {
-		return err
-	}
-	if t.writes == nil {
-		t.writes = make(map[string]cTxnWrite)
-	}
-	t.writes[key] = cTxnWrite{deleted: true}
-	return nil
+	return t.del(key)
 }
 
 func (t *cTxn) Get(key string) (string, error) {
 	if err := t.check(); err != nil {
 		return "", err
 	}
-	if err := checkKey("transaction get", key); err != nil {
-		return "", err
-	}
-	if w, ok := t.writes[key]; ok {
-		if w.deleted {
-			return "", ErrNotFound
-		}
-		return w.value, nil
+	if value, done, err := t.own(key); done {
+		return value, err
 	}
 	st, err := t.e.state()
 	if err != nil {
@@ -130,10 +106,7 @@ func (t *cTxn) Get(key string) (string, error) {
 	if rc != cOK && rc != cNotFound {
 		return "", cError("transaction get", rc)
 	}
-	if t.reads == nil {
-		t.reads = make(map[string]struct{})
-	}
-	t.reads[key] = struct{}{}
+	t.noteRead(key)
 	if rc == cNotFound {
 		return "", ErrNotFound
 	}
@@ -149,15 +122,7 @@ func (t *cTxn) Commit() error {
 	if err := checkCtx(t.ctx); err != nil {
 		return err
 	}
-	var size int64
-	for k, w := range t.writes {
-		size += recordSize(k, w.value)
-	}
-	for k := range t.reads {
-		if _, ok := t.writes[k]; !ok {
-			size += recordSize(k, "")
-		}
-	}
+	size := t.commitSize()
 	if err := checkBatchSize("commit", size); err != nil {
 		return err
 	}
@@ -209,5 +174,5 @@ func (t *cTxn) Rollback() error {
 func (t *cTxn) finish() {
 	t.e.res.release(t.snap)
 	t.cleanup.Stop()
-	t.writes, t.reads = nil, nil
+	t.reset()
 }
