@@ -232,6 +232,20 @@ func (w *worker) checkBounded(i uint64, k, v string) (uint64, error) {
 	return ver, nil
 }
 
+// readBounded reads key i (timed), which must be there, and checks its
+// value with checkBounded.
+func (w *worker) readBounded(i uint64) error {
+	k, v, found, err := w.get(i)
+	if err != nil {
+		return err
+	}
+	if !found {
+		return w.missing(k)
+	}
+	_, err = w.checkBounded(i, k, v)
+	return err
+}
+
 // checkExact checks that key i holds exactly version want.
 func (w *worker) checkExact(k, v string, want uint64) error {
 	ver, err := w.codec.check(k, v)
@@ -406,15 +420,7 @@ func ycsbMix(readPct int) func(w *worker) error {
 		if readPct < 100 && w.rng.IntN(100) >= readPct {
 			return w.put(i)
 		}
-		k, v, found, err := w.get(i)
-		if err != nil {
-			return err
-		}
-		if !found {
-			return w.missing(k)
-		}
-		_, err = w.checkBounded(i, k, v)
-		return err
+		return w.readBounded(i)
 	}
 }
 
@@ -504,15 +510,7 @@ func opYCSBE(w *worker) error {
 func opYCSBF(w *worker) error {
 	i := w.zipf.Scrambled()
 	if w.rng.IntN(2) == 0 {
-		k, v, found, err := w.get(i)
-		if err != nil {
-			return err
-		}
-		if !found {
-			return w.missing(k)
-		}
-		_, err = w.checkBounded(i, k, v)
-		return err
+		return w.readBounded(i)
 	}
 	// Read-modify-write, timed as one operation.
 	r := w.r
