@@ -84,6 +84,7 @@
 
 #include "mantis.h"
 #include "mt_alloc.h"
+#include "mt_args.h"
 #include "mt_cache_policy.h"
 #include "mt_epoch.h"
 #include "mt_handle.h"
@@ -744,12 +745,11 @@ int mantis_cache_get(uint64_t cache, const void *key, size_t klen, void *buf, si
 	struct mt_cache *c;
 	int rc;
 
-	if (key == NULL || vlen_out == NULL || (buf == NULL && cap > 0))
+	if (vlen_out == NULL || (buf == NULL && cap > 0))
 		return MANTIS_EINVAL;
-	if (klen == 0)
-		return MANTIS_EKEY;
-	if (klen > MANTIS_KEY_MAX)
-		return MANTIS_ETOOLARGE;
+	rc = mt_args_check_key(key, klen);
+	if (rc != MANTIS_OK)
+		return rc;
 	r = mt_epoch_record();
 	if (r == NULL)
 		return MANTIS_ENOMEM;
@@ -943,11 +943,13 @@ int mantis_cache_put(uint64_t cache, const void *key, size_t klen, const void *v
 	struct mt_cache *c;
 	int rc;
 
+	/* A bad pointer (EINVAL) wins over a bad key or value length. */
 	if (key == NULL || (value == NULL && vlen > 0))
 		return MANTIS_EINVAL;
-	if (klen == 0)
-		return MANTIS_EKEY;
-	if (klen > MANTIS_KEY_MAX || vlen > MANTIS_VALUE_MAX)
+	rc = mt_args_check_klen(klen);
+	if (rc != MANTIS_OK)
+		return rc;
+	if (vlen > MANTIS_VALUE_MAX)
 		return MANTIS_ETOOLARGE;
 	r = mt_epoch_record();
 	if (r == NULL)
@@ -969,12 +971,9 @@ int mantis_cache_delete(uint64_t cache, const void *key, size_t klen, uint64_t v
 	struct mt_cache *c;
 	int rc;
 
-	if (key == NULL)
-		return MANTIS_EINVAL;
-	if (klen == 0)
-		return MANTIS_EKEY;
-	if (klen > MANTIS_KEY_MAX)
-		return MANTIS_ETOOLARGE;
+	rc = mt_args_check_key(key, klen);
+	if (rc != MANTIS_OK)
+		return rc;
 	r = mt_epoch_record();
 	if (r == NULL)
 		return MANTIS_ENOMEM;

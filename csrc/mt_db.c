@@ -111,6 +111,7 @@
 
 #include "mantis.h"
 #include "mt_alloc.h"
+#include "mt_args.h"
 #include "mt_handle.h"
 #include "mt_slidx.h"
 
@@ -695,18 +696,7 @@ static int mt_db_apply(uint64_t dbh, struct mt_db_rec *recs, size_t n, uint64_t 
 	return rc;
 }
 
-/* ------------------------------------------------------------ argument checks */
-
-static int mt_db_check_key(const void *key, size_t klen)
-{
-	if (key == NULL)
-		return MANTIS_EINVAL;
-	if (klen == 0)
-		return MANTIS_EKEY;
-	if (klen > MANTIS_KEY_MAX)
-		return MANTIS_ETOOLARGE;
-	return MANTIS_OK;
-}
+/* ------------------------------------------------------------ little-endian batch fields */
 
 static uint32_t mt_db_le32(const unsigned char *p)
 {
@@ -768,14 +758,12 @@ static int mt_db_write_one(uint64_t dbh, uint8_t op, const void *key, size_t kle
                            const void *value, size_t vlen, uint64_t ttl_ms, uint64_t *seq_out)
 {
 	struct mt_db_rec rec;
-	int rc = mt_db_check_key(key, klen);
+	int rc = mt_args_check_key(key, klen);
 
+	if (rc == MANTIS_OK)
+		rc = mt_args_check_value(value, vlen);
 	if (rc != MANTIS_OK)
 		return rc;
-	if (value == NULL && vlen > 0)
-		return MANTIS_EINVAL;
-	if (vlen > MANTIS_VALUE_MAX)
-		return MANTIS_ETOOLARGE;
 	memset(&rec, 0, sizeof(rec));
 	rec.key = key;
 	rec.klen = (uint32_t)klen;
@@ -812,6 +800,7 @@ static int mt_db_parse_batch(const unsigned char *b, size_t len, struct mt_db_re
 		uint8_t op;
 		uint32_t klen, vlen;
 		uint64_t ttl;
+		int rc;
 
 		if (left < MANTIS_BATCH_HDR)
 			return MANTIS_EINVAL; /* truncated header */
@@ -825,9 +814,10 @@ static int mt_db_parse_batch(const unsigned char *b, size_t len, struct mt_db_re
 			return MANTIS_EINVAL; /* lengths past the end */
 		if (op != MANTIS_OP_PUT && (vlen != 0 || ttl != 0))
 			return MANTIS_EINVAL;
-		if (klen == 0)
-			return MANTIS_EKEY;
-		if (klen > MANTIS_KEY_MAX || vlen > MANTIS_VALUE_MAX)
+		rc = mt_args_check_klen(klen);
+		if (rc != MANTIS_OK)
+			return rc;
+		if (vlen > MANTIS_VALUE_MAX)
 			return MANTIS_ETOOLARGE;
 		if (recs != NULL) {
 			struct mt_db_rec *rec = &recs[n];
@@ -929,7 +919,7 @@ int mantis_db_get(uint64_t dbh, uint64_t snaph, const void *key, size_t klen, vo
 	struct mt_sl_node *n;
 	struct mt_sl_ver *v;
 	struct mt_db *db;
-	int rc = mt_db_check_key(key, klen);
+	int rc = mt_args_check_key(key, klen);
 
 	if (rc != MANTIS_OK)
 		return rc;
@@ -977,7 +967,7 @@ int mantis_db_key_seq(uint64_t dbh, const void *key, size_t klen, uint64_t *seq_
 	struct mt_sl_node *n;
 	struct mt_sl_ver *v;
 	struct mt_db *db;
-	int rc = mt_db_check_key(key, klen);
+	int rc = mt_args_check_key(key, klen);
 
 	if (rc != MANTIS_OK)
 		return rc;
@@ -1020,10 +1010,9 @@ int mantis_db_multiget(uint64_t dbh, uint64_t snaph, const void *keys, size_t ke
 		klen = mt_db_le32(kb + off);
 		if (klen > keys_len - off - 4)
 			return MANTIS_EINVAL;
-		if (klen == 0)
-			return MANTIS_EKEY;
-		if (klen > MANTIS_KEY_MAX)
-			return MANTIS_ETOOLARGE;
+		rc = mt_args_check_klen(klen);
+		if (rc != MANTIS_OK)
+			return rc;
 		off += 4 + (size_t)klen;
 	}
 	if (off != keys_len)

@@ -29,6 +29,7 @@
  */
 #include "mantis.h"
 #include "mt_alloc.h"
+#include "mt_args.h"
 #include "mt_db.h"
 #include "mt_handle.h"
 
@@ -222,12 +223,9 @@ int mantis_iter_seek(uint64_t ith, const void *key, size_t klen)
 	void *obj;
 	int rc;
 
-	if (key == NULL)
-		return MANTIS_EINVAL;
-	if (klen == 0)
-		return MANTIS_EKEY;
-	if (klen > MANTIS_KEY_MAX)
-		return MANTIS_ETOOLARGE;
+	rc = mt_args_check_key(key, klen);
+	if (rc != MANTIS_OK)
+		return rc;
 	rc = mt_handle_acquire(ith, MT_HANDLE_ITER, &obj);
 	if (rc != MANTIS_OK)
 		return rc;
