@@ -255,6 +255,34 @@ int mantis_iter_seek(uint64_t ith, const void *key, size_t klen)
 	return rc;
 }
 
+/*
+ * The common entry of a step (next, next_chunk): acquires the iterator's
+ * handle and the thread's epoch record. On MANTIS_OK the caller owns the
+ * handle reference and must mt_handle_release(ith); on any other code
+ * (MANTIS_DONE for a finished iterator, MANTIS_ENOMEM, a handle error)
+ * nothing is held.
+ */
+static inline int mt_iter_step_enter(uint64_t ith, struct mt_iter **it_out,
+                                     ck_epoch_record_t **r_out)
+{
+	void *obj;
+	int rc = mt_handle_acquire(ith, MT_HANDLE_ITER, &obj);
+
+	if (rc != MANTIS_OK)
+		return rc;
+	if (((struct mt_iter *)obj)->state == MT_IT_DONE) {
+		mt_handle_release(ith);
+		return MANTIS_DONE;
+	}
+	*r_out = mt_epoch_record();
+	if (*r_out == NULL) {
+		mt_handle_release(ith);
+		return MANTIS_ENOMEM;
+	}
+	*it_out = obj;
+	return MANTIS_OK;
+}
+
 int mantis_iter_next(uint64_t ith, const void **key, size_t *klen, const void **value, size_t *vlen)
 {
 	ck_epoch_record_t *r;
@@ -262,21 +290,10 @@ int mantis_iter_next(uint64_t ith, const void **key, size_t *klen, const void **
 	struct mt_sl_ver *v;
 	struct mt_iter *it;
 	uint64_t now = 0;
-	void *obj;
-	int rc = mt_handle_acquire(ith, MT_HANDLE_ITER, &obj);
+	int rc = mt_iter_step_enter(ith, &it, &r);
 
 	if (rc != MANTIS_OK)
 		return rc;
-	it = obj;
-	if (it->state == MT_IT_DONE) {
-		mt_handle_release(ith);
-		return MANTIS_DONE;
-	}
-	r = mt_epoch_record();
-	if (r == NULL) {
-		mt_handle_release(ith);
-		return MANTIS_ENOMEM;
-	}
 	mt_epoch_begin(r, NULL);
 	rc = mt_iter_find_pinned(it, mt_iter_start(it), &n, &v, &now);
 	if (rc == 1) {
@@ -321,26 +338,17 @@ int mantis_iter_next_chunk(uint64_t ith, void *buf, size_t cap, uint32_t max_ent
 	size_t used = 0, need = 0;
 	uint32_t count = 0;
 	int done = 0;
-	void *obj;
 	int rc;
 
 	if (len_out == NULL || count_out == NULL || (buf == NULL && cap > 0))
 		return MANTIS_EINVAL;
-	rc = mt_handle_acquire(ith, MT_HANDLE_ITER, &obj);
-	if (rc != MANTIS_OK)
-		return rc;
-	it = obj;
-	if (it->state == MT_IT_DONE) {
+	rc = mt_iter_step_enter(ith, &it, &r);
+	if (rc == MANTIS_DONE) {
 		*len_out = 0;
 		*count_out = 0;
-		mt_handle_release(ith);
-		return MANTIS_DONE;
 	}
-	r = mt_epoch_record();
-	if (r == NULL) {
-		mt_handle_release(ith);
-		return MANTIS_ENOMEM;
-	}
+	if (rc != MANTIS_OK)
+		return rc;
 	mt_epoch_begin(r, NULL);
 	n = mt_iter_start(it);
 	for (;;) {
