@@ -703,6 +703,26 @@ int mt_sl_locate(struct mt_sl *sl, ck_epoch_record_t *r, const void *key, size_t
 	return MANTIS_OK;
 }
 
+/* Publishes pos->fresh (with v as its first version) at level 0 between
+ * pos->preds[0] and pos->succs[0]. Returns 1 and sets the position linked,
+ * or 0 if preds[0] no longer points at succs[0] (the caller searches
+ * again: maybe the key appeared). */
+static inline int mt_sl_publish_fresh(struct mt_sl_pos *pos, struct mt_sl_ver *v,
+                                      struct mt_sl_node **node_out)
+{
+	assert(pos->fresh != NULL);
+	ck_pr_store_ptr(&v->next, NULL);
+	ck_pr_store_ptr(&pos->fresh->next[0], pos->succs[0]);
+	/* Release: the node, its key and its first version are complete
+	 * before it is reachable at level 0. */
+	if (!ck_pr_cas_ptr(&pos->preds[0]->next[0], pos->succs[0], pos->fresh))
+		return 0;
+	pos->linked = 1;
+	pos->node = pos->fresh;
+	*node_out = pos->fresh;
+	return 1;
+}
+
 /* The general case of mt_sl_link_at: search, link into the key's node or
  * link a new node at level 0 (allocating one if locate did not). */
 static int mt_sl_link_slow(struct mt_sl *sl, ck_epoch_record_t *r, const void *key, size_t klen,
@@ -727,17 +747,9 @@ static int mt_sl_link_slow(struct mt_sl *sl, ck_epoch_record_t *r, const void *k
 				return MANTIS_ENOMEM;
 			pos->fresh->state |= MT_SL_INDEXED; /* as in locate */
 		}
-		ck_pr_store_ptr(&v->next, NULL);
-		ck_pr_store_ptr(&pos->fresh->next[0], pos->succs[0]);
-		/* Release: the node, its key and its first version are complete
-		 * before it is reachable at level 0; fails if preds[0] changed
-		 * (then search again: maybe the key appeared). */
-		if (ck_pr_cas_ptr(&pos->preds[0]->next[0], pos->succs[0], pos->fresh)) {
-			pos->linked = 1;
-			pos->node = pos->fresh;
-			*node_out = pos->fresh;
+		/* Fails if preds[0] changed: then search again. */
+		if (mt_sl_publish_fresh(pos, v, node_out))
 			return MANTIS_OK;
-		}
 	}
 }
 
@@ -749,16 +761,10 @@ int mt_sl_link_at(struct mt_sl *sl, ck_epoch_record_t *r, const void *key, size_
 		return MANTIS_OK;
 	}
 	if (pos->node == NULL && pos->fresh != NULL) {
-		ck_pr_store_ptr(&v->next, NULL);
-		ck_pr_store_ptr(&pos->fresh->next[0], pos->succs[0]);
-		/* As in mt_sl_link_slow, with the position found by locate;
-		 * fails if the list changed there since. */
-		if (ck_pr_cas_ptr(&pos->preds[0]->next[0], pos->succs[0], pos->fresh)) {
-			pos->linked = 1;
-			pos->node = pos->fresh;
-			*node_out = pos->fresh;
+		/* With the position found by locate; fails if the list
+		 * changed there since. */
+		if (mt_sl_publish_fresh(pos, v, node_out))
 			return MANTIS_OK;
-		}
 	}
 	pos->hit = 0;
 	return mt_sl_link_slow(sl, r, key, klen, v, pos, node_out);
