@@ -750,14 +750,11 @@ int mantis_cache_get(uint64_t cache, const void *key, size_t klen, void *buf, si
 	rc = mt_args_check_key(key, klen);
 	if (rc != MANTIS_OK)
 		return rc;
-	r = mt_epoch_record();
-	if (r == NULL)
-		return MANTIS_ENOMEM;
-	mt_epoch_begin(r, NULL);
-	rc = mt_handle_peek(cache, MT_HANDLE_CACHE, (void **)&c);
-	if (rc == MANTIS_OK)
-		rc = mt_cache_get_in(c, r, key, klen, buf, cap, vlen_out, version_out);
-	mt_epoch_end(r, NULL);
+	rc = mt_handle_enter(cache, MT_HANDLE_CACHE, &r, (void **)&c);
+	if (rc != MANTIS_OK)
+		return rc;
+	rc = mt_cache_get_in(c, r, key, klen, buf, cap, vlen_out, version_out);
+	mt_handle_leave(r);
 	return rc;
 }
 
@@ -951,15 +948,11 @@ int mantis_cache_put(uint64_t cache, const void *key, size_t klen, const void *v
 		return rc;
 	if (vlen > MANTIS_VALUE_MAX)
 		return MANTIS_ETOOLARGE;
-	r = mt_epoch_record();
-	if (r == NULL)
-		return MANTIS_ENOMEM;
-	mt_epoch_begin(r, NULL);
-	rc = mt_handle_peek(cache, MT_HANDLE_CACHE, (void **)&c);
-	if (rc == MANTIS_OK)
-		rc = mt_cache_put_in(c, r, key, klen, value, vlen, cost, ttl_ms, version,
-		                     admitted_out);
-	mt_epoch_end(r, NULL);
+	rc = mt_handle_enter(cache, MT_HANDLE_CACHE, &r, (void **)&c);
+	if (rc != MANTIS_OK)
+		return rc;
+	rc = mt_cache_put_in(c, r, key, klen, value, vlen, cost, ttl_ms, version, admitted_out);
+	mt_handle_leave(r);
 	return rc;
 }
 
@@ -967,33 +960,30 @@ int mantis_cache_put(uint64_t cache, const void *key, size_t klen, const void *v
 
 int mantis_cache_delete(uint64_t cache, const void *key, size_t klen, uint64_t version)
 {
+	struct mt_cache_shard *sh;
+	struct mt_cache_entry *e;
 	ck_epoch_record_t *r;
 	struct mt_cache *c;
+	uint64_t hash, at;
 	int rc;
 
 	rc = mt_args_check_key(key, klen);
 	if (rc != MANTIS_OK)
 		return rc;
-	r = mt_epoch_record();
-	if (r == NULL)
-		return MANTIS_ENOMEM;
-	mt_epoch_begin(r, NULL);
-	rc = mt_handle_peek(cache, MT_HANDLE_CACHE, (void **)&c);
-	if (rc == MANTIS_OK) {
-		uint64_t hash = mt_cache_hash(key, klen), at;
-		struct mt_cache_shard *sh = mt_cache_shard_of(c, hash);
-		struct mt_cache_entry *e;
-
-		mt_cache_lock(&sh->lock);
-		e = mt_cache_table_find(sh->table, hash, key, klen, &at, &sh->probes);
-		if (e != NULL && e->version <= version) {
-			mt_cache_remove(sh, r, e);
-			mt_cache_sync_counts(sh);
-		}
-		mt_cache_unlock(&sh->lock);
+	rc = mt_handle_enter(cache, MT_HANDLE_CACHE, &r, (void **)&c);
+	if (rc != MANTIS_OK)
+		return rc;
+	hash = mt_cache_hash(key, klen);
+	sh = mt_cache_shard_of(c, hash);
+	mt_cache_lock(&sh->lock);
+	e = mt_cache_table_find(sh->table, hash, key, klen, &at, &sh->probes);
+	if (e != NULL && e->version <= version) {
+		mt_cache_remove(sh, r, e);
+		mt_cache_sync_counts(sh);
 	}
-	mt_epoch_end(r, NULL);
-	return rc;
+	mt_cache_unlock(&sh->lock);
+	mt_handle_leave(r);
+	return MANTIS_OK;
 }
 
 int mantis_cache_clear(uint64_t cache)
@@ -1002,12 +992,10 @@ int mantis_cache_clear(uint64_t cache)
 	struct mt_cache *c;
 	int rc;
 
-	r = mt_epoch_record();
-	if (r == NULL)
-		return MANTIS_ENOMEM;
-	mt_epoch_begin(r, NULL);
-	rc = mt_handle_peek(cache, MT_HANDLE_CACHE, (void **)&c);
-	for (uint32_t i = 0; rc == MANTIS_OK && i < c->nshards; i++) {
+	rc = mt_handle_enter(cache, MT_HANDLE_CACHE, &r, (void **)&c);
+	if (rc != MANTIS_OK)
+		return rc;
+	for (uint32_t i = 0; i < c->nshards; i++) {
 		struct mt_cache_shard *sh = &c->shards[i];
 		struct mt_cache_entry *e;
 		uint64_t now = mt_cache_tick(mt_cache_now_ns());
@@ -1026,8 +1014,8 @@ int mantis_cache_clear(uint64_t cache)
 		mt_cache_sync_counts(sh);
 		mt_cache_unlock(&sh->lock);
 	}
-	mt_epoch_end(r, NULL);
-	return rc;
+	mt_handle_leave(r);
+	return MANTIS_OK;
 }
 
 int mantis_cache_expire(uint64_t cache, uint64_t *expired_out)
@@ -1037,22 +1025,20 @@ int mantis_cache_expire(uint64_t cache, uint64_t *expired_out)
 	uint64_t total = 0;
 	int rc;
 
-	r = mt_epoch_record();
-	if (r == NULL)
-		return MANTIS_ENOMEM;
-	mt_epoch_begin(r, NULL);
-	rc = mt_handle_peek(cache, MT_HANDLE_CACHE, (void **)&c);
-	for (uint32_t i = 0; rc == MANTIS_OK && i < c->nshards; i++) {
+	rc = mt_handle_enter(cache, MT_HANDLE_CACHE, &r, (void **)&c);
+	if (rc != MANTIS_OK)
+		return rc;
+	for (uint32_t i = 0; i < c->nshards; i++) {
 		struct mt_cache_shard *sh = &c->shards[i];
 
 		mt_cache_lock(&sh->lock);
 		total += mt_cache_advance(sh, r, mt_cache_now_ns());
 		mt_cache_unlock(&sh->lock);
 	}
-	mt_epoch_end(r, NULL);
-	if (rc == MANTIS_OK && expired_out != NULL)
+	mt_handle_leave(r);
+	if (expired_out != NULL)
 		*expired_out = total;
-	return rc;
+	return MANTIS_OK;
 }
 
 /* ------------------------------------------------------------------ stats */
@@ -1066,67 +1052,59 @@ int mantis_cache_stats(uint64_t cache, mantis_cache_stats_t *out)
 
 	if (out == NULL)
 		return MANTIS_EINVAL;
-	r = mt_epoch_record();
-	if (r == NULL)
-		return MANTIS_ENOMEM;
+	rc = mt_handle_enter(cache, MT_HANDLE_CACHE, &r, (void **)&c);
+	if (rc != MANTIS_OK)
+		return rc;
 	memset(&s, 0, sizeof(s));
-	mt_epoch_begin(r, NULL);
-	rc = mt_handle_peek(cache, MT_HANDLE_CACHE, (void **)&c);
-	if (rc == MANTIS_OK) {
-		for (unsigned i = 0; i <= MT_CACHE_TSLOTS; i++) {
-			s.hits += ck_pr_load_64(&c->stripes[i].hits);
-			s.misses += ck_pr_load_64(&c->stripes[i].misses);
-		}
-		for (uint32_t i = 0; i < c->nshards; i++) {
-			struct mt_cache_shard *sh = &c->shards[i];
-
-			s.inserts += ck_pr_load_64(&sh->pol.inserted);
-			s.evictions += ck_pr_load_64(&sh->pol.evicted);
-			s.expirations += ck_pr_load_64(&sh->expirations);
-			s.rejections += ck_pr_load_64(&sh->rejections);
-			s.entries += ck_pr_load_64(&sh->pol.s_n) + ck_pr_load_64(&sh->pol.m_n);
-			s.cost += ck_pr_load_64(&sh->pol.s_cost) + ck_pr_load_64(&sh->pol.m_cost);
-		}
-		s.capacity = c->capacity;
+	for (unsigned i = 0; i <= MT_CACHE_TSLOTS; i++) {
+		s.hits += ck_pr_load_64(&c->stripes[i].hits);
+		s.misses += ck_pr_load_64(&c->stripes[i].misses);
 	}
-	mt_epoch_end(r, NULL);
-	if (rc == MANTIS_OK)
-		*out = s;
-	return rc;
+	for (uint32_t i = 0; i < c->nshards; i++) {
+		struct mt_cache_shard *sh = &c->shards[i];
+
+		s.inserts += ck_pr_load_64(&sh->pol.inserted);
+		s.evictions += ck_pr_load_64(&sh->pol.evicted);
+		s.expirations += ck_pr_load_64(&sh->expirations);
+		s.rejections += ck_pr_load_64(&sh->rejections);
+		s.entries += ck_pr_load_64(&sh->pol.s_n) + ck_pr_load_64(&sh->pol.m_n);
+		s.cost += ck_pr_load_64(&sh->pol.s_cost) + ck_pr_load_64(&sh->pol.m_cost);
+	}
+	s.capacity = c->capacity;
+	mt_handle_leave(r);
+	*out = s;
+	return MANTIS_OK;
 }
 
 int mt_cache_test_work(uint64_t cache, uint64_t *probes, uint64_t *examined)
 {
-	ck_epoch_record_t *r = mt_epoch_record();
+	ck_epoch_record_t *r;
 	struct mt_cache *c;
 	int rc;
 
-	if (r == NULL)
-		return MANTIS_ENOMEM;
 	*probes = *examined = 0;
-	mt_epoch_begin(r, NULL);
-	rc = mt_handle_peek(cache, MT_HANDLE_CACHE, (void **)&c);
-	for (uint32_t i = 0; rc == MANTIS_OK && i < c->nshards; i++) {
+	rc = mt_handle_enter(cache, MT_HANDLE_CACHE, &r, (void **)&c);
+	if (rc != MANTIS_OK)
+		return rc;
+	for (uint32_t i = 0; i < c->nshards; i++) {
 		mt_cache_lock(&c->shards[i].lock);
 		*probes += c->shards[i].probes;
 		*examined += c->shards[i].pol.examined;
 		mt_cache_unlock(&c->shards[i].lock);
 	}
-	mt_epoch_end(r, NULL);
-	return rc;
+	mt_handle_leave(r);
+	return MANTIS_OK;
 }
 
 uint32_t mt_cache_test_shards(uint64_t cache)
 {
-	ck_epoch_record_t *r = mt_epoch_record();
+	ck_epoch_record_t *r;
 	struct mt_cache *c;
-	uint32_t n = 0;
+	uint32_t n;
 
-	if (r == NULL)
+	if (mt_handle_enter(cache, MT_HANDLE_CACHE, &r, (void **)&c) != MANTIS_OK)
 		return 0;
-	mt_epoch_begin(r, NULL);
-	if (mt_handle_peek(cache, MT_HANDLE_CACHE, (void **)&c) == MANTIS_OK)
-		n = c->nshards;
-	mt_epoch_end(r, NULL);
+	n = c->nshards;
+	mt_handle_leave(r);
 	return n;
 }

@@ -540,7 +540,7 @@ static int mt_db_rec_cmp(const void *a, const void *b)
 static int mt_db_apply(uint64_t dbh, struct mt_db_rec *recs, size_t n, uint64_t check_seq,
                        uint64_t *seq_out)
 {
-	ck_epoch_record_t *r = mt_epoch_record();
+	ck_epoch_record_t *r;
 	struct mt_db_stripe *sp;
 	struct mt_db *db;
 	uint64_t s, now = 0, nwrites = 0, ndeletes = 0, bytes = 0, nver = 0;
@@ -548,17 +548,12 @@ static int mt_db_apply(uint64_t dbh, struct mt_db_rec *recs, size_t n, uint64_t 
 	int rc;
 	size_t i;
 
-	if (r == NULL)
-		return MANTIS_ENOMEM;
 	/* The handle is looked up without a reference: the section keeps the
 	 * db alive until its end (mt_db_destroy waits for it). Everything
 	 * that touches db stays inside it. */
-	mt_epoch_begin(r, NULL);
-	rc = mt_handle_peek(dbh, MT_HANDLE_DB, (void **)&db);
-	if (rc != MANTIS_OK) {
-		mt_epoch_end(r, NULL);
+	rc = mt_handle_enter(dbh, MT_HANDLE_DB, &r, (void **)&db);
+	if (rc != MANTIS_OK)
 		return rc;
-	}
 	/* Everything that may fail or take long (allocating, finding each
 	 * key's place in the list), before taking a seq: from taking it to
 	 * publishing it, later writers wait for this one. */
@@ -583,7 +578,7 @@ static int mt_db_apply(uint64_t dbh, struct mt_db_rec *recs, size_t n, uint64_t 
 					mt_sl_pos_drop(&recs[j].pos);
 				mt_sl_ver_free_unlinked(recs[j].ver);
 			}
-			mt_epoch_end(r, NULL);
+			mt_handle_leave(r);
 			return MANTIS_ENOMEM;
 		}
 		rec->located = 1;
@@ -692,7 +687,7 @@ static int mt_db_apply(uint64_t dbh, struct mt_db_rec *recs, size_t n, uint64_t 
 			*seq_out = s;
 		mt_db_index_check(db, r, nwrites + ndeletes);
 	}
-	mt_epoch_end(r, NULL);
+	mt_handle_leave(r);
 	return rc;
 }
 
@@ -925,16 +920,14 @@ int mantis_db_get(uint64_t dbh, uint64_t snaph, const void *key, size_t klen, vo
 		return rc;
 	if (vlen_out == NULL || (buf == NULL && cap > 0))
 		return MANTIS_EINVAL;
-	r = mt_epoch_record();
-	if (r == NULL)
-		return MANTIS_ENOMEM;
 	/* A reference-free lookup: the section keeps db alive. */
-	mt_epoch_begin(r, NULL);
-	rc = mt_handle_peek(dbh, MT_HANDLE_DB, (void **)&db);
-	if (rc == MANTIS_OK && snaph != 0)
+	rc = mt_handle_enter(dbh, MT_HANDLE_DB, &r, (void **)&db);
+	if (rc != MANTIS_OK)
+		return rc;
+	if (snaph != 0)
 		rc = mt_db_acquire_snap(db, snaph, &snap);
 	if (rc != MANTIS_OK) {
-		mt_epoch_end(r, NULL);
+		mt_handle_leave(r);
 		return rc;
 	}
 	v = mt_db_read(db, key, klen, snap != NULL ? snap->seq : 0, snap == NULL, &n);
@@ -954,7 +947,7 @@ int mantis_db_get(uint64_t dbh, uint64_t snaph, const void *key, size_t klen, vo
 			*seq_out = mt_sl_ver_seqf(v) & MT_SL_SEQ_MASK;
 	}
 	mt_sl_stripe_add(&mt_db_stripe(db)->reads, 1);
-	mt_epoch_end(r, NULL);
+	mt_handle_leave(r);
 	/* Outside the section: dropping the last reference may destroy. */
 	if (snap != NULL)
 		mt_handle_release(snaph);
@@ -973,18 +966,14 @@ int mantis_db_key_seq(uint64_t dbh, const void *key, size_t klen, uint64_t *seq_
 		return rc;
 	if (seq_out == NULL)
 		return MANTIS_EINVAL;
-	r = mt_epoch_record();
-	if (r == NULL)
-		return MANTIS_ENOMEM;
-	mt_epoch_begin(r, NULL);
-	rc = mt_handle_peek(dbh, MT_HANDLE_DB, (void **)&db);
-	if (rc == MANTIS_OK) {
-		v = mt_db_read(db, key, klen, 0, 1, &n);
-		*seq_out = v != NULL ? mt_sl_ver_seqf(v) & MT_SL_SEQ_MASK : 0;
-		mt_sl_stripe_add(&mt_db_stripe(db)->reads, 1);
-	}
-	mt_epoch_end(r, NULL);
-	return rc;
+	rc = mt_handle_enter(dbh, MT_HANDLE_DB, &r, (void **)&db);
+	if (rc != MANTIS_OK)
+		return rc;
+	v = mt_db_read(db, key, klen, 0, 1, &n);
+	*seq_out = v != NULL ? mt_sl_ver_seqf(v) & MT_SL_SEQ_MASK : 0;
+	mt_sl_stripe_add(&mt_db_stripe(db)->reads, 1);
+	mt_handle_leave(r);
+	return MANTIS_OK;
 }
 
 int mantis_db_multiget(uint64_t dbh, uint64_t snaph, const void *keys, size_t keys_len,
@@ -1017,13 +1006,9 @@ int mantis_db_multiget(uint64_t dbh, uint64_t snaph, const void *keys, size_t ke
 	}
 	if (off != keys_len)
 		return MANTIS_EINVAL; /* trailing bytes */
-	r = mt_epoch_record();
-	if (r == NULL)
-		return MANTIS_ENOMEM;
-	mt_epoch_begin(r, NULL);
-	rc = mt_handle_peek(dbh, MT_HANDLE_DB, (void **)&db);
+	rc = mt_handle_enter(dbh, MT_HANDLE_DB, &r, (void **)&db);
 	if (rc != MANTIS_OK)
-		goto out;
+		return rc;
 	if (snaph != 0) {
 		rc = mt_db_acquire_snap(db, snaph, &snap);
 		if (rc != MANTIS_OK)
@@ -1066,7 +1051,7 @@ int mantis_db_multiget(uint64_t dbh, uint64_t snaph, const void *keys, size_t ke
 out:
 	if (slot != NULL)
 		mt_db_snap_unregister(db, slot, 0);
-	mt_epoch_end(r, NULL);
+	mt_handle_leave(r);
 	/* Outside the section: dropping the last reference may destroy. */
 	if (snap != NULL)
 		mt_handle_release(snaph);

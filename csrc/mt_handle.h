@@ -23,6 +23,9 @@
 #ifndef MT_HANDLE_H
 #define MT_HANDLE_H
 
+#include "mantis.h"
+#include "mt_epoch.h"
+
 #include <stdint.h>
 
 enum mt_handle_kind {
@@ -60,6 +63,36 @@ void mt_handle_release(uint64_t h);
  * destroyed when the last user releases it. Returns MANTIS_OK,
  * MANTIS_EBADHANDLE or MANTIS_CLOSED (already closed). */
 int mt_handle_close(uint64_t h, enum mt_handle_kind kind);
+
+/* Enters an epoch section of the calling thread and looks h up with
+ * mt_handle_peek (no reference: no shared write per call). The object stays
+ * alive until the matching mt_handle_leave(*r_out), provided its destroy
+ * function defers the free through the epoch. Returns MANTIS_OK,
+ * MANTIS_ENOMEM (no epoch record), MANTIS_EBADHANDLE or MANTIS_CLOSED; on an
+ * error no section is left open. */
+static inline int mt_handle_enter(uint64_t h, enum mt_handle_kind kind, ck_epoch_record_t **r_out,
+                                  void **obj_out)
+{
+	ck_epoch_record_t *r = mt_epoch_record();
+	int rc;
+
+	if (r == NULL)
+		return MANTIS_ENOMEM;
+	mt_epoch_begin(r, NULL);
+	rc = mt_handle_peek(h, kind, obj_out);
+	if (rc != MANTIS_OK) {
+		mt_epoch_end(r, NULL);
+		return rc;
+	}
+	*r_out = r;
+	return MANTIS_OK;
+}
+
+/* Ends the section mt_handle_enter began. */
+static inline void mt_handle_leave(ck_epoch_record_t *r)
+{
+	mt_epoch_end(r, NULL);
+}
 
 /* The number of handles open now (for tests and leak checks). */
 uint64_t mt_handle_open_count(void);
