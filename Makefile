@@ -199,8 +199,15 @@ tidy: deps
 
 lint: fmt-check tidy
 
+# ------------------------------------------------------------------ modules
+# Each concern with targets of its own (fuzzing, crash tests, the server's
+# load benchmark, ...) keeps them in mk/<concern>.mk; a file adds the test
+# targets that `make test` must run to TEST_EXTRA.
+TEST_EXTRA :=
+include $(sort $(wildcard mk/*.mk))
+
 # ------------------------------------------------------------------ all tests
-test: deps lint test-c test-asan test-tsan test-valgrind test-go test-bench-go
+test: deps lint test-c test-asan test-tsan test-valgrind test-go test-bench-go $(TEST_EXTRA)
 	@echo "make test: every test passed"
 
 # ------------------------------------------------------------------ benchmarks
