@@ -18,7 +18,7 @@ import (
 func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) int {
 	if err := s.eng.HealthCheck(r.Context()); err != nil {
 		return writeJSON(w, r, http.StatusServiceUnavailable, map[string]any{
-			"status": "unhealthy", "error": err.Error(), "timestamp": time.Now().Unix(),
+			"status": "unhealthy", "error": err.Error(), "code": http.StatusServiceUnavailable, "timestamp": time.Now().Unix(),
 		})
 	}
 	return writeJSON(w, r, http.StatusOK, map[string]any{"status": "healthy", "timestamp": time.Now().Unix()})
