@@ -21,7 +21,7 @@ PREFIX ?= /usr/local
 export PATH := /usr/local/go/bin:$(PATH)
 
 DEB_PACKAGES := libck-dev libmimalloc-dev libcriterion-dev liburcu-dev \
-	pkg-config valgrind clang-format clang-tidy zstd
+	pkg-config valgrind clang-format clang-tidy zstd curl wrk
 
 VARIANT ?= release
 ifeq ($(VARIANT),release)
