@@ -170,3 +170,7 @@ func (d *durable) logWrites(w map[string]txnWrite) uint64 {
 		return b
 	})
 }
+
+// setDurableOptions sets the test knobs of the data directory; call it
+// before Init.
+func (e *PureGoStorageEngine) setDurableOptions(o *durableOptions) { e.durOpts = o }
