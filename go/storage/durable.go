@@ -21,8 +21,10 @@ package storage
 // pure-Go engine's write lock already does.
 //
 // Background: one goroutine runs checkpoints when the log written since the
-// last one passes max(ckptMin, size of the last checkpoint) (so log plus
-// checkpoint stay near twice the live data under steady overwrites), and,
+// last one passes max(ckptMin, half the size of the last checkpoint) (so
+// between checkpoints log plus checkpoint stay within 1.5x the live data
+// under steady overwrites; while one is written the old one, the new one and
+// the log written meanwhile coexist), and,
 // with SyncWrites false, an fdatasync every syncInterval (Redis
 // "appendfsync everysec").
 
@@ -117,7 +119,7 @@ func openDurable(dir string, syncWrites bool, o *durableOptions, snap snapshotFu
 	d.stop = make(chan struct{})
 	d.kick = make(chan struct{}, 1)
 	if d.opts.ckptMin > 0 {
-		d.log.ckptTrigger.Store(max(d.opts.ckptMin, d.rec.ckptSize))
+		d.log.ckptTrigger.Store(max(d.opts.ckptMin, d.rec.ckptSize/2))
 		d.log.ckptWanted = func() {
 			select {
 			case d.kick <- struct{}{}:
@@ -182,7 +184,7 @@ func (d *durable) checkpointLocked() error {
 	d.ckptSize.Store(size)
 	d.ckpts.Add(1)
 	if d.opts.ckptMin > 0 {
-		d.log.ckptTrigger.Store(max(d.opts.ckptMin, size))
+		d.log.ckptTrigger.Store(max(d.opts.ckptMin, size/2))
 	}
 	ckpts, segs, _, err := scanDir(d.fs, d.dir)
 	if err != nil {

@@ -440,6 +440,9 @@ func (e *CStorageEngine) BatchDelete(ctx context.Context, keys []string) error {
 		rc, _ = cWrite(st.db, st.cache, b.buf, 0, st.ttl)
 	}
 	putBatch(b)
+	if err != nil {
+		return err
+	}
 	if rc != cOK {
 		return cError("batch delete", rc)
 	}
