@@ -39,6 +39,10 @@ func runOps(t testing.TB, e Engine, seed uint64, prefix string, n int, m map[str
 	r := rand.New(rand.NewPCG(seed, 3))
 	for i := range n {
 		op := genOp(r, prefix, 40, i)
+		if e == nil { // the model alone
+			op.apply(m)
+			continue
+		}
 		if err := op.do(context.Background(), e); err != nil {
 			t.Fatalf("op %d: %v", i, err)
 		}
