@@ -58,7 +58,6 @@ func checkState(t testing.TB, e Engine, prefix string, want map[string]string, w
 	}
 }
 
-
 // TestDurableReopenEveryEngine writes with each engine (segments rotating,
 // background checkpoints) and reopens with every engine: one format.
 func TestDurableReopenEveryEngine(t *testing.T) {
