@@ -251,6 +251,14 @@ int mantis_iter_next(uint64_t it, const void **key, size_t *klen, const void **v
 int mantis_iter_next_chunk(uint64_t it, void *buf, size_t cap, uint32_t max_entries,
                            size_t *len_out, uint32_t *count_out);
 
+/* mantis_iter_next that also writes the entry's remaining time to live to
+ * *ttl_ms (0: no expiry; at least 1 for an entry with one), for hosts that
+ * persist a snapshot with absolute expiry times. Same pointer lifetimes as
+ * mantis_iter_next. Returns MANTIS_DONE past the last entry. Errors:
+ * MANTIS_EINVAL (ttl_ms NULL), MANTIS_EBADHANDLE, MANTIS_CLOSED. */
+int mantis_iter_next_ttl(uint64_t it, const void **key, size_t *klen, const void **value,
+                         size_t *vlen, uint64_t *ttl_ms);
+
 /* Releases the iterator and its snapshot if it owns one. Errors:
  * MANTIS_EBADHANDLE, MANTIS_CLOSED. */
 int mantis_iter_close(uint64_t it);

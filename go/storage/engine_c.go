@@ -51,6 +51,7 @@ const DefaultCacheSize = 64 << 20
 type cstate struct {
 	db, cache uint64
 	ttl       *[ttlWords]uint64 // TTL bitmap, written by C (cgo_c.go)
+	dur       *durable          // the log of a data directory; nil in memory (durable_c.go)
 }
 
 // cres is what Close and the backstop cleanup release. It does not point to
@@ -76,6 +77,8 @@ type CStorageEngine struct {
 	batchReads atomic.Uint64 // keys read by BatchGet (Stats.Reads)
 	dupDeletes atomic.Uint64 // repeated keys of BatchDelete calls (Stats.Deletes)
 	hint       atomic.Int64  // the last value length read: Get's first buffer size
+
+	durOpts *durableOptions // test knobs of the data directory, read by Init
 }
 
 var _ Engine = (*CStorageEngine)(nil)
@@ -142,6 +145,13 @@ func (e *CStorageEngine) Init(dataDir string) error {
 		return cError("init: first sequence number", rc)
 	}
 	st := &cstate{db: db, cache: cache, ttl: new([ttlWords]uint64)}
+	if dataDir != "" {
+		if err := e.openDurableC(st, dataDir); err != nil {
+			cDBClose(db)
+			cCacheClose(cache)
+			return err
+		}
+	}
 	r.st = st
 	r.state = stateOpen
 	e.dataDir = dataDir
@@ -182,6 +192,9 @@ func (r *cres) close() {
 	r.state = stateClosed
 	if prev != stateOpen {
 		return
+	}
+	if r.st.dur != nil {
+		r.st.dur.close() // flushes the log; failures were reported to the writers
 	}
 	for h, isIter := range r.open {
 		if isIter {
@@ -266,6 +279,9 @@ func (e *CStorageEngine) put(ctx context.Context, op, key, value string, ttl tim
 	if err != nil {
 		return err
 	}
+	if st.dur != nil {
+		return putDurable(st, op, key, value, ttl)
+	}
 	if rc := cPut(st.db, st.cache, key, value, ttlMillis(ttl), st.ttl); rc != cOK {
 		return cError(op, rc)
 	}
@@ -336,6 +352,9 @@ func (e *CStorageEngine) Delete(ctx context.Context, key string) error {
 	if err != nil {
 		return err
 	}
+	if st.dur != nil {
+		return deleteDurable(st, key)
+	}
 	if rc := cDelete(st.db, st.cache, key); rc != cOK {
 		return cError("delete", rc)
 	}
@@ -369,8 +388,17 @@ func (e *CStorageEngine) BatchPut(ctx context.Context, kvPairs map[string]string
 	for k, v := range kvPairs {
 		b.add(cOpPut, k, v)
 	}
-	rc, _ := cWrite(st.db, st.cache, b.buf, 0, st.ttl)
+	var rc int
+	if st.dur != nil {
+		rc, err = writeDurable(st, "batch put", mapKeys(kvPairs), b.buf, 0,
+			func(d *durable) uint64 { return d.logBatchPut(kvPairs) })
+	} else {
+		rc, _ = cWrite(st.db, st.cache, b.buf, 0, st.ttl)
+	}
 	putBatch(b)
+	if err != nil {
+		return err
+	}
 	if rc != cOK {
 		return cError("batch put", rc)
 	}
@@ -404,8 +432,17 @@ func (e *CStorageEngine) BatchDelete(ctx context.Context, keys []string) error {
 	for _, k := range keys {
 		b.add(cOpDelete, k, "")
 	}
-	rc, _ := cWrite(st.db, st.cache, b.buf, 0, st.ttl)
+	var rc int
+	if st.dur != nil {
+		rc, err = writeDurable(st, "batch delete", keys, b.buf, 0,
+			func(d *durable) uint64 { return d.logBatchDelete(keys) })
+	} else {
+		rc, _ = cWrite(st.db, st.cache, b.buf, 0, st.ttl)
+	}
 	putBatch(b)
+	if err != nil {
+		return err
+	}
 	if rc != cOK {
 		return cError("batch delete", rc)
 	}

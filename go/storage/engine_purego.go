@@ -103,6 +103,11 @@ type PureGoStorageEngine struct {
 	ttl      expHeap
 	ttlLive  int // entries in m with an expiry
 	ttlBuilt int // len(ttl) after the last rebuild, for amortisation
+
+	// Durability (durable_purego.go): nil for Init(""). durOpts are
+	// test knobs, read by Init.
+	dur     *durable
+	durOpts *durableOptions
 }
 
 var _ Engine = (*PureGoStorageEngine)(nil)
@@ -138,6 +143,12 @@ func (e *PureGoStorageEngine) Init(dataDir string) error {
 	e.m = make(map[string]pgEntry)
 	e.active = make(map[uint64]int)
 	e.history = make(map[string]struct{})
+	if dataDir != "" {
+		if err := e.openDurableLocked(dataDir); err != nil {
+			e.resetLocked()
+			return err
+		}
+	}
 	e.state = stateOpen
 	return nil
 }
@@ -169,18 +180,28 @@ func checkDataDir(dir string) error {
 // StorageEngine.Close.
 func (e *PureGoStorageEngine) Close() error {
 	e.mu.Lock()
-	defer e.mu.Unlock()
 	if e.state == stateClosed {
+		e.mu.Unlock()
 		return nil
 	}
 	e.state = stateClosed
 	e.closedFlag.Store(true)
+	e.resetLocked()
+	d := e.dur
+	e.mu.Unlock()
+	if d != nil {
+		return d.close() // outside mu: a checkpoint may wait for it
+	}
+	return nil
+}
+
+// resetLocked drops the engine's data. Call under mu (write).
+func (e *PureGoStorageEngine) resetLocked() {
 	e.m = nil
 	e.active = nil
 	e.history = nil
 	e.ttl = nil
-	e.live, e.bytes, e.ttlLive = 0, 0, 0
-	return nil
+	e.live, e.bytes, e.ttlLive, e.seq = 0, 0, 0, 0
 }
 
 // DataDir returns the directory given to Init ("" for in-memory engines).
@@ -235,14 +256,34 @@ func (e *PureGoStorageEngine) put(ctx context.Context, op, key, value string, tt
 		return err
 	}
 	e.mu.Lock()
-	defer e.mu.Unlock()
-	if err := e.openErr(); err != nil {
+	if err := e.writeErr(op); err != nil {
+		e.mu.Unlock()
 		return err
 	}
 	e.seq++
 	e.applyPut(key, value, e.expiry(ttl), e.seq)
+	var lsn uint64
+	if e.dur != nil {
+		lsn = e.dur.logPut(key, value, wallExpiry(ttl))
+	}
 	e.reapExpired()
+	e.mu.Unlock()
 	e.writes.Add(1)
+	if lsn != 0 {
+		return e.dur.commit(op, lsn)
+	}
+	return nil
+}
+
+// writeErr returns why a write cannot start: the engine is not open, or its
+// log failed (read-only). Call under mu.
+func (e *PureGoStorageEngine) writeErr(op string) error {
+	if e.state != stateOpen {
+		return ErrClosed
+	}
+	if e.dur != nil {
+		return e.dur.check(op)
+	}
 	return nil
 }
 
@@ -277,14 +318,22 @@ func (e *PureGoStorageEngine) Delete(ctx context.Context, key string) error {
 		return err
 	}
 	e.mu.Lock()
-	defer e.mu.Unlock()
-	if err := e.openErr(); err != nil {
+	if err := e.writeErr("delete"); err != nil {
+		e.mu.Unlock()
 		return err
 	}
 	e.seq++
 	e.applyDelete(key, e.seq)
+	var lsn uint64
+	if e.dur != nil {
+		lsn = e.dur.logDelete(key)
+	}
 	e.reapExpired()
+	e.mu.Unlock()
 	e.deletes.Add(1)
+	if lsn != 0 {
+		return e.dur.commit("delete", lsn)
+	}
 	return nil
 }
 
@@ -297,19 +346,24 @@ func (e *PureGoStorageEngine) BatchPut(ctx context.Context, kvPairs map[string]s
 		return err
 	}
 	e.mu.Lock()
-	defer e.mu.Unlock()
-	if err := e.openErr(); err != nil {
+	if err := e.writeErr("batch put"); err != nil || len(kvPairs) == 0 {
+		e.mu.Unlock()
 		return err
-	}
-	if len(kvPairs) == 0 {
-		return nil
 	}
 	e.seq++
 	for k, v := range kvPairs {
 		e.applyPut(k, v, 0, e.seq)
 	}
+	var lsn uint64
+	if e.dur != nil {
+		lsn = e.dur.logBatchPut(kvPairs)
+	}
 	e.reapExpired()
+	e.mu.Unlock()
 	e.writes.Add(uint64(len(kvPairs)))
+	if lsn != 0 {
+		return e.dur.commit("batch put", lsn)
+	}
 	return nil
 }
 
@@ -347,19 +401,24 @@ func (e *PureGoStorageEngine) BatchDelete(ctx context.Context, keys []string) er
 		return err
 	}
 	e.mu.Lock()
-	defer e.mu.Unlock()
-	if err := e.openErr(); err != nil {
+	if err := e.writeErr("batch delete"); err != nil || len(keys) == 0 {
+		e.mu.Unlock()
 		return err
-	}
-	if len(keys) == 0 {
-		return nil
 	}
 	e.seq++
 	for _, k := range keys {
 		e.applyDelete(k, e.seq)
 	}
+	var lsn uint64
+	if e.dur != nil {
+		lsn = e.dur.logBatchDelete(keys)
+	}
 	e.reapExpired()
+	e.mu.Unlock()
 	e.deletes.Add(uint64(len(keys)))
+	if lsn != 0 {
+		return e.dur.commit("batch delete", lsn)
+	}
 	return nil
 }
 

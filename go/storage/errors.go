@@ -39,3 +39,21 @@ var (
 	// initialised.
 	ErrInitialized = errors.New("storage: engine already initialized")
 )
+
+// The sentinels of durable databases (Init with a data directory).
+var (
+	// ErrLocked: Init found the data directory open by another engine, in
+	// this process or another (an flock on its LOCK file). Nothing was
+	// touched.
+	ErrLocked = errors.New("storage: data directory locked by another engine")
+
+	// ErrCorrupt: a file of the data directory failed its checksum or is
+	// malformed somewhere other than the torn tail of the newest log
+	// segment. The error names the file and the offset.
+	ErrCorrupt = errors.New("storage: data directory corrupt")
+
+	// ErrReadOnly: an earlier write or fsync of the log failed (the cause,
+	// a disk error or a full disk, is wrapped too): the engine accepts no
+	// more writes; reads keep working. Reopen the directory to recover.
+	ErrReadOnly = errors.New("storage: engine read-only after a log failure")
+)

@@ -120,7 +120,12 @@ func (t *pgTxn) Commit() error {
 		return err
 	}
 	e.mu.Lock()
-	defer e.mu.Unlock()
+	locked := true
+	defer func() {
+		if locked {
+			e.mu.Unlock()
+		}
+	}()
 	if err := e.openErr(); err != nil {
 		return err // Close dropped the transaction bookkeeping
 	}
@@ -135,6 +140,9 @@ func (t *pgTxn) Commit() error {
 	if len(writes) == 0 {
 		return nil
 	}
+	if err := e.writeErr("commit"); err != nil {
+		return err
+	}
 	e.seq++
 	var puts, dels uint64
 	// Sorted so that the result does not depend on map order (it cannot,
@@ -148,9 +156,18 @@ func (t *pgTxn) Commit() error {
 			puts++
 		}
 	}
+	var lsn uint64
+	if e.dur != nil {
+		lsn = e.dur.logWrites(writes)
+	}
 	e.reapExpired()
 	e.writes.Add(puts)
 	e.deletes.Add(dels)
+	e.mu.Unlock()
+	locked = false
+	if lsn != 0 {
+		return e.dur.commit("commit", lsn)
+	}
 	return nil
 }
 

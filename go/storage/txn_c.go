@@ -146,8 +146,18 @@ func (t *cTxn) Commit() error {
 			b.add(cOpCheck, k, "")
 		}
 	}
-	rc, _ := cWrite(st.db, st.cache, b.buf, t.seq, st.ttl)
+	var rc int
+	if st.dur != nil {
+		writes := t.writes
+		rc, err = writeDurable(st, "commit", t.keys(), b.buf, t.seq,
+			func(d *durable) uint64 { return d.logWrites(writes) })
+	} else {
+		rc, _ = cWrite(st.db, st.cache, b.buf, t.seq, st.ttl)
+	}
 	putBatch(b)
+	if err != nil {
+		return err
+	}
 	switch rc {
 	case cOK:
 		return nil

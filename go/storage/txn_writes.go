@@ -92,3 +92,16 @@ func (w *txnWrites) commitSize() int64 {
 func (w *txnWrites) reset() {
 	w.writes, w.reads = nil, nil
 }
+
+// keys returns every key written or read (a key in both, twice), for the
+// durable C engine's stripe locks.
+func (w *txnWrites) keys() []string {
+	keys := make([]string, 0, len(w.writes)+len(w.reads))
+	for k := range w.writes {
+		keys = append(keys, k)
+	}
+	for k := range w.reads {
+		keys = append(keys, k)
+	}
+	return keys
+}

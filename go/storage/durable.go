@@ -1,0 +1,293 @@
+package storage
+
+// The durable layer shared by both engines: the log, group commit,
+// checkpoints, recovery and Backup live here (and in wal_*.go,
+// checkpoint.go), so the pure-Go and the C engine write one format and get
+// one set of guarantees. An engine keeps a *durable (nil for Init(""), so
+// the in-memory path pays one nil check) and calls four hooks:
+//
+//	d.check(op)          before applying a write: refuses it once the log
+//	                     failed (read-only state)
+//	d.log.append(fill)   after applying it, while still holding the locks
+//	                     that ordered the apply: the log order of two writes
+//	                     of one key is their apply order
+//	d.commit(op, seq)    after releasing every lock: waits (parked in Go) for
+//	                     the write (SyncWrites false) or the group fsync
+//	d.snap               the engine's snapshot scan, for checkpoints
+//
+// The C engine's writes are ordered by key stripes held here (stripes,
+// lockKeys): its own C-side stripes are released inside the cgo call, so
+// the log append needs a Go-side lock that spans apply and append. The
+// pure-Go engine's write lock already does.
+//
+// Background: one goroutine runs checkpoints when the log written since the
+// last one passes max(ckptMin, half the size of the last checkpoint) (so
+// between checkpoints log plus checkpoint stay within 1.5x the live data
+// under steady overwrites; while one is written the old one, the new one and
+// the log written meanwhile coexist), and,
+// with SyncWrites false, an fdatasync every syncInterval (Redis
+// "appendfsync everysec").
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// durableOptions are the knobs tests and benchmarks turn; the zero value
+// means the defaults.
+type durableOptions struct {
+	fs           walFS         // nil: the operating system's
+	segmentSize  int64         // log segment size; 0: 64 MiB
+	ckptMin      int64         // log bytes that trigger a checkpoint at least; 0: 64 MiB; <0: never
+	syncInterval time.Duration // SyncWrites false: background fdatasync period; 0: 1 s
+}
+
+const durStripes = 1024
+
+type durable struct {
+	fs     walFS
+	dir    string
+	sync   bool
+	opts   durableOptions
+	log    *walLog
+	unlock func() error
+	snap   snapshotFunc
+	rec    dirState // what recovery found
+
+	ckptMu   sync.Mutex
+	ckptErr  error // the last checkpoint's failure (under ckptMu)
+	ckptSize atomic.Int64
+	ckpts    atomic.Uint64
+
+	stop   chan struct{}
+	kick   chan struct{}
+	bg     sync.WaitGroup
+	closed atomic.Bool
+
+	seed    maphash.Seed
+	stripes [durStripes]sync.Mutex
+}
+
+// openDurable locks dir, recovers it into the engine through load and
+// apply (see recoverDir), opens the log and starts the background work. snap
+// is the engine's snapshot scan; it is not called before openDurable
+// returns.
+func openDurable(dir string, syncWrites bool, o *durableOptions, snap snapshotFunc,
+	load func([]walOp) error, apply func(uint64, []walOp) error) (*durable, error) {
+	d := &durable{dir: dir, sync: syncWrites, snap: snap, seed: maphash.MakeSeed()}
+	if o != nil {
+		d.opts = *o
+	}
+	if d.opts.fs == nil {
+		d.opts.fs = osFS{}
+	}
+	if d.opts.segmentSize <= 0 {
+		d.opts.segmentSize = 64 << 20
+	}
+	if d.opts.ckptMin == 0 {
+		d.opts.ckptMin = 64 << 20
+	}
+	if d.opts.syncInterval <= 0 {
+		d.opts.syncInterval = time.Second
+	}
+	d.fs = d.opts.fs
+	unlock, err := d.fs.Lock(filepath.Join(dir, lockFileName))
+	if err != nil {
+		if isLocked(err) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("storage: init: lock %s: %w", dir, err)
+	}
+	d.unlock = unlock
+	d.rec, err = recoverDir(d.fs, dir, true, load, apply)
+	if err == nil {
+		d.log, err = openLog(d.fs, dir, d.rec.next, d.opts.segmentSize)
+	}
+	if err != nil {
+		unlock()
+		return nil, fmt.Errorf("storage: init: recover %s: %w", dir, err)
+	}
+	d.ckptSize.Store(d.rec.ckptSize)
+	d.stop = make(chan struct{})
+	d.kick = make(chan struct{}, 1)
+	if d.opts.ckptMin > 0 {
+		d.log.ckptTrigger.Store(max(d.opts.ckptMin, d.rec.ckptSize/2))
+		d.log.ckptWanted = func() {
+			select {
+			case d.kick <- struct{}{}:
+			default:
+			}
+		}
+	}
+	d.bg.Add(1)
+	go d.background()
+	return d, nil
+}
+
+func isLocked(err error) bool { return errors.Is(err, ErrLocked) }
+
+func (d *durable) background() {
+	defer d.bg.Done()
+	var tick <-chan time.Time
+	if !d.sync {
+		t := time.NewTicker(d.opts.syncInterval)
+		defer t.Stop()
+		tick = t.C
+	}
+	for {
+		select {
+		case <-d.stop:
+			return
+		case <-d.kick:
+			d.checkpoint()
+		case <-tick:
+			d.log.flush() // a failure is sticky in the log
+		}
+	}
+}
+
+// check refuses writes once the log failed.
+func (d *durable) check(op string) error { return d.log.check(op) }
+
+// commit waits until seq is acknowledged under the configured guarantee.
+func (d *durable) commit(op string, seq uint64) error { return d.log.commit(op, seq, d.sync) }
+
+// checkpoint writes a checkpoint now and removes the log it makes obsolete.
+func (d *durable) checkpoint() error {
+	d.ckptMu.Lock()
+	defer d.ckptMu.Unlock()
+	if d.closed.Load() {
+		return ErrClosed
+	}
+	err := d.checkpointLocked()
+	d.ckptErr = err
+	return err
+}
+
+func (d *durable) checkpointLocked() error {
+	seq, err := d.log.rotate()
+	if err != nil {
+		return err
+	}
+	size, err := writeCheckpoint(d.fs, d.dir, seq, d.snap, d.log.flush)
+	if err != nil {
+		return err
+	}
+	d.ckptSize.Store(size)
+	d.ckpts.Add(1)
+	if d.opts.ckptMin > 0 {
+		d.log.ckptTrigger.Store(max(d.opts.ckptMin, size/2))
+	}
+	ckpts, segs, _, err := scanDir(d.fs, d.dir)
+	if err != nil {
+		return err
+	}
+	for _, c := range ckpts {
+		if c < seq {
+			d.fs.Remove(filepath.Join(d.dir, checkpointName(c)))
+		}
+	}
+	for _, s := range segs {
+		if s < seq {
+			d.fs.Remove(filepath.Join(d.dir, segmentName(s)))
+		}
+	}
+	return d.fs.SyncDir(d.dir)
+}
+
+// close stops the background work, makes the log durable and releases the
+// directory. Idempotent.
+func (d *durable) close() error {
+	if d.closed.Swap(true) {
+		return nil
+	}
+	close(d.stop)
+	d.bg.Wait()
+	d.ckptMu.Lock() // a checkpoint started by a caller finishes first
+	d.ckptMu.Unlock()
+	err := d.log.close()
+	if uerr := d.unlock(); err == nil {
+		err = uerr
+	}
+	return err
+}
+
+// stripe returns key's stripe index.
+func (d *durable) stripe(key string) int {
+	return int(maphash.String(d.seed, key) % durStripes)
+}
+
+// lockKeys locks the stripes of keys (ascending, each once) and returns
+// the unlock.
+func (d *durable) lockKeys(keys []string) func() {
+	if len(keys) == 1 {
+		m := &d.stripes[d.stripe(keys[0])]
+		m.Lock()
+		return m.Unlock
+	}
+	idx := make([]int, len(keys))
+	for i, k := range keys {
+		idx[i] = d.stripe(k)
+	}
+	slices.Sort(idx)
+	idx = slices.Compact(idx)
+	for _, i := range idx {
+		d.stripes[i].Lock()
+	}
+	return func() {
+		for _, i := range idx {
+			d.stripes[i].Unlock()
+		}
+	}
+}
+
+// wallExpiry converts a TTL to the log's absolute expiry (Unix ms; 0 none),
+// rounding up to whole milliseconds like the engines.
+func wallExpiry(ttl time.Duration) int64 {
+	ms := ttlMillis(ttl)
+	if ms == 0 {
+		return 0
+	}
+	return time.Now().UnixMilli() + int64(ms)
+}
+
+// backupTo writes snap as a database in dir (created if missing, must be
+// empty): one checkpoint whose seq is seq, which Init opens.
+func backupTo(ctx context.Context, dir string, seq uint64, snap snapshotFunc) error {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return fmt.Errorf("storage: backup: %w", err)
+	}
+	names, err := osFS{}.List(dir)
+	if err != nil {
+		return fmt.Errorf("storage: backup: %w", err)
+	}
+	if len(names) > 0 {
+		return fmt.Errorf("storage: backup: directory %q is not empty", dir)
+	}
+	n := 0
+	checked := func(emit func(string, string, int64) error) error {
+		return snap(func(k, v string, exp int64) error {
+			if n++; n%1024 == 0 {
+				if err := checkCtx(ctx); err != nil {
+					return err
+				}
+			}
+			return emit(k, v, exp)
+		})
+	}
+	if _, err := writeCheckpoint(osFS{}, dir, seq, checked, nil); err != nil {
+		if cerr := checkCtx(ctx); cerr != nil {
+			return cerr
+		}
+		return fmt.Errorf("storage: backup: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,341 @@
+package storage
+
+// The write-ahead log writer: appends, group commit, segment rotation.
+//
+// Appending is a short critical section (mu): the record gets the next seq
+// and its frame is copied into buf. Engines call append while they hold the
+// locks that ordered the write's apply (the pure-Go engine's write lock, the
+// C engine's key stripes, durable.go), so two writes of one key are logged
+// in the order they were applied. Everything slow happens after those locks
+// are released:
+//
+//   - writeOut(seq) moves buf to the kernel (one write(2) for everything
+//     appended so far, under wmu: whoever holds wmu writes for everyone
+//     queued behind it). SyncWrites false acknowledges here: the bytes
+//     survive the process being killed.
+//   - syncTo(seq) makes seq durable. Group commit, leader/follower: the
+//     first waiter that finds no fdatasync in flight becomes the leader,
+//     syncs the segment up to everything written when it started, and
+//     wakes every waiter; the others sleep on a sync.Cond meanwhile. So
+//     waiting writers are parked goroutines, never threads blocked in C, and
+//     one fdatasync covers every record written before it started.
+//
+// Failure is sticky (PostgreSQL's fsync lesson): the first failed write or
+// sync stores err, every later append is refused (check) and every waiter
+// whose record was not yet durable gets the error. A failed fdatasync is
+// never retried: after one, the kernel may have dropped the dirty pages and
+// a second sync would report success for data that is gone.
+//
+// Rotation (a segment past segMax, or a checkpoint asking for a fresh
+// segment) happens under wmu: the old segment gets every byte destined for
+// it and a sync, then the new segment is created, its header synced, and
+// the directory synced. A sync leader never races it: rotation waits until
+// no sync is in flight and holds the syncing flag itself.
+
+import (
+	"fmt"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+)
+
+type walLog struct {
+	fs     walFS
+	dir    string
+	segMax int64
+
+	mu       sync.Mutex // the append critical section
+	buf      []byte     // frames appended, not yet written
+	bufFirst uint64     // seq of buf's first frame (if len(buf) > 0)
+	nextSeq  uint64     // the seq the next append gets
+
+	wmu     sync.Mutex // serialises file writes and rotation
+	f       walFile    // the current segment
+	segSize int64      // bytes in the current segment
+	spare   []byte     // a written buffer, reused for the next buf
+
+	smu     sync.Mutex
+	scond   sync.Cond
+	written uint64  // the last seq in the kernel
+	synced  uint64  // the last seq durable
+	syncing bool    // a sync leader (or a rotation) is in flight
+	sf      walFile // the segment that holds written
+	err     error   // sticky failure
+
+	failed       atomic.Bool
+	sinceCkpt    atomic.Int64 // bytes written since the last checkpoint's rotation
+	ckptWanted   func()       // called (non-blocking) after a write once sinceCkpt passes ckptTrigger
+	ckptTrigger  atomic.Int64
+	totalWritten atomic.Int64
+}
+
+// openLog starts a log whose next record has seq next, in a new segment.
+func openLog(fs walFS, dir string, next uint64, segMax int64) (*walLog, error) {
+	l := &walLog{fs: fs, dir: dir, segMax: segMax, nextSeq: next, written: next - 1, synced: next - 1}
+	l.scond.L = &l.smu
+	f, err := l.createSegment(next)
+	if err != nil {
+		return nil, err
+	}
+	l.f, l.sf, l.segSize = f, f, fileHeaderSize
+	return l, nil
+}
+
+// createSegment creates the segment whose first record is seq, with its
+// header synced and the directory entry synced.
+func (l *walLog) createSegment(seq uint64) (walFile, error) {
+	name := filepath.Join(l.dir, segmentName(seq))
+	f, err := l.fs.Create(name)
+	if err != nil {
+		return nil, err
+	}
+	if _, err = f.Write(fileHeader(walMagic, seq)); err == nil {
+		if err = f.Sync(); err == nil {
+			err = l.fs.SyncDir(l.dir)
+		}
+	}
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("create log segment %s: %w", name, err)
+	}
+	return f, nil
+}
+
+// check returns nil if the log accepts writes, else the sticky failure as
+// an ErrReadOnly. Engines call it before applying a write.
+func (l *walLog) check(op string) error {
+	if !l.failed.Load() {
+		return nil
+	}
+	l.smu.Lock()
+	err := l.err
+	l.smu.Unlock()
+	return readOnlyErr(op, err)
+}
+
+func readOnlyErr(op string, cause error) error {
+	return fmt.Errorf("%w (%s: %w)", ErrReadOnly, op, cause)
+}
+
+// append logs one write group whose payload fill appends, and returns its
+// seq. It never fails: a failure shows up when the caller waits (commit).
+func (l *walLog) append(fill func([]byte) []byte) uint64 {
+	l.mu.Lock()
+	seq := l.nextSeq
+	l.nextSeq++
+	if len(l.buf) == 0 {
+		l.bufFirst = seq
+	}
+	l.buf = appendFrame(l.buf, seq, fill)
+	l.mu.Unlock()
+	return seq
+}
+
+// commit returns once seq is in the kernel (sync false) or durable (sync
+// true), or with the log's failure.
+func (l *walLog) commit(op string, seq uint64, sync bool) error {
+	if err := l.writeOut(seq); err != nil {
+		return readOnlyErr(op, err)
+	}
+	if !sync {
+		return nil
+	}
+	if err := l.syncTo(seq); err != nil {
+		return readOnlyErr(op, err)
+	}
+	return nil
+}
+
+// state returns written, synced and err.
+func (l *walLog) state() (written, synced uint64, err error) {
+	l.smu.Lock()
+	defer l.smu.Unlock()
+	return l.written, l.synced, l.err
+}
+
+// fail records the first failure. Call under smu.
+func (l *walLog) failLocked(err error) {
+	if l.err == nil {
+		l.err = err
+		l.failed.Store(true)
+	}
+	l.scond.Broadcast()
+}
+
+// writeOut writes every appended frame to the kernel, unless seq is
+// already written.
+func (l *walLog) writeOut(seq uint64) error {
+	l.wmu.Lock()
+	defer l.wmu.Unlock()
+	written, _, err := l.state()
+	if written >= seq {
+		return nil // in the kernel before any failure
+	}
+	if err != nil {
+		return err
+	}
+	return l.writeLocked(false)
+}
+
+// writeLocked writes buf (taking it from the appenders), first rotating if
+// the segment is full or rotate is set; with rotate the new segment starts at
+// the seq after buf's frames, which it returns. Call under wmu.
+func (l *walLog) writeLocked(rotate bool) error {
+	l.mu.Lock()
+	b, first, next := l.buf, l.bufFirst, l.nextSeq
+	l.buf = l.spare[:0]
+	l.mu.Unlock()
+	l.spare = nil
+	if len(b) > 0 && l.segSize > fileHeaderSize && l.segSize+int64(len(b)) > l.segMax {
+		if err := l.rotateLocked(first); err != nil {
+			return err
+		}
+	}
+	if len(b) > 0 {
+		n, err := l.f.Write(b)
+		l.segSize += int64(n)
+		if err == nil && n < len(b) {
+			err = fmt.Errorf("short write of %d of %d bytes", n, len(b))
+		}
+		if err != nil {
+			err = fmt.Errorf("write log: %w", err)
+			l.smu.Lock()
+			l.failLocked(err)
+			l.smu.Unlock()
+			return err
+		}
+		l.sinceCkpt.Add(int64(len(b)))
+		l.totalWritten.Add(int64(len(b)))
+		l.smu.Lock()
+		l.written, l.sf = next-1, l.f
+		l.smu.Unlock()
+		if cap(b) <= 4<<20 {
+			l.spare = b[:0]
+		}
+		if t := l.ckptTrigger.Load(); t > 0 && l.sinceCkpt.Load() > t && l.ckptWanted != nil {
+			l.ckptWanted()
+		}
+	}
+	if rotate {
+		return l.rotateLocked(next)
+	}
+	return nil
+}
+
+// rotateLocked syncs and closes the current segment and starts a new one at
+// seq (every record before seq is in the old segments). Call under wmu with
+// every frame before seq written.
+func (l *walLog) rotateLocked(seq uint64) error {
+	l.smu.Lock()
+	for l.syncing && l.err == nil {
+		l.scond.Wait()
+	}
+	if l.err != nil {
+		err := l.err
+		l.smu.Unlock()
+		return err
+	}
+	l.syncing = true
+	l.smu.Unlock()
+
+	err := l.f.Sync()
+	if err != nil {
+		err = fmt.Errorf("sync log: %w", err)
+	}
+	var nf walFile
+	if err == nil {
+		l.f.Close()
+		nf, err = l.createSegment(seq)
+	}
+	l.smu.Lock()
+	l.syncing = false
+	if err != nil {
+		l.failLocked(err)
+		l.smu.Unlock()
+		return err
+	}
+	l.f, l.sf, l.segSize = nf, nf, fileHeaderSize
+	l.synced = max(l.synced, seq-1)
+	l.scond.Broadcast()
+	l.smu.Unlock()
+	return nil
+}
+
+// rotate writes everything appended so far into the current segment and
+// starts a new one; it returns the new segment's first seq: every record
+// appended before the call has a smaller seq.
+func (l *walLog) rotate() (uint64, error) {
+	l.wmu.Lock()
+	defer l.wmu.Unlock()
+	if _, _, err := l.state(); err != nil {
+		return 0, err
+	}
+	if err := l.writeLocked(true); err != nil {
+		return 0, err
+	}
+	l.smu.Lock()
+	defer l.smu.Unlock()
+	l.sinceCkpt.Store(0)
+	return l.written + 1, nil
+}
+
+// syncTo returns once seq (already written) is durable: group commit.
+func (l *walLog) syncTo(seq uint64) error {
+	l.smu.Lock()
+	defer l.smu.Unlock()
+	for l.synced < seq && l.err == nil {
+		if l.syncing {
+			l.scond.Wait()
+			continue
+		}
+		l.syncing = true
+		f, target := l.sf, l.written
+		l.smu.Unlock()
+		err := f.Sync()
+		l.smu.Lock()
+		l.syncing = false
+		if err != nil {
+			l.failLocked(fmt.Errorf("sync log: %w", err))
+		} else {
+			l.synced = max(l.synced, target)
+		}
+		l.scond.Broadcast()
+	}
+	if l.synced >= seq {
+		return nil // durable before any failure
+	}
+	return l.err
+}
+
+// lastSeq is the seq of the last record appended.
+func (l *walLog) lastSeq() uint64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.nextSeq - 1
+}
+
+// flush makes everything appended durable (Close, the background syncer,
+// checkpoints).
+func (l *walLog) flush() error {
+	seq := l.lastSeq()
+	if err := l.writeOut(seq); err != nil {
+		return err
+	}
+	return l.syncTo(seq)
+}
+
+// close flushes and closes the current segment.
+func (l *walLog) close() error {
+	err := l.flush()
+	l.wmu.Lock()
+	defer l.wmu.Unlock()
+	l.smu.Lock()
+	for l.syncing {
+		l.scond.Wait()
+	}
+	l.smu.Unlock()
+	if cerr := l.f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}

@@ -1,0 +1,15 @@
+//go:build !linux && unix
+
+package storage
+
+import (
+	"os"
+	"syscall"
+)
+
+// fdatasync: fsync where fdatasync is not available.
+func fdatasync(f *os.File) error { return f.Sync() }
+
+func flockExclusive(f *os.File) error {
+	return syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+}

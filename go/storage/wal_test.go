@@ -1,0 +1,308 @@
+package storage
+
+// The durability contract, both engines: reopen, ErrLocked, the format read
+// by the other engine, Backup, TTLs as absolute times, checkpoints removing
+// the log, disk use under overwrites, read-only state after a failed write,
+// fsync or a full disk.
+
+import (
+	"context"
+	"errors"
+	"maps"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// openDurableEngine opens te on dir with o (nil: defaults).
+func openDurableEngine(t testing.TB, te testEngine, dir string, sync bool, o *durableOptions) durableTestEngine {
+	t.Helper()
+	e := te.new(StorageConfig{SyncWrites: sync}).(durableTestEngine)
+	if o != nil {
+		e.setDurableOptions(o)
+	}
+	if err := e.Init(dir); err != nil {
+		t.Fatalf("%s: init %s: %v", te.name, dir, err)
+	}
+	return e
+}
+
+// runOps runs n generated ops on e and returns the model's state.
+func runOps(t testing.TB, e Engine, seed uint64, prefix string, n int, m map[string]string) map[string]string {
+	t.Helper()
+	if m == nil {
+		m = map[string]string{}
+	}
+	r := rand.New(rand.NewPCG(seed, 3))
+	for i := range n {
+		op := genOp(r, prefix, 40, i)
+		if e == nil { // the model alone
+			op.apply(m)
+			continue
+		}
+		if err := op.do(context.Background(), e); err != nil {
+			t.Fatalf("op %d: %v", i, err)
+		}
+		op.apply(m)
+	}
+	return m
+}
+
+func checkState(t testing.TB, e Engine, prefix string, want map[string]string, what string) {
+	t.Helper()
+	if got := readPrefix(t, e, prefix); !maps.Equal(got, want) {
+		t.Fatalf("%s: %s", what, diff(want, got))
+	}
+}
+
+// TestDurableReopenEveryEngine writes with each engine (segments rotating,
+// background checkpoints) and reopens with every engine: one format.
+func TestDurableReopenEveryEngine(t *testing.T) {
+	for _, w := range testEngines {
+		for _, sync := range []bool{false, true} {
+			dir := t.TempDir()
+			e := openDurableEngine(t, w, dir, sync, &durableOptions{segmentSize: 4 << 10, ckptMin: 16 << 10})
+			want := runOps(t, e, 1, "k/", 1500, nil)
+			checkState(t, e, "k/", want, "before close")
+			if err := e.Close(); err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range testEngines {
+				e := openDurableEngine(t, r, dir, false, nil)
+				checkState(t, e, "k/", want, w.name+" -> "+r.name)
+				want = runOps(t, e, 2, "k/", 100, want) // and write on
+				e.Close()
+			}
+		}
+	}
+}
+
+func TestDurableLocked(t *testing.T) {
+	for _, te := range testEngines {
+		dir := t.TempDir()
+		e := openDurableEngine(t, te, dir, true, nil)
+		e.Put(context.Background(), "a", "1")
+		before, _ := os.ReadDir(dir)
+		for _, other := range testEngines {
+			e2 := other.new(StorageConfig{})
+			if err := e2.Init(dir); !errors.Is(err, ErrLocked) {
+				t.Fatalf("%s then %s: second open: %v, want ErrLocked", te.name, other.name, err)
+			}
+			e2.Close()
+		}
+		after, _ := os.ReadDir(dir)
+		if len(before) != len(after) {
+			t.Fatalf("a refused open touched the directory: %d files, then %d", len(before), len(after))
+		}
+		e.Close()
+		e = openDurableEngine(t, te, dir, true, nil) // released by Close
+		if v, err := e.Get(context.Background(), "a"); err != nil || v != "1" {
+			t.Fatalf("after reopen: %q %v", v, err)
+		}
+		e.Close()
+	}
+}
+
+// TestDurableTTLAbsolute: a TTL is an absolute time: it keeps running while
+// the database is closed, through the log and through a checkpoint.
+func TestDurableTTLAbsolute(t *testing.T) {
+	ctx := context.Background()
+	for _, te := range testEngines {
+		for _, ckpt := range []bool{false, true} {
+			dir := t.TempDir()
+			e := openDurableEngine(t, te, dir, true, nil)
+			e.PutWithTTL(ctx, "short", "s", 150*time.Millisecond)
+			e.PutWithTTL(ctx, "long", "l", time.Hour)
+			e.Put(ctx, "plain", "p")
+			if ckpt {
+				if err := e.Checkpoint(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			e.Close()
+			e = openDurableEngine(t, te, dir, true, nil)
+			if v, err := e.Get(ctx, "short"); err != nil || v != "s" {
+				t.Fatalf("%s ckpt %v: short-lived key right after reopen: %q %v", te.name, ckpt, v, err)
+			}
+			e.Close()
+			time.Sleep(200 * time.Millisecond)
+			e = openDurableEngine(t, te, dir, true, nil)
+			if _, err := e.Get(ctx, "short"); !errors.Is(err, ErrNotFound) {
+				t.Fatalf("%s ckpt %v: expired while closed, still there: %v", te.name, ckpt, err)
+			}
+			for k, v := range map[string]string{"long": "l", "plain": "p"} {
+				if got, err := e.Get(ctx, k); err != nil || got != v {
+					t.Fatalf("%s ckpt %v: %s = %q %v", te.name, ckpt, k, got, err)
+				}
+			}
+			e.Close()
+		}
+	}
+}
+
+// TestDurableBackup: Backup of a durable and of an in-memory engine, taken
+// while writers run, opens in every engine with exactly the state of one
+// moment (the writer's batches are whole).
+func TestDurableBackup(t *testing.T) {
+	ctx := context.Background()
+	for _, te := range testEngines {
+		for _, durableSrc := range []bool{false, true} {
+			e := te.new(StorageConfig{}).(durableTestEngine)
+			src := ""
+			if durableSrc {
+				src = t.TempDir()
+			}
+			if err := e.Init(src); err != nil {
+				t.Fatal(err)
+			}
+			want := runOps(t, e, 5, "b/", 500, nil)
+			stop := make(chan struct{})
+			done := make(chan struct{})
+			go func() { // batches of 4 keys with one value each: whole or absent
+				defer close(done)
+				for i := 0; ; i++ {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					v := string(rune('a' + i%26))
+					e.BatchPut(ctx, map[string]string{"z/1": v, "z/2": v, "z/3": v, "z/4": v})
+				}
+			}()
+			dst := filepath.Join(t.TempDir(), "backup")
+			err := e.Backup(ctx, dst)
+			close(stop)
+			<-done
+			if err != nil {
+				t.Fatalf("%s: backup: %v", te.name, err)
+			}
+			if err := e.Backup(ctx, dst); err == nil {
+				t.Fatalf("backup into a non-empty directory succeeded")
+			}
+			cctx, cancel := context.WithCancel(ctx)
+			cancel()
+			if err := e.Backup(cctx, t.TempDir()); !errors.Is(err, context.Canceled) {
+				t.Fatalf("backup with a cancelled context: %v", err)
+			}
+			e.Close()
+			for _, r := range testEngines {
+				b := openDurableEngine(t, r, dst, true, nil)
+				checkState(t, b, "b/", want, "backup of "+te.name+" in "+r.name)
+				z := readPrefix(t, b, "z/")
+				if len(z) != 0 && len(z) != 4 {
+					t.Fatalf("backup holds %d keys of a 4-key batch", len(z))
+				}
+				for _, v := range z {
+					if v != z["z/1"] {
+						t.Fatalf("backup mixes two batches: %v", z)
+					}
+				}
+				b.Close()
+			}
+		}
+	}
+}
+
+// TestDurableCheckpointBoundsDisk: under a steady overwrite workload the
+// directory stays within a small multiple of the live data (checkpoints
+// remove the log they cover), and the log is replayed from the checkpoint.
+func TestDurableCheckpointBoundsDisk(t *testing.T) {
+	ctx := context.Background()
+	for _, te := range testEngines {
+		dir := t.TempDir()
+		e := openDurableEngine(t, te, dir, false, &durableOptions{segmentSize: 64 << 10, ckptMin: 256 << 10})
+		val := string(make([]byte, 1000))
+		live := int64(0)
+		maxRatio := 0.0
+		for i := range 20000 {
+			k := "key" + string(rune('a'+i%26)) + string(rune('a'+(i/26)%20))
+			e.Put(ctx, k, val)
+			if i == 520 {
+				live = int64(520 * (len(val) + 5))
+			}
+			if i > 1000 && i%500 == 0 {
+				r := float64(dirSize(t, dir)) / float64(live)
+				maxRatio = max(maxRatio, r)
+			}
+		}
+		e.Close()
+		// live data ~0.5 MB; the trigger is max(256 KiB, checkpoint/2):
+		// between checkpoints log + checkpoint <= 1.5x live; while one is
+		// written, the new one and the log written meanwhile add to it.
+		if maxRatio > 4.5 {
+			t.Fatalf("%s: directory reached %.2fx the live data", te.name, maxRatio)
+		}
+		t.Logf("%s: directory at most %.2fx the live data", te.name, maxRatio)
+	}
+}
+
+func dirSize(t testing.TB, dir string) int64 {
+	var n int64
+	ents, _ := os.ReadDir(dir)
+	for _, de := range ents {
+		if fi, err := de.Info(); err == nil {
+			n += fi.Size()
+		}
+	}
+	return n
+}
+
+// TestDurableReadOnlyAfterFailure: a failed write, a failed fsync and a full
+// disk each put the engine read-only: the failing write and every later one
+// return ErrReadOnly wrapping the cause, reads keep working, and reopening
+// finds every acknowledged write.
+func TestDurableReadOnlyAfterFailure(t *testing.T) {
+	ctx := context.Background()
+	cases := []struct {
+		name  string
+		set   func(fs *faultFS)
+		cause error
+	}{
+		{"write", func(fs *faultFS) { fs.failWrite = 3 }, errInjected},
+		{"fsync", func(fs *faultFS) { fs.failSync = 3 }, errInjected},
+		{"enospc", func(fs *faultFS) { fs.budget = 2000 }, syscall.ENOSPC},
+	}
+	for _, te := range testEngines {
+		for _, c := range cases {
+			dir := t.TempDir()
+			fs := newFaultFS(1)
+			e := openDurableEngine(t, te, dir, true, &durableOptions{fs: fs, ckptMin: -1})
+			c.set(fs)
+			acked := map[string]string{}
+			var failed error
+			for i := 0; i < 100 && failed == nil; i++ {
+				k, v := "k"+string(rune('a'+i%26)), string(make([]byte, 100+i))
+				if failed = e.Put(ctx, k, v); failed == nil {
+					acked[k] = v
+				}
+			}
+			if !errors.Is(failed, ErrReadOnly) || !errors.Is(failed, c.cause) {
+				t.Fatalf("%s %s: failing write returned %v, want ErrReadOnly wrapping %v", te.name, c.name, failed, c.cause)
+			}
+			if err := e.Put(ctx, "later", "x"); !errors.Is(err, ErrReadOnly) {
+				t.Fatalf("%s %s: write after the failure: %v", te.name, c.name, err)
+			}
+			if err := e.BatchDelete(ctx, []string{"ka"}); !errors.Is(err, ErrReadOnly) {
+				t.Fatalf("%s %s: batch delete after the failure: %v", te.name, c.name, err)
+			}
+			for k, v := range acked {
+				if got, err := e.Get(ctx, k); err != nil || got != v {
+					t.Fatalf("%s %s: read after the failure: %v", te.name, c.name, err)
+				}
+			}
+			fs.powerLoss()
+			e.Close()
+			e = openDurableEngine(t, te, dir, true, nil)
+			for k, v := range acked {
+				if got, err := e.Get(ctx, k); err != nil || got != v {
+					t.Fatalf("%s %s: acknowledged %s lost: %v", te.name, c.name, k, err)
+				}
+			}
+			e.Close()
+		}
+	}
+}
