@@ -205,7 +205,7 @@ Usage:
 Every suite verifies what it reads: a read of a key the suite wrote must return
 the value written. Any failed check or engine error fails the run (exit status 1).
 Results: a table on stdout, and DIR/results.json, DIR/report.md,
-DIR/throughput.{svg,png} and DIR/latency.{svg,png}.
+DIR/throughput.svg and DIR/latency.svg.
 
 Options:
 `)

@@ -3,7 +3,7 @@
 // concurrent operations, YCSB A-F, prefix scans, Zipf reads through a cache),
 // run on our engines and on the Go libraries users would pick instead, each
 // through a small Store adapter, with every read checked. It measures ops/s,
-// latency percentiles (HDR histograms), Go heap, RSS and GC, and writes a
+// latency percentiles (log-linear histograms, histogram.go), Go heap, RSS and GC, and writes a
 // table, results.json, report.md and charts.
 //
 // Both mantisdb commands are Main: go/cmd/mantisdb with our engines and

@@ -180,7 +180,7 @@ func writeMarkdown(path string, rep *Report) error {
 	fmt.Fprintf(&b, "Stress level `%s`: each suite ran %s on each engine, with %d workers "+
 		"(high-throughput: 4x), over %d keys of 16 bytes with 100-byte values (memory-pressure: %d keys "+
 		"of 16-64 KiB). Latencies are per operation (a scan or a read-modify-write is one operation), "+
-		"from an HDR histogram. Heap is the live Go heap the store added (after a GC); RSS is the "+
+		"from a log-linear histogram (within 0.1%%). Heap is the live Go heap the store added (after a GC); RSS is the "+
 		"process's resident set at the end of the suite and ΔRSS its growth since before the store "+
 		"was made. Hits are reads that found the key (for our engines, the engine's own cache hit "+
 		"ratio follows in parentheses).\n\n",

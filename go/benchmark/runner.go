@@ -9,8 +9,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
 )
 
 // Result is one suite on one engine: one object of results.json.
@@ -132,7 +130,7 @@ type worker struct {
 	rng   *rand.Rand
 	zipf  *Zipf
 	codec *codec
-	hist  *hdrhistogram.Histogram
+	hist  *histogram
 
 	ops, reads, hits uint64
 	pos              uint64 // sequential position (sequential suites)
@@ -148,7 +146,7 @@ func (w *worker) record(t time.Time) {
 	} else if ns > histMaxNs {
 		ns = histMaxNs
 	}
-	_ = w.hist.RecordValue(ns)
+	w.hist.record(ns)
 	w.ops++
 }
 
@@ -174,7 +172,7 @@ func runOne(cfg Config, s *Suite, reg Registration, onStart progressFunc) *Resul
 		rng := rand.New(rand.NewPCG(cfg.Seed+uint64(i), uint64(i)*0x9e3779b97f4a7c15+1))
 		ws[i] = &worker{
 			id: i, r: r, rng: rng, codec: newCodec(s.Value),
-			hist: hdrhistogram.New(1, histMaxNs, 3),
+			hist: newHistogram(histMaxNs),
 		}
 		if s.Zipf {
 			ws[i].zipf = NewZipf(rng, uint64(keys), 0.99)
@@ -269,9 +267,9 @@ func runOne(cfg Config, s *Suite, reg Registration, onStart progressFunc) *Resul
 		}
 	}
 
-	h := hdrhistogram.New(1, histMaxNs, 3)
+	h := newHistogram(histMaxNs)
 	for _, w := range ws {
-		h.Merge(w.hist)
+		h.merge(w.hist)
 		res.Ops += w.ops
 		res.Reads += w.reads
 		res.Hits += w.hits
@@ -280,13 +278,13 @@ func runOne(cfg Config, s *Suite, reg Registration, onStart progressFunc) *Resul
 	if elapsed > 0 {
 		res.OpsPerSec = float64(res.Ops) / elapsed.Seconds()
 	}
-	if h.TotalCount() > 0 {
-		res.MeanNs = h.Mean()
-		res.P50Ns = h.ValueAtQuantile(50)
-		res.P95Ns = h.ValueAtQuantile(95)
-		res.P99Ns = h.ValueAtQuantile(99)
-		res.P999Ns = h.ValueAtQuantile(99.9)
-		res.MaxNs = h.Max()
+	if h.count() > 0 {
+		res.MeanNs = h.mean()
+		res.P50Ns = h.quantile(50)
+		res.P95Ns = h.quantile(95)
+		res.P99Ns = h.quantile(99)
+		res.P999Ns = h.quantile(99.9)
+		res.MaxNs = h.quantile(100)
 	}
 	if res.Reads > 0 {
 		res.HitRatio = float64(res.Hits) / float64(res.Reads)
