@@ -225,9 +225,13 @@ func TestBuiltinStoresPassCheckStore(t *testing.T) {
 }
 
 func TestFits(t *testing.T) {
-	cache := Registration{Name: "cache", Lossy: true}
-	ordered := Registration{Name: "tree", Ordered: true, OrderedOnly: true}
-	hash := Registration{Name: "hash"}
+	mem := func(int) (Store, error) { return &syncMapStore{}, nil }
+	disk := func(string, bool) (Store, error) { return &syncMapStore{}, nil }
+	cache := Registration{Name: "cache", Lossy: true, New: mem}
+	ordered := Registration{Name: "tree", Ordered: true, OrderedOnly: true, New: mem}
+	hash := Registration{Name: "hash", New: mem}
+	durableOnly := Registration{Name: "lsm", Durable: disk}
+	both := Registration{Name: "engine", Ordered: true, New: mem, Durable: disk}
 	for _, s := range Suites {
 		if cache.Fits(s) != (s.CacheShaped && !s.Ordered) {
 			t.Errorf("cache on %s: %v", s.Name, cache.Fits(s))
@@ -235,9 +239,18 @@ func TestFits(t *testing.T) {
 		if ordered.Fits(s) != s.Ordered {
 			t.Errorf("ordered-only on %s: %v", s.Name, ordered.Fits(s))
 		}
-		if hash.Fits(s) == s.Ordered {
+		if hash.Fits(s) != (!s.Ordered && !s.Durable) {
 			t.Errorf("hash map on %s: %v", s.Name, hash.Fits(s))
 		}
+		if durableOnly.Fits(s) != s.Durable {
+			t.Errorf("durable-only store on %s: %v", s.Name, durableOnly.Fits(s))
+		}
+		if !both.Fits(s) {
+			t.Errorf("an ordered engine with a durable mode does not fit %s", s.Name)
+		}
+	}
+	if _, err := Registered(Registration{Name: "neither"}); err == nil {
+		t.Error("a registration with neither New nor Durable was accepted")
 	}
 	var cacheSuites []string
 	for _, s := range Suites {
@@ -363,8 +376,9 @@ func testConfig() Config {
 // every output: the table, results.json's schema, report.md and the charts.
 func TestMainWritesEverything(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "out")
-	args := []string{"--benchmark-only", "--duration=25ms", "--keys=1000", "--out", dir, "--progress=on"}
-	suites := Suites
+	args := []string{"--benchmark-only", "--duration=25ms", "--keys=1000", "--out", dir, "--progress=on",
+		"--suites=memory"} // the durable ones: durable_test.go
+	suites := memorySuites(Suites)
 	if testing.Short() {
 		// -short (the -race runs): fewer suites, to keep the race
 		// detector's run short.

@@ -54,13 +54,28 @@ func mainIO(args []string, stdout, stderr io.Writer, terminal bool, extra []Regi
 	suites := Suites
 	if cfg.Suites != nil {
 		suites = nil
+		seen := map[*Suite]bool{}
 		for _, n := range cfg.Suites {
-			s := LookupSuite(n)
-			if s == nil {
+			group := []*Suite{LookupSuite(n)}
+			switch n {
+			case "memory", "durable":
+				group = nil
+				for _, s := range Suites {
+					if s.Durable == (n == "durable") {
+						group = append(group, s)
+					}
+				}
+			}
+			if len(group) == 0 || group[0] == nil {
 				fmt.Fprintf(stderr, "mantisdb: unknown suite %q (see --help)\n", n)
 				return 2
 			}
-			suites = append(suites, s)
+			for _, s := range group {
+				if !seen[s] {
+					seen[s] = true
+					suites = append(suites, s)
+				}
+			}
 		}
 	}
 	type pair struct {
@@ -100,6 +115,18 @@ func mainIO(args []string, stdout, stderr io.Writer, terminal bool, extra []Regi
 	fmt.Fprintf(stdout, "mantisdb benchmark: stress %s, %d suite runs (%d suites, %d engines), %s each, %d workers, %d keys\n",
 		cfg.Stress.Name, len(pairs), len(ran), len(regs), cfg.Duration, cfg.Workers, cfg.Keys)
 
+	for _, p := range pairs {
+		if p.s.Durable {
+			fl, err := measureFloor(cfg.DataDir, max(cfg.Duration, time.Second))
+			if err != nil {
+				fmt.Fprintln(stderr, "mantisdb: measuring the disk's fdatasync rate:", err)
+				return 1
+			}
+			rep.Disk = fl
+			break
+		}
+	}
+
 	var bar *progress
 	if cfg.Progress == "on" || (cfg.Progress == "auto" && terminal) {
 		bar = newProgress(stdout, len(pairs))
@@ -117,6 +144,7 @@ func mainIO(args []string, stdout, stderr io.Writer, terminal bool, extra []Regi
 	rep.ElapsedNs = time.Since(rep.Started).Nanoseconds()
 
 	writeTable(stdout, rep.Results)
+	writeDurableTable(stdout, rep)
 	status := 0
 	files, err := writeOutputs(cfg.OutDir, rep)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"runtime"
 	"runtime/debug"
 	"sync"
@@ -60,6 +61,19 @@ type Result struct {
 	RSSDeltaBytes int64  `json:"rss_delta_bytes"`
 	GCPauseNs     uint64 `json:"gc_pause_total_ns"`
 	GCCount       uint32 `json:"gc_count"`
+
+	// Durable marks the durable suites' results. NotDurable, when not
+	// empty, says why the figures are not those of a durable store (a
+	// reopen of its data directory lost acknowledged writes): they are
+	// then reported as "not durable", never as figures. DiskBytes is the
+	// size on disk (allocated blocks) of the data directory after Close;
+	// LiveBytes the key and value bytes the reopened store holds;
+	// ReopenNs how long opening the closed directory took.
+	Durable    bool   `json:"durable,omitempty"`
+	NotDurable string `json:"not_durable,omitempty"`
+	DiskBytes  int64  `json:"disk_bytes,omitempty"`
+	LiveBytes  int64  `json:"live_bytes,omitempty"`
+	ReopenNs   int64  `json:"reopen_ns,omitempty"`
 }
 
 // OK reports whether the result has no error and no failed check.
@@ -155,11 +169,17 @@ type progressFunc func(suite, engine string, started time.Time, d time.Duration)
 
 // runOne runs suite s on the store made by reg and returns its result.
 func runOne(cfg Config, s *Suite, reg Registration, onStart progressFunc) *Result {
+	if s.Run != nil {
+		return s.Run(cfg, s, reg, onStart)
+	}
 	keys, room := s.keySpace(cfg)
 	workers := cfg.Workers * max(s.WorkersMul, 1)
+	if s.Writers > 0 {
+		workers = s.Writers
+	}
 	res := &Result{
 		Suite: s.Name, Engine: reg.Name, Peer: reg.Peer, Workers: workers, Keys: keys,
-		ValueBytes: [2]int{s.Value.Min, s.Value.Max}, EngineCacheHitRatio: -1,
+		ValueBytes: [2]int{s.Value.Min, s.Value.Max}, EngineCacheHitRatio: -1, Durable: s.Durable,
 	}
 	r := &run{suite: s, reg: reg, lossy: reg.Lossy, keys: keys, room: room, workers: workers}
 	r.issued = make([]atomic.Uint64, keys+room)
@@ -188,20 +208,32 @@ func runOne(cfg Config, s *Suite, reg Registration, onStart progressFunc) *Resul
 	heapBase := ms.HeapAlloc
 	rssBase := readRSS()
 
-	store, err := reg.New(keys + room)
+	open := func() (Store, error) { return reg.New(keys + room) }
+	var dir string
+	if s.Durable {
+		d, err := os.MkdirTemp(cfg.DataDir, "mantisdb-"+s.Name+"-"+reg.Name+"-")
+		if err != nil {
+			res.Errors = 1
+			res.Failure = fmt.Sprintf("%s on %s: cannot make a data directory: %v", s.Name, reg.Name, err)
+			return res
+		}
+		dir = d
+		defer os.RemoveAll(dir)
+		open = func() (Store, error) { return reg.Durable(dir, s.Sync) }
+	}
+	store, err := open()
 	if err != nil {
 		res.Errors = 1
 		res.Failure = fmt.Sprintf("%s on %s: cannot make the store: %v", s.Name, reg.Name, err)
 		return res
 	}
-	r.store = store
-	if o, ok := store.(OrderedStore); ok {
-		r.ordered = o
-	}
+	r.setStore(store)
 	defer func() {
-		if err := store.Close(); err != nil && res.Failure == "" {
-			res.Errors++
-			res.Failure = fmt.Sprintf("%s on %s: close: %v", s.Name, reg.Name, err)
+		if r.store != nil {
+			if err := r.store.Close(); err != nil && res.Failure == "" {
+				res.Errors++
+				res.Failure = fmt.Sprintf("%s on %s: close: %v", s.Name, reg.Name, err)
+			}
 		}
 		r.store, r.ordered = nil, nil
 		runtime.GC()
@@ -213,11 +245,19 @@ func runOne(cfg Config, s *Suite, reg Registration, onStart progressFunc) *Resul
 	if s.Preload && !r.stop.Load() {
 		r.preload(cfg)
 	}
+	// A durable suite reads a database that was closed and reopened: the
+	// timed phase runs only if the reopen kept the preloaded data.
+	if s.Durable && s.Preload && !r.stop.Load() && !r.reopen(cfg, dir, open, res, s.ExactReopen) {
+		r.stop.Store(true)
+	}
 
 	runtime.GC()
 	runtime.ReadMemStats(&ms)
 	gcBefore, pauseBefore := ms.NumGC, ms.PauseTotalNs
 	d := cfg.Duration
+	if !cfg.DurationSet {
+		d = max(d, s.MinDuration)
+	}
 	if onStart != nil {
 		onStart(s.Name, reg.Name, time.Now(), d)
 	}
@@ -253,18 +293,22 @@ func runOne(cfg Config, s *Suite, reg Registration, onStart progressFunc) *Resul
 	runtime.ReadMemStats(&ms)
 	res.HeapTotalBytes = ms.HeapAlloc
 	res.HeapBytes = int64(ms.HeapAlloc) - int64(heapBase)
-	if st, ok := store.(StatsStore); ok {
+	if st, ok := r.store.(StatsStore); ok {
 		if hr, ok := st.CacheHitRatio(); ok {
 			res.EngineCacheHitRatio = hr
 		}
 	}
 
-	// After the timed phase: every key's final value, untimed.
-	if r.first == "" && s.Final != nil {
+	// After the timed phase: every key's final value, untimed; for a
+	// durable suite, again after a reopen of the closed directory.
+	if r.first == "" && res.NotDurable == "" && s.Final != nil {
 		if err := s.Final(r, cfg); err != nil {
 			var ce checkError
 			r.fail(errors.As(err, &ce), err)
 		}
+	}
+	if s.Durable && r.first == "" && res.NotDurable == "" {
+		r.reopen(cfg, dir, open, res, s.ExactReopen)
 	}
 
 	h := newHistogram(histMaxNs)
@@ -297,9 +341,26 @@ func runOne(cfg Config, s *Suite, reg Registration, onStart progressFunc) *Resul
 	return res
 }
 
+// setStore makes st the store the suite drives.
+func (r *run) setStore(st Store) {
+	r.store, r.ordered = st, nil
+	if o, ok := st.(OrderedStore); ok {
+		r.ordered = o
+	}
+}
+
 // preload writes keys 0..keys-1 at version 1, in batches of 1000 where the
 // store has batches, with cfg.Workers goroutines.
 func (r *run) preload(cfg Config) {
+	state := r.suite.PreloadState
+	if state == 0 {
+		state = 1
+	}
+	r.load(cfg, state, 1)
+}
+
+// load writes keys 0..keys-1 at version ver, recording state in issued.
+func (r *run) load(cfg Config, state, ver uint64) {
 	const chunk = 1000
 	var nextChunk atomic.Int64
 	var wg sync.WaitGroup
@@ -319,14 +380,10 @@ func (r *run) preload(cfg Config) {
 				if batched {
 					batch = make(map[string]string, hi-lo)
 				}
-				state := r.suite.PreloadState
-				if state == 0 {
-					state = 1
-				}
 				for i := lo; i < hi; i++ {
 					r.issued[i].Store(state)
 					k := keyOf(uint64(i))
-					v := c.value(k, 1)
+					v := c.value(k, ver)
 					if batched {
 						batch[k] = v
 					} else if err := r.store.Put(k, v); err != nil {
