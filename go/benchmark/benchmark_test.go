@@ -53,7 +53,8 @@ func TestHelpExplainsEveryOption(t *testing.T) {
 	help := out.String()
 	for _, want := range []string{"--benchmark-only", "--benchmark-stress", "--engines", "--out", "--duration",
 		"--workers", "--suites", "--keys", "light", "medium", "heavy", "extreme", "purego", "syncmap",
-		"ycsb-e", "prefix-scan", "results.json"} {
+		"ycsb-e", "prefix-scan", "results.json", "--data-dir", "--recovery-mib", "durable", "sync-write-16",
+		"recovery"} {
 		if !strings.Contains(help, want) {
 			t.Errorf("--help does not mention %q", want)
 		}

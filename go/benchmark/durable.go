@@ -239,5 +239,6 @@ func runRecovery(cfg Config, s *Suite, reg Registration, onStart progressFunc) *
 	if res.Failure == "" {
 		res.Failure = r.first
 	}
+	withholdIfNotDurable(res)
 	return res
 }

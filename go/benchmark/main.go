@@ -161,8 +161,18 @@ func mainIO(args []string, stdout, stderr io.Writer, terminal bool, extra []Regi
 		}
 	}
 	if status == 0 {
-		fmt.Fprintf(stdout, "every read checked: all %d suite runs passed (%s)\n", len(rep.Results),
-			time.Duration(rep.ElapsedNs).Round(100*time.Millisecond))
+		notDurable := ""
+		n := 0
+		for _, r := range rep.Results {
+			if r.NotDurable != "" {
+				n++
+			}
+		}
+		if n > 0 {
+			notDurable = fmt.Sprintf("; %d of them not durable: their reopen lost acknowledged writes", n)
+		}
+		fmt.Fprintf(stdout, "every read checked: all %d suite runs passed (%s%s)\n", len(rep.Results),
+			time.Duration(rep.ElapsedNs).Round(100*time.Millisecond), notDurable)
 	}
 	return status
 }

@@ -338,7 +338,19 @@ func runOne(cfg Config, s *Suite, reg Registration, onStart progressFunc) *Resul
 	if res.Failure == "" {
 		res.Failure = r.first
 	}
+	withholdIfNotDurable(res)
 	return res
+}
+
+// withholdIfNotDurable zeroes the rates and latencies of a durable result
+// whose reopen lost writes: they are an in-memory store's, and results.json
+// must not offer them as durable figures (Ops still says what ran).
+func withholdIfNotDurable(res *Result) {
+	if res.NotDurable == "" {
+		return
+	}
+	res.OpsPerSec, res.MeanNs = 0, 0
+	res.P50Ns, res.P95Ns, res.P99Ns, res.P999Ns, res.MaxNs = 0, 0, 0, 0, 0
 }
 
 // setStore makes st the store the suite drives.
