@@ -14,6 +14,16 @@
 // (YCSB B and C, zipf-reads), where a miss is counted rather than failed; a
 // hit must still return the value written. They are sized to hold every key
 // of the suite.
+//
+// The persistent stores run only the durable suites (a data directory per
+// run), each configured as its documentation recommends for the guarantee
+// the suite asks for (synced or unsynced writes):
+//
+//	pebble     github.com/cockroachdb/pebble/v2: an LSM (pebble.Sync / NoSync)
+//	badger     github.com/dgraph-io/badger/v4: an LSM with a value log
+//	           (SyncWrites true / false)
+//	bbolt      go.etcd.io/bbolt: a copy-on-write B+tree (fsync per Update /
+//	           NoSync)
 package peers
 
 import (
@@ -60,6 +70,24 @@ func Registrations() []benchmark.Registration {
 			Peer:  true,
 			Lossy: true,
 			New:   newRistretto,
+		},
+		{
+			Name:    "pebble",
+			About:   "peer: github.com/cockroachdb/pebble/v2, 128 MiB block cache, pebble.Sync per synced write (durable suites only)",
+			Peer:    true,
+			Durable: openPebble,
+		},
+		{
+			Name:    "badger",
+			About:   "peer: github.com/dgraph-io/badger/v4 DefaultOptions, SyncWrites for synced writes (durable suites only)",
+			Peer:    true,
+			Durable: openBadger,
+		},
+		{
+			Name:    "bbolt",
+			About:   "peer: go.etcd.io/bbolt, default fsync per Update, NoSync for unsynced writes (durable suites only)",
+			Peer:    true,
+			Durable: openBbolt,
 		},
 	}
 }

@@ -3,6 +3,8 @@ package benchmark
 import (
 	"bytes"
 	"encoding/json"
+	"encoding/xml"
+	"io"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -51,7 +53,8 @@ func TestHelpExplainsEveryOption(t *testing.T) {
 	help := out.String()
 	for _, want := range []string{"--benchmark-only", "--benchmark-stress", "--engines", "--out", "--duration",
 		"--workers", "--suites", "--keys", "light", "medium", "heavy", "extreme", "purego", "syncmap",
-		"ycsb-e", "prefix-scan", "results.json"} {
+		"ycsb-e", "prefix-scan", "results.json", "--data-dir", "--recovery-mib", "durable", "sync-write-16",
+		"recovery"} {
 		if !strings.Contains(help, want) {
 			t.Errorf("--help does not mention %q", want)
 		}
@@ -223,9 +226,13 @@ func TestBuiltinStoresPassCheckStore(t *testing.T) {
 }
 
 func TestFits(t *testing.T) {
-	cache := Registration{Name: "cache", Lossy: true}
-	ordered := Registration{Name: "tree", Ordered: true, OrderedOnly: true}
-	hash := Registration{Name: "hash"}
+	mem := func(int) (Store, error) { return &syncMapStore{}, nil }
+	disk := func(string, bool) (Store, error) { return &syncMapStore{}, nil }
+	cache := Registration{Name: "cache", Lossy: true, New: mem}
+	ordered := Registration{Name: "tree", Ordered: true, OrderedOnly: true, New: mem}
+	hash := Registration{Name: "hash", New: mem}
+	durableOnly := Registration{Name: "lsm", Durable: disk}
+	both := Registration{Name: "engine", Ordered: true, New: mem, Durable: disk}
 	for _, s := range Suites {
 		if cache.Fits(s) != (s.CacheShaped && !s.Ordered) {
 			t.Errorf("cache on %s: %v", s.Name, cache.Fits(s))
@@ -233,9 +240,18 @@ func TestFits(t *testing.T) {
 		if ordered.Fits(s) != s.Ordered {
 			t.Errorf("ordered-only on %s: %v", s.Name, ordered.Fits(s))
 		}
-		if hash.Fits(s) == s.Ordered {
+		if hash.Fits(s) != (!s.Ordered && !s.Durable) {
 			t.Errorf("hash map on %s: %v", s.Name, hash.Fits(s))
 		}
+		if durableOnly.Fits(s) != s.Durable {
+			t.Errorf("durable-only store on %s: %v", s.Name, durableOnly.Fits(s))
+		}
+		if !both.Fits(s) {
+			t.Errorf("an ordered engine with a durable mode does not fit %s", s.Name)
+		}
+	}
+	if _, err := Registered(Registration{Name: "neither"}); err == nil {
+		t.Error("a registration with neither New nor Durable was accepted")
 	}
 	var cacheSuites []string
 	for _, s := range Suites {
@@ -361,11 +377,12 @@ func testConfig() Config {
 // every output: the table, results.json's schema, report.md and the charts.
 func TestMainWritesEverything(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "out")
-	args := []string{"--benchmark-only", "--duration=25ms", "--keys=1000", "--out", dir, "--progress=on"}
-	suites := Suites
+	args := []string{"--benchmark-only", "--duration=25ms", "--keys=1000", "--out", dir, "--progress=on",
+		"--suites=memory"} // the durable ones: durable_test.go
+	suites := memorySuites(Suites)
 	if testing.Short() {
-		// -short (the -race runs): fewer suites, because drawing the
-		// charts' PNGs under the race detector takes seconds per tile.
+		// -short (the -race runs): fewer suites, to keep the race
+		// detector's run short.
 		args = append(args, "--duration=10ms", "--suites=ycsb-c,ycsb-e,zipf-reads")
 		suites = nil
 		for _, n := range []string{"ycsb-c", "ycsb-e", "zipf-reads"} {
@@ -459,12 +476,36 @@ func TestMainWritesEverything(t *testing.T) {
 		if !bytes.Contains(svg[:min(len(svg), 512)], []byte("<svg")) || !bytes.HasSuffix(bytes.TrimSpace(svg), []byte("</svg>")) {
 			t.Errorf("%s.svg is not an SVG document", kind)
 		}
-		png, err := os.ReadFile(filepath.Join(dir, kind+".png"))
-		if err != nil {
-			t.Fatal(err)
+		// Well-formed XML, with one bar (throughput) or one line (latency)
+		// per result.
+		dec := xml.NewDecoder(bytes.NewReader(svg))
+		shapes := 0
+		for {
+			tok, err := dec.Token()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatalf("%s.svg is not well-formed XML: %v", kind, err)
+			}
+			if el, ok := tok.(xml.StartElement); ok {
+				for _, a := range el.Attr {
+					if a.Name.Local == "fill" && el.Name.Local == "rect" && kind == "throughput" && a.Value != "white" && a.Value != "none" {
+						shapes++
+					}
+				}
+				if el.Name.Local == "polyline" && kind == "latency" {
+					shapes++
+				}
+			}
 		}
-		if !bytes.HasPrefix(png, []byte("\x89PNG\r\n\x1a\n")) || len(png) < 10_000 {
-			t.Errorf("%s.png is not a PNG image (%d bytes)", kind, len(png))
+		want := len(results)
+		if kind == "throughput" {
+			engines, _ := rep["engines"].([]any)
+			want += len(engines) // the legend's swatches
+		}
+		if shapes != want {
+			t.Errorf("%s.svg has %d bars or lines, want %d", kind, shapes, want)
 		}
 	}
 }

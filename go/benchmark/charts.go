@@ -1,36 +1,39 @@
 package benchmark
 
+// The charts, drawn as hand-written SVG so that the harness needs nothing
+// outside the standard library: a grid with one small plot per suite (each
+// with its own scale: suites differ by orders of magnitude) and a legend
+// tile. Every engine keeps its color in every plot.
+//
+//	throughput.svg  ops/s per engine, one bar each (linear scale from 0)
+//	latency.svg     p50, p95, p99, p99.9 and max per engine (log scale)
+
 import (
 	"fmt"
-	"image/color"
+	"html"
 	"math"
 	"os"
 	"path/filepath"
 	"strings"
-
-	"gonum.org/v1/plot"
-	"gonum.org/v1/plot/plotter"
-	"gonum.org/v1/plot/plotutil"
-	"gonum.org/v1/plot/vg"
-	"gonum.org/v1/plot/vg/draw"
-	"gonum.org/v1/plot/vg/vgimg"
-	"gonum.org/v1/plot/vg/vgsvg"
 )
 
-// The charts: a grid with one small plot per suite (each with its own
-// scale: suites differ by orders of magnitude) and a legend tile. Every
-// engine keeps its color in every plot.
-//
-//	throughput.{svg,png}  ops/s per engine, one bar each
-//	latency.{svg,png}     p50, p95, p99, p99.9 and max per engine (log scale)
+const (
+	chartCols = 4
+	tileW     = 340
+	tileH     = 250
+	// The plot area inside a tile.
+	plotLeft, plotRight, plotTop, plotBottom = 58.0, 12.0, 30.0, 62.0
+)
 
-const chartCols = 4
+// palette: distinct colors, reused in order (the run's engine order).
+var palette = []string{"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b",
+	"#e377c2", "#7f7f7f", "#bcbd22", "#17becf", "#393b79", "#637939"}
 
 // engineColors gives each engine of the run a color, in the run's order.
-func engineColors(engines []string) map[string]color.Color {
-	m := make(map[string]color.Color, len(engines))
+func engineColors(engines []string) map[string]string {
+	m := make(map[string]string, len(engines))
 	for i, e := range engines {
-		m[e] = plotutil.Color(i)
+		m[e] = palette[i%len(palette)]
 	}
 	return m
 }
@@ -58,232 +61,205 @@ func writeCharts(dir string, results []*Result, suites []*Suite, engines []strin
 	}
 	var files []string
 	for _, kind := range []string{"throughput", "latency"} {
-		var plots []*plot.Plot
-		for i, rs := range bySuite {
-			var p *plot.Plot
-			var err error
-			if kind == "throughput" {
-				p, err = throughputPlot(names[i], rs, colors)
-			} else {
-				p, err = latencyPlot(names[i], rs, colors)
+		tiles := len(bySuite) + 1
+		rows := (tiles + chartCols - 1) / chartCols
+		var b strings.Builder
+		fmt.Fprintf(&b, `<?xml version="1.0" encoding="UTF-8"?>`+"\n"+
+			`<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" `+
+			`font-family="sans-serif" font-size="10">`+"\n"+`<rect width="100%%" height="100%%" fill="white"/>`+"\n",
+			chartCols*tileW, rows*tileH, chartCols*tileW, rows*tileH)
+		for i := 0; i < tiles; i++ {
+			x, y := float64(i%chartCols*tileW), float64(i/chartCols*tileH)
+			fmt.Fprintf(&b, `<g transform="translate(%g,%g)">`+"\n", x, y)
+			switch {
+			case i == len(bySuite):
+				legendTile(&b, kind, engines, colors)
+			case kind == "throughput":
+				throughputTile(&b, names[i], bySuite[i], colors)
+			default:
+				latencyTile(&b, names[i], bySuite[i], colors)
 			}
-			if err != nil {
-				return files, fmt.Errorf("%s chart of %s: %w", kind, names[i], err)
-			}
-			plots = append(plots, p)
+			b.WriteString("</g>\n")
 		}
-		plots = append(plots, legendPlot(kind, engines, colors))
-		for _, ext := range []string{"svg", "png"} {
-			path := filepath.Join(dir, kind+"."+ext)
-			if err := saveGrid(path, ext, plots); err != nil {
-				return files, fmt.Errorf("writing %s: %w", path, err)
-			}
-			files = append(files, path)
+		b.WriteString("</svg>\n")
+		path := filepath.Join(dir, kind+".svg")
+		if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+			return files, fmt.Errorf("writing %s: %w", path, err)
 		}
+		files = append(files, path)
 	}
 	return files, nil
 }
 
-func throughputPlot(suite string, rs []*Result, colors map[string]color.Color) (*plot.Plot, error) {
-	p := plot.New()
-	p.Title.Text = suite
-	p.Y.Label.Text = "ops/s"
-	p.Y.Min = 0
-	p.Y.Tick.Marker = humanTicks{}
-	smallText(p)
-	var labels []string
-	var pts plotter.XYs
-	var lbls []string
+func esc(s string) string { return html.EscapeString(s) }
+
+func tileTitle(b *strings.Builder, title string) {
+	fmt.Fprintf(b, `<text x="%d" y="16" text-anchor="middle" font-size="13" font-weight="bold">%s</text>`+"\n",
+		tileW/2, esc(title))
+}
+
+// plotArea returns the plot rectangle of a tile and draws its frame.
+func plotArea(b *strings.Builder) (x0, y0, x1, y1 float64) {
+	x0, y0, x1, y1 = plotLeft, plotTop, tileW-plotRight, tileH-plotBottom
+	fmt.Fprintf(b, `<rect x="%g" y="%g" width="%g" height="%g" fill="none" stroke="#444"/>`+"\n",
+		x0, y0, x1-x0, y1-y0)
+	return
+}
+
+// yTick draws a tick line across the plot at y with a label on the left.
+func yTick(b *strings.Builder, x0, x1, y float64, label string, major bool) {
+	stroke := "#eee"
+	if major {
+		stroke = "#ccc"
+	}
+	fmt.Fprintf(b, `<line x1="%g" y1="%.1f" x2="%g" y2="%.1f" stroke="%s"/>`+"\n", x0, y, x1, y, stroke)
+	if label != "" {
+		fmt.Fprintf(b, `<text x="%g" y="%.1f" text-anchor="end" dominant-baseline="middle">%s</text>`+"\n",
+			x0-4, y, esc(label))
+	}
+}
+
+// xLabel writes a category label under the plot, rotated so long names fit.
+func xLabel(b *strings.Builder, x, y1 float64, label string) {
+	fmt.Fprintf(b, `<text transform="translate(%.1f,%g) rotate(-35)" text-anchor="end">%s</text>`+"\n",
+		x, y1+12, esc(label))
+}
+
+// niceStep returns a round step (1, 2 or 5 times a power of ten) giving
+// about n steps up to top.
+func niceStep(top float64, n int) float64 {
+	raw := top / float64(n)
+	p := math.Pow(10, math.Floor(math.Log10(raw)))
+	for _, m := range []float64{1, 2, 5, 10} {
+		if m*p >= raw {
+			return m * p
+		}
+	}
+	return 10 * p
+}
+
+func throughputTile(b *strings.Builder, suite string, rs []*Result, colors map[string]string) {
+	tileTitle(b, suite)
+	x0, y0, x1, y1 := plotArea(b)
 	top := 0.0
+	for _, r := range rs {
+		if r.OK() {
+			top = math.Max(top, r.OpsPerSec)
+		}
+	}
+	if top <= 0 {
+		top = 1
+	}
+	step := niceStep(top*1.15, 5)
+	yMax := math.Ceil(top*1.15/step) * step
+	yOf := func(v float64) float64 { return y1 - (y1-y0)*v/yMax }
+	for v := 0.0; v <= yMax*1.0001; v += step {
+		yTick(b, x0, x1, yOf(v), tickLabel(humanCount(v)), true)
+	}
+	slot := (x1 - x0) / float64(len(rs))
+	barW := math.Min(slot*0.7, 28)
 	for i, r := range rs {
-		v := r.OpsPerSec
+		v, name := r.OpsPerSec, r.Engine
 		if !r.OK() {
-			v = 0
+			v, name = 0, name+" (failed)"
 		}
-		bars, err := plotter.NewBarChart(plotter.Values{v}, vg.Points(16))
-		if err != nil {
-			return nil, err
-		}
-		bars.XMin = float64(i)
-		bars.Color = colors[r.Engine]
-		bars.LineStyle.Width = 0
-		p.Add(bars)
-		name := r.Engine
-		if !r.OK() {
-			name += " (failed)"
-		}
-		labels = append(labels, name)
-		pts = append(pts, plotter.XY{X: float64(i), Y: v})
-		lbls = append(lbls, humanCount(v))
-		top = math.Max(top, v)
+		cx := x0 + slot*(float64(i)+0.5)
+		fmt.Fprintf(b, `<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="%s"><title>%s: %s ops/s</title></rect>`+"\n",
+			cx-barW/2, yOf(v), barW, y1-yOf(v), colors[r.Engine], esc(r.Engine), humanCount(v))
+		fmt.Fprintf(b, `<text x="%.1f" y="%.1f" text-anchor="middle" font-size="8">%s</text>`+"\n",
+			cx, yOf(v)-3, humanCount(v))
+		xLabel(b, cx, y1, name)
 	}
-	p.Y.Max = top * 1.15
-	if p.Y.Max == 0 {
-		p.Y.Max = 1
-	}
-	l, err := plotter.NewLabels(plotter.XYLabels{XYs: pts, Labels: lbls})
-	if err != nil {
-		return nil, err
-	}
-	for i := range l.TextStyle {
-		l.TextStyle[i].Font.Size = vg.Points(7)
-		l.TextStyle[i].XAlign = draw.XCenter
-	}
-	l.Offset = vg.Point{Y: vg.Points(2)}
-	p.Add(l)
-	p.NominalX(labels...)
-	p.X.Min, p.X.Max = -0.6, float64(len(rs))-0.4
-	return p, nil
+	fmt.Fprintf(b, `<text transform="translate(12,%g) rotate(-90)" text-anchor="middle">ops/s</text>`+"\n", (y0+y1)/2)
 }
 
 var percentileNames = []string{"p50", "p95", "p99", "p99.9", "max"}
 
-func latencyPlot(suite string, rs []*Result, colors map[string]color.Color) (*plot.Plot, error) {
-	p := plot.New()
-	p.Title.Text = suite
-	p.Y.Label.Text = "latency"
-	p.Y.Scale = plot.LogScale{}
-	p.Y.Tick.Marker = nsLogTicks{}
-	smallText(p)
+// markers are the point shapes of the latency plots, one per engine.
+var markers = []string{"circle", "square", "diamond", "triangle"}
+
+func marker(b *strings.Builder, shape string, x, y float64, color string) {
+	switch shape {
+	case "circle":
+		fmt.Fprintf(b, `<circle cx="%.1f" cy="%.1f" r="3" fill="%s"/>`+"\n", x, y, color)
+	case "square":
+		fmt.Fprintf(b, `<rect x="%.1f" y="%.1f" width="6" height="6" fill="%s"/>`+"\n", x-3, y-3, color)
+	case "diamond":
+		fmt.Fprintf(b, `<polygon points="%.1f,%.1f %.1f,%.1f %.1f,%.1f %.1f,%.1f" fill="%s"/>`+"\n",
+			x, y-4, x+4, y, x, y+4, x-4, y, color)
+	default:
+		fmt.Fprintf(b, `<polygon points="%.1f,%.1f %.1f,%.1f %.1f,%.1f" fill="%s"/>`+"\n",
+			x, y-4, x+4, y+3, x-4, y+3, color)
+	}
+}
+
+func latencyTile(b *strings.Builder, suite string, rs []*Result, colors map[string]string) {
+	tileTitle(b, suite)
+	x0, y0, x1, y1 := plotArea(b)
 	lo, hi := math.Inf(1), 0.0
+	for _, r := range rs {
+		if r.Ops == 0 {
+			continue
+		}
+		for _, v := range []int64{r.P50Ns, r.MaxNs} {
+			y := math.Max(float64(v), 1)
+			lo, hi = math.Min(lo, y), math.Max(hi, y)
+		}
+	}
+	if hi == 0 {
+		lo, hi = 1, 10
+	}
+	dLo, dHi := math.Floor(math.Log10(lo)), math.Ceil(math.Log10(hi))
+	if dHi <= dLo {
+		dHi = dLo + 1
+	}
+	yOf := func(v float64) float64 {
+		return y1 - (y1-y0)*(math.Log10(math.Max(v, 1))-dLo)/(dHi-dLo)
+	}
+	for d := dLo; d <= dHi; d++ {
+		dec := math.Pow(10, d)
+		yTick(b, x0, x1, yOf(dec), tickLabel(humanNs(dec)), true)
+		for m := 2.0; m < 10 && d < dHi; m++ {
+			yTick(b, x0, x1, yOf(dec*m), "", false)
+		}
+	}
+	slot := (x1 - x0) / float64(len(percentileNames))
+	for j, n := range percentileNames {
+		fmt.Fprintf(b, `<text x="%.1f" y="%g" text-anchor="middle">%s</text>`+"\n", x0+slot*(float64(j)+0.5), y1+14, n)
+	}
 	for i, r := range rs {
 		if r.Ops == 0 {
 			continue
 		}
 		vals := []int64{r.P50Ns, r.P95Ns, r.P99Ns, r.P999Ns, r.MaxNs}
-		xys := make(plotter.XYs, len(vals))
+		pts := make([]string, len(vals))
 		for j, v := range vals {
-			y := math.Max(float64(v), 1)
-			xys[j] = plotter.XY{X: float64(j), Y: y}
-			lo, hi = math.Min(lo, y), math.Max(hi, y)
+			pts[j] = fmt.Sprintf("%.1f,%.1f", x0+slot*(float64(j)+0.5), yOf(float64(v)))
 		}
-		line, pts, err := plotter.NewLinePoints(xys)
-		if err != nil {
-			return nil, err
+		fmt.Fprintf(b, `<polyline points="%s" fill="none" stroke="%s" stroke-width="1.5"><title>%s</title></polyline>`+"\n",
+			strings.Join(pts, " "), colors[r.Engine], esc(r.Engine))
+		for j, v := range vals {
+			marker(b, markers[i%len(markers)], x0+slot*(float64(j)+0.5), yOf(float64(v)), colors[r.Engine])
 		}
-		line.Color = colors[r.Engine]
-		line.Width = vg.Points(1.2)
-		pts.Color = colors[r.Engine]
-		pts.Shape = plotutil.Shape(i)
-		pts.Radius = vg.Points(2)
-		p.Add(line, pts)
 	}
-	if hi == 0 {
-		lo, hi = 1, 10
-	}
-	p.Y.Min = math.Pow(10, math.Floor(math.Log10(lo)))
-	p.Y.Max = math.Pow(10, math.Ceil(math.Log10(hi)))
-	if p.Y.Max <= p.Y.Min {
-		p.Y.Max = p.Y.Min * 10
-	}
-	p.NominalX(percentileNames...)
-	p.X.Min, p.X.Max = -0.3, float64(len(percentileNames))-0.7
-	return p, nil
+	fmt.Fprintf(b, `<text transform="translate(12,%g) rotate(-90)" text-anchor="middle">latency</text>`+"\n", (y0+y1)/2)
 }
 
-// legendPlot is the grid's last tile: the engines and their colors.
-func legendPlot(kind string, engines []string, colors map[string]color.Color) *plot.Plot {
-	p := plot.New()
-	p.HideAxes()
-	p.Title.Text = map[string]string{"throughput": "ops/s (higher is better)",
-		"latency": "latency (lower is better)"}[kind]
-	smallText(p)
-	p.Legend.Top, p.Legend.Left = true, true
-	p.Legend.TextStyle.Font.Size = vg.Points(10)
-	p.Legend.Padding = vg.Points(3)
+// legendTile is the grid's last tile: the engines and their colors.
+func legendTile(b *strings.Builder, kind string, engines []string, colors map[string]string) {
+	tileTitle(b, map[string]string{"throughput": "ops/s (higher is better)",
+		"latency": "latency (lower is better)"}[kind])
 	for i, e := range engines {
+		x, y := 20.0+float64(i/10)*160, 40.0+float64(i%10)*18
 		if kind == "throughput" {
-			b, _ := plotter.NewBarChart(plotter.Values{0}, vg.Points(8))
-			b.Color = colors[e]
-			b.LineStyle.Width = 0
-			p.Legend.Add(e, b)
+			fmt.Fprintf(b, `<rect x="%g" y="%g" width="12" height="10" fill="%s"/>`+"\n", x, y-5, colors[e])
 		} else {
-			l, s, _ := plotter.NewLinePoints(plotter.XYs{{}})
-			l.Color, s.Color, s.Shape = colors[e], colors[e], plotutil.Shape(i)
-			p.Legend.Add(e, l, s)
+			fmt.Fprintf(b, `<line x1="%g" y1="%g" x2="%g" y2="%g" stroke="%s" stroke-width="1.5"/>`+"\n",
+				x-2, y, x+14, y, colors[e])
+			marker(b, markers[i%len(markers)], x+6, y, colors[e])
 		}
+		fmt.Fprintf(b, `<text x="%g" y="%g" dominant-baseline="middle" font-size="12">%s</text>`+"\n", x+20, y, esc(e))
 	}
-	return p
-}
-
-func smallText(p *plot.Plot) {
-	p.Title.TextStyle.Font.Size = vg.Points(11)
-	p.X.Tick.Label.Font.Size = vg.Points(8)
-	p.Y.Tick.Label.Font.Size = vg.Points(8)
-	p.Y.Label.TextStyle.Font.Size = vg.Points(8)
-}
-
-// saveGrid draws plots in a grid of chartCols columns into path.
-func saveGrid(path, ext string, plots []*plot.Plot) error {
-	rows := (len(plots) + chartCols - 1) / chartCols
-	grid := make([][]*plot.Plot, rows)
-	for r := range grid {
-		grid[r] = make([]*plot.Plot, chartCols)
-		for c := range grid[r] {
-			if i := r*chartCols + c; i < len(plots) {
-				grid[r][c] = plots[i]
-			}
-		}
-	}
-	w, h := vg.Points(4*260), vg.Points(float64(rows)*200)
-	var canvas vg.CanvasWriterTo
-	switch ext {
-	case "svg":
-		canvas = vgsvg.New(w, h)
-	case "png":
-		canvas = vgimg.PngCanvas{Canvas: vgimg.NewWith(vgimg.UseWH(w, h), vgimg.UseDPI(96))}
-	default:
-		return fmt.Errorf("unknown chart format %q", ext)
-	}
-	dc := draw.New(canvas)
-	tiles := draw.Tiles{Rows: rows, Cols: chartCols, PadX: vg.Points(12), PadY: vg.Points(12),
-		PadTop: vg.Points(6), PadBottom: vg.Points(6), PadLeft: vg.Points(6), PadRight: vg.Points(6)}
-	cells := plot.Align(grid, tiles, dc)
-	for r := range grid {
-		for c, p := range grid[r] {
-			if p != nil {
-				p.Draw(cells[r][c])
-			}
-		}
-	}
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	if _, err := canvas.WriteTo(f); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
-}
-
-// humanTicks labels a linear axis with 1.5M-style numbers.
-type humanTicks struct{}
-
-func (humanTicks) Ticks(lo, hi float64) []plot.Tick {
-	ts := plot.DefaultTicks{}.Ticks(lo, hi)
-	for i := range ts {
-		if ts[i].Label != "" {
-			ts[i].Label = tickLabel(humanCount(ts[i].Value))
-		}
-	}
-	return ts
-}
-
-// nsLogTicks labels a log axis of nanoseconds with durations.
-type nsLogTicks struct{}
-
-func (nsLogTicks) Ticks(lo, hi float64) []plot.Tick {
-	var ts []plot.Tick
-	for dec := math.Pow(10, math.Floor(math.Log10(math.Max(lo, 1)))); dec <= hi; dec *= 10 {
-		ts = append(ts, plot.Tick{Value: dec, Label: tickLabel(humanNs(dec))})
-		for m := 2.0; m < 10; m++ {
-			if v := dec * m; v <= hi {
-				ts = append(ts, plot.Tick{Value: v})
-			}
-		}
-	}
-	return ts
 }
 
 // tickLabel drops trailing zeros of the number of a label: "1.00ms" -> "1ms",

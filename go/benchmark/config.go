@@ -28,18 +28,24 @@ type Stress struct {
 	Duration time.Duration
 	// About is the line printed by --help.
 	About string
+	// RecoveryBytes is the live data of the recovery suite's database.
+	RecoveryBytes int64
 }
 
 // StressLevels are the levels --benchmark-stress accepts, lightest first.
 var StressLevels = []Stress{
 	{"light", 20_000, 400, 1, 250 * time.Millisecond,
-		"20k keys, 1 worker per CPU, 0.25 s per suite and engine: the whole run in under a minute on 2 cores"},
+		"20k keys, 1 worker per CPU, 0.25 s per suite and engine, a 16 MiB database to reopen: the whole run in about two minutes on 2 cores",
+		16 << 20},
 	{"medium", 200_000, 2_000, 1, 2 * time.Second,
-		"200k keys, 1 worker per CPU, 2 s per suite and engine: a few minutes"},
+		"200k keys, 1 worker per CPU, 2 s per suite and engine, a 128 MiB database to reopen: a few minutes",
+		128 << 20},
 	{"heavy", 1_000_000, 8_000, 2, 5 * time.Second,
-		"1M keys, 2 workers per CPU, 5 s per suite and engine"},
+		"1M keys, 2 workers per CPU, 5 s per suite and engine, a 1 GiB database to reopen",
+		1 << 30},
 	{"extreme", 10_000_000, 32_000, 4, 10 * time.Second,
-		"10M keys, 4 workers per CPU, 10 s per suite and engine: for large machines (tens of GB of RAM)"},
+		"10M keys, 4 workers per CPU, 10 s per suite and engine, a 1 GiB database to reopen: for large machines (tens of GB of RAM)",
+		1 << 30},
 }
 
 // LookupStress returns the level called name.
@@ -67,12 +73,20 @@ type Config struct {
 	Duration time.Duration
 	Workers  int
 	Keys     int
+	// DurationSet is true when --duration was given: it then applies to
+	// every suite, even those with a longer Suite.MinDuration.
+	DurationSet bool
 	// LargeKeys is the memory-pressure suite's key space.
 	LargeKeys int
 	// Progress is "auto" (a bar when stdout is a terminal), "on" or "off".
 	Progress string
 	// Seed seeds every worker's random generator (worker i uses Seed+i).
 	Seed uint64
+	// DataDir is where the durable suites make their temporary data
+	// directories ("": the system's temporary directory).
+	DataDir string
+	// RecoveryBytes is the live data of the recovery suite's database.
+	RecoveryBytes int64
 	// Help is set when --help was given (usage has been printed).
 	Help bool
 }
@@ -102,7 +116,8 @@ func ParseArgs(args []string, out io.Writer) (Config, error) {
 	fs.StringVar(&engines, "engines", "",
 		"comma-separated `LIST` of engines and peers to measure (default: every one of this build, listed below)")
 	fs.StringVar(&suites, "suites", "",
-		"comma-separated `LIST` of suites to run (default: every suite, listed below)")
+		"comma-separated `LIST` of suites to run, or the groups memory (the in-memory suites) and durable "+
+			"(default: every suite, listed below)")
 	fs.StringVar(&cfg.OutDir, "out", "bench-results",
 		"`DIR` to write results.json, report.md and the charts into (created if missing)")
 	fs.DurationVar(&duration, "duration", 0,
@@ -114,6 +129,12 @@ func ParseArgs(args []string, out io.Writer) (Config, error) {
 	fs.StringVar(&cfg.Progress, "progress", "auto",
 		"progress bar `MODE`: auto (only when stdout is a terminal), on or off")
 	fs.Uint64Var(&cfg.Seed, "seed", 1, "`SEED` of the workers' random generators")
+	fs.StringVar(&cfg.DataDir, "data-dir", "",
+		"`DIR` in which the durable suites make a temporary data directory per run, removed after it "+
+			"(default: the system's temporary directory; it must be on the disk to measure, not tmpfs)")
+	var recoveryMiB int64
+	fs.Int64Var(&recoveryMiB, "recovery-mib", 0,
+		"`MIB` of live data in the recovery suite's database (default: the stress level's; 1024 for the full 1 GiB)")
 	var help bool
 	fs.BoolVar(&help, "help", false, "print this help and exit")
 	fs.BoolVar(&help, "h", false, "print this help and exit")
@@ -140,12 +161,16 @@ func ParseArgs(args []string, out io.Writer) (Config, error) {
 	cfg.Stress = st
 	cfg.Engines = splitList(engines)
 	cfg.Suites = splitList(suites)
-	if duration < 0 || workers < 0 || keys < 0 {
-		return cfg, fmt.Errorf("%w: --duration, --workers and --keys must not be negative", errUsage)
+	if duration < 0 || workers < 0 || keys < 0 || recoveryMiB < 0 {
+		return cfg, fmt.Errorf("%w: --duration, --workers, --keys and --recovery-mib must not be negative", errUsage)
+	}
+	cfg.RecoveryBytes = st.RecoveryBytes
+	if recoveryMiB > 0 {
+		cfg.RecoveryBytes = recoveryMiB << 20
 	}
 	cfg.Duration = st.Duration
 	if duration > 0 {
-		cfg.Duration = duration
+		cfg.Duration, cfg.DurationSet = duration, true
 	}
 	cfg.Workers = st.WorkersPerCPU * runtime.GOMAXPROCS(0)
 	if workers > 0 {
@@ -205,7 +230,7 @@ Usage:
 Every suite verifies what it reads: a read of a key the suite wrote must return
 the value written. Any failed check or engine error fails the run (exit status 1).
 Results: a table on stdout, and DIR/results.json, DIR/report.md,
-DIR/throughput.{svg,png} and DIR/latency.{svg,png}.
+DIR/throughput.svg and DIR/latency.svg.
 
 Options:
 `)

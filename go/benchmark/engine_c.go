@@ -12,5 +12,8 @@ func init() {
 		New: func(int) (Store, error) {
 			return OpenEngine(storage.NewCStorageEngine(storage.StorageConfig{}))
 		},
+		Durable: func(dir string, sync bool) (Store, error) {
+			return OpenEngineDir(storage.NewCStorageEngine(storage.StorageConfig{DataDir: dir, SyncWrites: sync}), dir)
+		},
 	})
 }

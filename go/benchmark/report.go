@@ -36,10 +36,12 @@ type Report struct {
 	Seed               uint64       `json:"seed"`
 	Machine            Machine      `json:"machine"`
 	Engines            []EngineInfo `json:"engines"`
-	OK                 bool         `json:"ok"`
-	Results            []*Result    `json:"results"`
-	suites             []*Suite     // the suites run, in order
-	regs               []Registration
+	// Disk is the fdatasync floor, measured when durable suites ran.
+	Disk    *DiskFloor `json:"disk,omitempty"`
+	OK      bool       `json:"ok"`
+	Results []*Result  `json:"results"`
+	suites  []*Suite   // the suites run, in order
+	regs    []Registration
 }
 
 func humanCount(v float64) string {
@@ -122,10 +124,20 @@ func status(r *Result) string {
 
 // writeTable prints the results as a table.
 func writeTable(w io.Writer, results []*Result) {
+	any := false
+	for _, r := range results {
+		any = any || !r.Durable
+	}
+	if !any {
+		return
+	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "suite\tengine\tworkers\tops/s\tp50\tp95\tp99\tp99.9\tmax\thits\theap\tΔRSS\tGCs\tGC pause\tcheck\t")
 	prev := ""
 	for _, r := range results {
+		if r.Durable {
+			continue // in the durable table
+		}
 		suite := r.Suite
 		if suite == prev {
 			suite = ""
@@ -154,7 +166,7 @@ func writeJSON(path string, rep *Report) error {
 // fastest peer (nil if none ran or all failed).
 func suiteWinners(rs []*Result) (ours, peer *Result) {
 	for _, r := range rs {
-		if !r.OK() {
+		if !r.OK() || r.NotDurable != "" {
 			continue
 		}
 		if r.Peer {
@@ -180,7 +192,7 @@ func writeMarkdown(path string, rep *Report) error {
 	fmt.Fprintf(&b, "Stress level `%s`: each suite ran %s on each engine, with %d workers "+
 		"(high-throughput: 4x), over %d keys of 16 bytes with 100-byte values (memory-pressure: %d keys "+
 		"of 16-64 KiB). Latencies are per operation (a scan or a read-modify-write is one operation), "+
-		"from an HDR histogram. Heap is the live Go heap the store added (after a GC); RSS is the "+
+		"from a log-linear histogram (within 0.1%%). Heap is the live Go heap the store added (after a GC); RSS is the "+
 		"process's resident set at the end of the suite and ΔRSS its growth since before the store "+
 		"was made. Hits are reads that found the key (for our engines, the engine's own cache hit "+
 		"ratio follows in parentheses).\n\n",
@@ -211,7 +223,8 @@ func writeMarkdown(path string, rep *Report) error {
 	b.WriteString("| suite | fastest of ours | ops/s | fastest peer | ops/s | ours / peer |\n")
 	b.WriteString("|---|---|--:|---|--:|--:|\n")
 	var peerWins []string
-	for _, s := range rep.suites {
+	memSuites := memorySuites(rep.suites)
+	for _, s := range memSuites {
 		rs := resultsOf(rep.Results, s.Name)
 		if len(rs) == 0 {
 			continue
@@ -234,11 +247,13 @@ func writeMarkdown(path string, rep *Report) error {
 		b.WriteString("No peer beats our fastest engine on throughput in any suite of this run.\n\n")
 	}
 
-	b.WriteString("## Charts\n\n![throughput per suite and engine](throughput.svg)\n\n" +
+	writeDurableMarkdown(&b, rep)
+
+	b.WriteString("## Charts (in-memory suites)\n\n![throughput per suite and engine](throughput.svg)\n\n" +
 		"![latency percentiles per suite and engine](latency.svg)\n\n")
 
 	b.WriteString("## Results per suite\n\n")
-	for _, s := range rep.suites {
+	for _, s := range memSuites {
 		rs := resultsOf(rep.Results, s.Name)
 		if len(rs) == 0 {
 			continue
@@ -310,10 +325,28 @@ func writeOutputs(dir string, rep *Report) ([]string, error) {
 	if err := writeMarkdown(files[1], rep); err != nil {
 		return files[:1], err
 	}
-	engines := make([]string, len(rep.Engines))
-	for i, e := range rep.Engines {
-		engines[i] = e.Name
+	// The charts show the in-memory suites: the engines that ran one.
+	var engines []string
+	for _, e := range rep.Engines {
+		for _, r := range rep.Results {
+			if r.Engine == e.Name && !r.Durable {
+				engines = append(engines, e.Name)
+				break
+			}
+		}
 	}
-	charts, err := writeCharts(dir, rep.Results, rep.suites, engines)
+	charts, err := writeCharts(dir, rep.Results, memorySuites(rep.suites), engines)
 	return append(files, charts...), err
+}
+
+// memorySuites are the suites of ss that are not durable (the durable ones
+// have their own table).
+func memorySuites(ss []*Suite) []*Suite {
+	var out []*Suite
+	for _, s := range ss {
+		if !s.Durable {
+			out = append(out, s)
+		}
+	}
+	return out
 }

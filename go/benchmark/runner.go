@@ -4,13 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"runtime"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
 )
 
 // Result is one suite on one engine: one object of results.json.
@@ -62,6 +61,19 @@ type Result struct {
 	RSSDeltaBytes int64  `json:"rss_delta_bytes"`
 	GCPauseNs     uint64 `json:"gc_pause_total_ns"`
 	GCCount       uint32 `json:"gc_count"`
+
+	// Durable marks the durable suites' results. NotDurable, when not
+	// empty, says why the figures are not those of a durable store (a
+	// reopen of its data directory lost acknowledged writes): they are
+	// then reported as "not durable", never as figures. DiskBytes is the
+	// size on disk (allocated blocks) of the data directory after Close;
+	// LiveBytes the key and value bytes the reopened store holds;
+	// ReopenNs how long opening the closed directory took.
+	Durable    bool   `json:"durable,omitempty"`
+	NotDurable string `json:"not_durable,omitempty"`
+	DiskBytes  int64  `json:"disk_bytes,omitempty"`
+	LiveBytes  int64  `json:"live_bytes,omitempty"`
+	ReopenNs   int64  `json:"reopen_ns,omitempty"`
 }
 
 // OK reports whether the result has no error and no failed check.
@@ -132,7 +144,7 @@ type worker struct {
 	rng   *rand.Rand
 	zipf  *Zipf
 	codec *codec
-	hist  *hdrhistogram.Histogram
+	hist  *histogram
 
 	ops, reads, hits uint64
 	pos              uint64 // sequential position (sequential suites)
@@ -148,7 +160,7 @@ func (w *worker) record(t time.Time) {
 	} else if ns > histMaxNs {
 		ns = histMaxNs
 	}
-	_ = w.hist.RecordValue(ns)
+	w.hist.record(ns)
 	w.ops++
 }
 
@@ -157,11 +169,17 @@ type progressFunc func(suite, engine string, started time.Time, d time.Duration)
 
 // runOne runs suite s on the store made by reg and returns its result.
 func runOne(cfg Config, s *Suite, reg Registration, onStart progressFunc) *Result {
+	if s.Run != nil {
+		return s.Run(cfg, s, reg, onStart)
+	}
 	keys, room := s.keySpace(cfg)
 	workers := cfg.Workers * max(s.WorkersMul, 1)
+	if s.Writers > 0 {
+		workers = s.Writers
+	}
 	res := &Result{
 		Suite: s.Name, Engine: reg.Name, Peer: reg.Peer, Workers: workers, Keys: keys,
-		ValueBytes: [2]int{s.Value.Min, s.Value.Max}, EngineCacheHitRatio: -1,
+		ValueBytes: [2]int{s.Value.Min, s.Value.Max}, EngineCacheHitRatio: -1, Durable: s.Durable,
 	}
 	r := &run{suite: s, reg: reg, lossy: reg.Lossy, keys: keys, room: room, workers: workers}
 	r.issued = make([]atomic.Uint64, keys+room)
@@ -174,7 +192,7 @@ func runOne(cfg Config, s *Suite, reg Registration, onStart progressFunc) *Resul
 		rng := rand.New(rand.NewPCG(cfg.Seed+uint64(i), uint64(i)*0x9e3779b97f4a7c15+1))
 		ws[i] = &worker{
 			id: i, r: r, rng: rng, codec: newCodec(s.Value),
-			hist: hdrhistogram.New(1, histMaxNs, 3),
+			hist: newHistogram(histMaxNs),
 		}
 		if s.Zipf {
 			ws[i].zipf = NewZipf(rng, uint64(keys), 0.99)
@@ -190,20 +208,32 @@ func runOne(cfg Config, s *Suite, reg Registration, onStart progressFunc) *Resul
 	heapBase := ms.HeapAlloc
 	rssBase := readRSS()
 
-	store, err := reg.New(keys + room)
+	open := func() (Store, error) { return reg.New(keys + room) }
+	var dir string
+	if s.Durable {
+		d, err := os.MkdirTemp(cfg.DataDir, "mantisdb-"+s.Name+"-"+reg.Name+"-")
+		if err != nil {
+			res.Errors = 1
+			res.Failure = fmt.Sprintf("%s on %s: cannot make a data directory: %v", s.Name, reg.Name, err)
+			return res
+		}
+		dir = d
+		defer os.RemoveAll(dir)
+		open = func() (Store, error) { return reg.Durable(dir, s.Sync) }
+	}
+	store, err := open()
 	if err != nil {
 		res.Errors = 1
 		res.Failure = fmt.Sprintf("%s on %s: cannot make the store: %v", s.Name, reg.Name, err)
 		return res
 	}
-	r.store = store
-	if o, ok := store.(OrderedStore); ok {
-		r.ordered = o
-	}
+	r.setStore(store)
 	defer func() {
-		if err := store.Close(); err != nil && res.Failure == "" {
-			res.Errors++
-			res.Failure = fmt.Sprintf("%s on %s: close: %v", s.Name, reg.Name, err)
+		if r.store != nil {
+			if err := r.store.Close(); err != nil && res.Failure == "" {
+				res.Errors++
+				res.Failure = fmt.Sprintf("%s on %s: close: %v", s.Name, reg.Name, err)
+			}
 		}
 		r.store, r.ordered = nil, nil
 		runtime.GC()
@@ -215,11 +245,19 @@ func runOne(cfg Config, s *Suite, reg Registration, onStart progressFunc) *Resul
 	if s.Preload && !r.stop.Load() {
 		r.preload(cfg)
 	}
+	// A durable suite reads a database that was closed and reopened: the
+	// timed phase runs only if the reopen kept the preloaded data.
+	if s.Durable && s.Preload && !r.stop.Load() && !r.reopen(cfg, dir, open, res, s.ExactReopen) {
+		r.stop.Store(true)
+	}
 
 	runtime.GC()
 	runtime.ReadMemStats(&ms)
 	gcBefore, pauseBefore := ms.NumGC, ms.PauseTotalNs
 	d := cfg.Duration
+	if !cfg.DurationSet {
+		d = max(d, s.MinDuration)
+	}
 	if onStart != nil {
 		onStart(s.Name, reg.Name, time.Now(), d)
 	}
@@ -255,23 +293,27 @@ func runOne(cfg Config, s *Suite, reg Registration, onStart progressFunc) *Resul
 	runtime.ReadMemStats(&ms)
 	res.HeapTotalBytes = ms.HeapAlloc
 	res.HeapBytes = int64(ms.HeapAlloc) - int64(heapBase)
-	if st, ok := store.(StatsStore); ok {
+	if st, ok := r.store.(StatsStore); ok {
 		if hr, ok := st.CacheHitRatio(); ok {
 			res.EngineCacheHitRatio = hr
 		}
 	}
 
-	// After the timed phase: every key's final value, untimed.
-	if r.first == "" && s.Final != nil {
+	// After the timed phase: every key's final value, untimed; for a
+	// durable suite, again after a reopen of the closed directory.
+	if r.first == "" && res.NotDurable == "" && s.Final != nil {
 		if err := s.Final(r, cfg); err != nil {
 			var ce checkError
 			r.fail(errors.As(err, &ce), err)
 		}
 	}
+	if s.Durable && r.first == "" && res.NotDurable == "" {
+		r.reopen(cfg, dir, open, res, s.ExactReopen)
+	}
 
-	h := hdrhistogram.New(1, histMaxNs, 3)
+	h := newHistogram(histMaxNs)
 	for _, w := range ws {
-		h.Merge(w.hist)
+		h.merge(w.hist)
 		res.Ops += w.ops
 		res.Reads += w.reads
 		res.Hits += w.hits
@@ -280,13 +322,13 @@ func runOne(cfg Config, s *Suite, reg Registration, onStart progressFunc) *Resul
 	if elapsed > 0 {
 		res.OpsPerSec = float64(res.Ops) / elapsed.Seconds()
 	}
-	if h.TotalCount() > 0 {
-		res.MeanNs = h.Mean()
-		res.P50Ns = h.ValueAtQuantile(50)
-		res.P95Ns = h.ValueAtQuantile(95)
-		res.P99Ns = h.ValueAtQuantile(99)
-		res.P999Ns = h.ValueAtQuantile(99.9)
-		res.MaxNs = h.Max()
+	if h.count() > 0 {
+		res.MeanNs = h.mean()
+		res.P50Ns = h.quantile(50)
+		res.P95Ns = h.quantile(95)
+		res.P99Ns = h.quantile(99)
+		res.P999Ns = h.quantile(99.9)
+		res.MaxNs = h.quantile(100)
 	}
 	if res.Reads > 0 {
 		res.HitRatio = float64(res.Hits) / float64(res.Reads)
@@ -296,12 +338,41 @@ func runOne(cfg Config, s *Suite, reg Registration, onStart progressFunc) *Resul
 	if res.Failure == "" {
 		res.Failure = r.first
 	}
+	withholdIfNotDurable(res)
 	return res
+}
+
+// withholdIfNotDurable zeroes the rates and latencies of a durable result
+// whose reopen lost writes: they are an in-memory store's, and results.json
+// must not offer them as durable figures (Ops still says what ran).
+func withholdIfNotDurable(res *Result) {
+	if res.NotDurable == "" {
+		return
+	}
+	res.OpsPerSec, res.MeanNs = 0, 0
+	res.P50Ns, res.P95Ns, res.P99Ns, res.P999Ns, res.MaxNs = 0, 0, 0, 0, 0
+}
+
+// setStore makes st the store the suite drives.
+func (r *run) setStore(st Store) {
+	r.store, r.ordered = st, nil
+	if o, ok := st.(OrderedStore); ok {
+		r.ordered = o
+	}
 }
 
 // preload writes keys 0..keys-1 at version 1, in batches of 1000 where the
 // store has batches, with cfg.Workers goroutines.
 func (r *run) preload(cfg Config) {
+	state := r.suite.PreloadState
+	if state == 0 {
+		state = 1
+	}
+	r.load(cfg, state, 1)
+}
+
+// load writes keys 0..keys-1 at version ver, recording state in issued.
+func (r *run) load(cfg Config, state, ver uint64) {
 	const chunk = 1000
 	var nextChunk atomic.Int64
 	var wg sync.WaitGroup
@@ -321,14 +392,10 @@ func (r *run) preload(cfg Config) {
 				if batched {
 					batch = make(map[string]string, hi-lo)
 				}
-				state := r.suite.PreloadState
-				if state == 0 {
-					state = 1
-				}
 				for i := lo; i < hi; i++ {
 					r.issued[i].Store(state)
 					k := keyOf(uint64(i))
-					v := c.value(k, 1)
+					v := c.value(k, ver)
 					if batched {
 						batch[k] = v
 					} else if err := r.store.Put(k, v); err != nil {

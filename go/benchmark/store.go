@@ -66,13 +66,26 @@ type Registration struct {
 	// cache-shaped suites, where a read miss is counted and is not an
 	// error (a hit must still return the value written).
 	Lossy bool
-	// New makes an empty store sized for capacity keys.
+	// New makes an empty in-memory store sized for capacity keys; nil for
+	// stores that only run the durable suites.
 	New func(capacity int) (Store, error)
+	// Durable opens a store that keeps its data in dir (created if
+	// missing), reopening what a store closed there before; with sync,
+	// every write is on stable storage when it returns (the store's own
+	// recommended setting for that guarantee), else it may be lost by a
+	// power failure but not by a clean Close. nil for stores without a
+	// durable mode. The durable suites close it and open a second one on
+	// the same dir to check that acknowledged writes survived.
+	Durable func(dir string, sync bool) (Store, error)
 }
 
 // Fits reports whether the store runs suite s.
 func (r Registration) Fits(s *Suite) bool {
 	switch {
+	case s.Durable && r.Durable == nil:
+		return false
+	case !s.Durable && r.New == nil:
+		return false
 	case s.Ordered && !r.Ordered:
 		return false
 	case r.OrderedOnly && !s.Ordered:
@@ -105,7 +118,7 @@ func Registered(extra ...Registration) ([]Registration, error) {
 	all = append(all, extra...)
 	seen := map[string]bool{}
 	for _, r := range all {
-		if r.Name == "" || r.New == nil {
+		if r.Name == "" || (r.New == nil && r.Durable == nil) {
 			return nil, fmt.Errorf("benchmark: registration %q has no name or no constructor", r.Name)
 		}
 		if seen[r.Name] {
@@ -133,6 +146,10 @@ func init() {
 		New: func(int) (Store, error) {
 			return OpenEngine(storage.NewPureGoStorageEngine(storage.StorageConfig{}))
 		},
+		Durable: func(dir string, sync bool) (Store, error) {
+			return OpenEngineDir(storage.NewPureGoStorageEngine(
+				storage.StorageConfig{DataDir: dir, SyncWrites: sync}), dir)
+		},
 	})
 	Register(Registration{
 		Name:  "syncmap",
@@ -151,8 +168,12 @@ type EngineStore struct {
 }
 
 // OpenEngine initialises e in memory and adapts it.
-func OpenEngine(e storage.StorageEngine) (*EngineStore, error) {
-	if err := e.Init(""); err != nil {
+func OpenEngine(e storage.StorageEngine) (*EngineStore, error) { return OpenEngineDir(e, "") }
+
+// OpenEngineDir initialises e with the data directory dir ("": in memory)
+// and adapts it.
+func OpenEngineDir(e storage.StorageEngine, dir string) (*EngineStore, error) {
+	if err := e.Init(dir); err != nil {
 		return nil, err
 	}
 	return &EngineStore{e: e, ctx: context.Background()}, nil

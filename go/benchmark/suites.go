@@ -37,7 +37,24 @@ type Suite struct {
 	// Zipf gives each worker a Zipf(0.99) generator over the key space.
 	Zipf  bool
 	Value valueSpec
-	Op    func(w *worker) error
+	// Durable suites run on stores opened with a data directory
+	// (Registration.Durable), a fresh temporary one per run, and reopen
+	// it to check that every acknowledged write survived (durable.go).
+	Durable bool
+	// Sync opens the durable store with synced writes.
+	Sync bool
+	// Writers fixes the number of workers (0: the configured number).
+	Writers int
+	// MinDuration is the least time the suite is measured at a stress
+	// level's duration (synced writes are slow: a few hundred would not
+	// make a figure); an explicit --duration applies as given.
+	MinDuration time.Duration
+	// ExactReopen checks each key after the reopen for exactly its last
+	// version (one writer per key) rather than any version written.
+	ExactReopen bool
+	// Run replaces the standard runner (the recovery suite).
+	Run func(cfg Config, s *Suite, reg Registration, onStart progressFunc) *Result
+	Op  func(w *worker) error
 	// Final checks the store after the timed phase (untimed); nil for
 	// none.
 	Final func(r *run, cfg Config) error
