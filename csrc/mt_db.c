@@ -367,12 +367,38 @@ void mt_db_prune_account(struct mt_db *db, const struct mt_sl_prune_stats *st)
 	mt_sl_stripe_add(&sp->entries, (uint64_t)st->entries);
 }
 
+/*
+ * The cached bound only rises when someone rescans the slots. Snapshot
+ * opens and closes do; call-long registrations (multiget) rescan when they
+ * end; and a pruner that finds the bound more than MT_DB_REFRESH_LAG seqs
+ * behind published rescans, at most once every MT_DB_REFRESH_EVERY prunes
+ * of its thread (a scan reads every slot: a chunk of 63 for most dbs). So
+ * however registrations overlap, a chain keeps what live snapshots read
+ * plus a bounded lag (defect 2 of issue 8: without this, back-to-back
+ * multigets held the bound still and chains grew without limit).
+ */
+#define MT_DB_REFRESH_LAG   64u
+#define MT_DB_REFRESH_EVERY 8u
+static __thread uint32_t mt_db_tls_prunes;
+
+static uint64_t mt_db_prune_bound(struct mt_db *db)
+{
+	uint64_t m = mt_db_min_seq(db);
+
+	if (ck_pr_load_64(&db->published) - m > MT_DB_REFRESH_LAG &&
+	    ++mt_db_tls_prunes % MT_DB_REFRESH_EVERY == 0) {
+		mt_db_refresh_min(db);
+		m = mt_db_min_seq(db);
+	}
+	return m;
+}
+
 void mt_db_prune_node(struct mt_db *db, ck_epoch_record_t *r, struct mt_sl_node *n, uint64_t now_ms)
 {
 	struct mt_sl_prune_stats st = {0};
 	struct mt_sl_bound b = {0};
 
-	b.min_seq = mt_db_min_seq(db);
+	b.min_seq = mt_db_prune_bound(db);
 	b.now_ms = now_ms;
 	mt_sl_prune(&db->sl, r, n, &b, &db->removed_seq, &st);
 	mt_db_prune_account(db, &st);
@@ -1085,8 +1111,9 @@ int mantis_db_multiget(uint64_t dbh, uint64_t snaph, const void *keys, size_t ke
 	*out_len = need;
 	rc = need <= out_cap ? MANTIS_OK : MANTIS_EBUFSIZE;
 out:
+	/* Refresh: the bound may rise past this call's registration. */
 	if (slot != NULL)
-		mt_db_snap_unregister(db, slot, 0);
+		mt_db_snap_unregister(db, slot, 1);
 	mt_db_leave_snap(r, snaph, snap);
 	return rc;
 }

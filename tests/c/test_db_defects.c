@@ -101,3 +101,98 @@ Test(db_defects, d1_wrong_kind_handle_release_outside_section, .timeout = 300)
 {
 	td1_run(1);
 }
+
+/* ------------------------------------------------------------ 2: multiget and the prune bound */
+
+#define TD2_KEYS 2000
+
+struct td2_arg {
+	uint64_t db;
+	uint64_t stop;
+	uint64_t calls; /* multigets completed */
+	unsigned char *keys;
+	size_t keys_len;
+};
+
+static void *td2_reader(void *p)
+{
+	struct td2_arg *a = p;
+	static __thread unsigned char out[TD2_KEYS * 16];
+
+	while (!ck_pr_load_64(&a->stop)) {
+		size_t olen;
+
+		cr_assert_eq(mantis_db_multiget(a->db, 0, a->keys, a->keys_len, TD2_KEYS, out,
+		                                sizeof(out), &olen),
+		             MANTIS_OK);
+		ck_pr_inc_64(&a->calls);
+	}
+	return NULL;
+}
+
+static uint64_t td2_hot_versions(uint64_t db)
+{
+	/* TD2_KEYS / 2 cold keys hold one version each. */
+	return tdb_stats(db).versions - TD2_KEYS / 2;
+}
+
+/*
+ * Two threads run 2,000-key multigets back to back while one thread
+ * overwrites one key. Once every multiget in flight began after the
+ * overwrites, the next few writes must cut the key's chain: a multiget
+ * registers a snapshot for its duration, but must not freeze the prune
+ * bound. Before the fix the bound stayed where the last snapshot open or
+ * close had left it (here: never moved) and the chain kept every version
+ * written while multigets overlapped (thousands).
+ */
+Test(db_defects, d2_multiget_does_not_freeze_the_prune_bound, .timeout = 300)
+{
+	struct td2_arg a[2];
+	struct test_watchdog w;
+	pthread_t t[2];
+	uint64_t writes = test_scaled(20000), db = tdb_open(), c0[2], i, held;
+	unsigned char *keys = malloc(TD2_KEYS * 16);
+	size_t keys_len = 0;
+	char key[32];
+
+	cr_assert_not_null(keys);
+	for (i = 0; i < TD2_KEYS; i++) {
+		tdb_key(key, sizeof(key), "m", i);
+		tdb_le32(keys + keys_len, (uint32_t)strlen(key));
+		memcpy(keys + keys_len + 4, key, strlen(key));
+		keys_len += 4 + strlen(key);
+		if (i % 2 == 0)
+			tdb_put(db, key, "v");
+	}
+	test_watchdog_start(&w, "multiget prune bound", 120);
+	for (int k = 0; k < 2; k++) {
+		a[k] = (struct td2_arg){db, 0, 0, keys, keys_len};
+		cr_assert_eq(pthread_create(&t[k], NULL, td2_reader, &a[k]), 0);
+	}
+	for (int k = 0; k < 2; k++)
+		while (ck_pr_load_64(&a[k].calls) < 2)
+			sched_yield();
+	for (i = 0; i < writes; i++)
+		cr_assert_eq(mantis_db_put(db, "hot", 3, &i, sizeof(i), 0, NULL), MANTIS_OK);
+	/* Let every multiget in flight now finish, and one more begin. */
+	for (int k = 0; k < 2; k++)
+		c0[k] = ck_pr_load_64(&a[k].calls);
+	for (int k = 0; k < 2; k++)
+		while (ck_pr_load_64(&a[k].calls) < c0[k] + 2)
+			sched_yield();
+	for (i = 0; i < 32; i++)
+		cr_assert_eq(mantis_db_put(db, "hot", 3, &i, sizeof(i), 0, NULL), MANTIS_OK);
+	held = td2_hot_versions(db);
+	for (int k = 0; k < 2; k++) {
+		ck_pr_store_64(&a[k].stop, 1);
+		cr_assert_eq(pthread_join(t[k], NULL), 0);
+	}
+	test_watchdog_stop(&w);
+	cr_log_info("d2: %llu versions of the hot key held after %llu overwrites",
+	            (unsigned long long)held, (unsigned long long)writes + 32);
+	/* At most the 32 writes after the multigets began, and what the
+	 * multigets running then still read. */
+	cr_assert_leq(held, 64, "the hot key's chain held %llu versions", (unsigned long long)held);
+	free(keys);
+	cr_assert_eq(mantis_db_close(db), MANTIS_OK);
+}
