@@ -196,3 +196,36 @@ Test(db_defects, d2_multiget_does_not_freeze_the_prune_bound, .timeout = 300)
 	free(keys);
 	cr_assert_eq(mantis_db_close(db), MANTIS_OK);
 }
+
+/* ------------------------------------------------------------ 5: generation wrap-around */
+
+/*
+ * A slot cycled through every generation must not issue generation 1
+ * again: the generation-1 handle of that slot, closed long ago, would then
+ * reach (and here close) a live snapshot. The hook moves a free slot's
+ * generation to the last one instead of 2^32 open/close cycles.
+ */
+Test(db_defects, d5_stale_handle_never_matches_after_generation_wrap)
+{
+	uint64_t db = tdb_open(), h1, h2, h3, stale, retired0 = mt_handle_retired_count();
+	uint32_t idx;
+
+	tdb_put(db, "k", "v");
+	cr_assert_eq(mantis_snapshot_open(db, &h1, NULL), MANTIS_OK);
+	idx = (uint32_t)h1;
+	stale = 1ull << 32 | idx; /* the slot's first handle, closed by now */
+	cr_assert_eq(mantis_snapshot_close(h1), MANTIS_OK);
+	cr_assert_eq(mt_handle_test_set_gen(idx, UINT32_MAX), MANTIS_OK);
+	cr_assert_eq(mantis_snapshot_open(db, &h2, NULL), MANTIS_OK);
+	cr_assert_eq((uint32_t)h2, idx, "the free list is LIFO: the aged slot comes back");
+	cr_assert_eq(h2 >> 32, UINT32_MAX);
+	cr_assert_eq(mantis_snapshot_close(h2), MANTIS_OK);
+	cr_assert_eq(mantis_snapshot_open(db, &h3, NULL), MANTIS_OK);
+	cr_assert_neq(h3, stale, "generation 1 of the slot was issued again");
+	cr_assert_eq(mantis_snapshot_close(stale), MANTIS_CLOSED);
+	cr_assert_eq(mantis_snapshot_close(h2), MANTIS_CLOSED);
+	tdb_expect(db, h3, "k", "v");
+	cr_assert_eq(mt_handle_retired_count(), retired0 + 1);
+	cr_assert_eq(mantis_snapshot_close(h3), MANTIS_OK);
+	cr_assert_eq(mantis_db_close(db), MANTIS_OK);
+}
