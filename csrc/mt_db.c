@@ -183,6 +183,7 @@ static void mt_db_destroy(struct mt_db *db)
 	 * section that is active now waits for all of them. Then no thread
 	 * can reach the db, and the list is freed directly. Never called
 	 * inside a section (handle releases and closes happen outside). */
+	assert(!mt_epoch_in_section());
 	ck_epoch_synchronize_wait(&mt_epoch_global, NULL, NULL);
 	mt_epoch_reclaim_acquire();
 	mt_sl_destroy(&db->sl);
@@ -366,12 +367,38 @@ void mt_db_prune_account(struct mt_db *db, const struct mt_sl_prune_stats *st)
 	mt_sl_stripe_add(&sp->entries, (uint64_t)st->entries);
 }
 
+/*
+ * The cached bound only rises when someone rescans the slots. Snapshot
+ * opens and closes do; call-long registrations (multiget) rescan when they
+ * end; and a pruner that finds the bound more than MT_DB_REFRESH_LAG seqs
+ * behind published rescans, at most once every MT_DB_REFRESH_EVERY prunes
+ * of its thread (a scan reads every slot: a chunk of 63 for most dbs). So
+ * however registrations overlap, a chain keeps what live snapshots read
+ * plus a bounded lag (defect 2 of issue 8: without this, back-to-back
+ * multigets held the bound still and chains grew without limit).
+ */
+#define MT_DB_REFRESH_LAG   64u
+#define MT_DB_REFRESH_EVERY 8u
+static __thread uint32_t mt_db_tls_prunes;
+
+static uint64_t mt_db_prune_bound(struct mt_db *db)
+{
+	uint64_t m = mt_db_min_seq(db);
+
+	if (ck_pr_load_64(&db->published) - m > MT_DB_REFRESH_LAG &&
+	    ++mt_db_tls_prunes % MT_DB_REFRESH_EVERY == 0) {
+		mt_db_refresh_min(db);
+		m = mt_db_min_seq(db);
+	}
+	return m;
+}
+
 void mt_db_prune_node(struct mt_db *db, ck_epoch_record_t *r, struct mt_sl_node *n, uint64_t now_ms)
 {
 	struct mt_sl_prune_stats st = {0};
 	struct mt_sl_bound b = {0};
 
-	b.min_seq = mt_db_min_seq(db);
+	b.min_seq = mt_db_prune_bound(db);
 	b.now_ms = now_ms;
 	mt_sl_prune(&db->sl, r, n, &b, &db->removed_seq, &st);
 	mt_db_prune_account(db, &st);
@@ -714,8 +741,13 @@ static void mt_db_put_le32(unsigned char *p, uint32_t v)
 int mt_db_acquire_snap(struct mt_db *db, uint64_t h, struct mt_snap **out)
 {
 	void *obj;
-	int rc = mt_handle_acquire(h, MT_HANDLE_SNAPSHOT, &obj);
+	int rc;
 
+	/* Both releases below may drop the last reference of the handle and
+	 * destroy its object (and db), which must not happen inside one of
+	 * this thread's sections (defect 1 of issue 8): callers hold none. */
+	assert(!mt_epoch_in_section());
+	rc = mt_handle_acquire(h, MT_HANDLE_SNAPSHOT, &obj);
 	if (rc != MANTIS_OK)
 		return rc;
 	if (((struct mt_snap *)obj)->db != db) {
@@ -724,6 +756,48 @@ int mt_db_acquire_snap(struct mt_db *db, uint64_t h, struct mt_snap **out)
 	}
 	*out = obj;
 	return MANTIS_OK;
+}
+
+/*
+ * The entry of the point reads that take a snapshot handle: the snapshot is
+ * acquired before the epoch section begins and released after it ends, by
+ * mt_db_leave_snap, because releasing it may drop its last reference (and
+ * its db's) and destroy them, which waits for a grace period: inside the
+ * caller's own section, for ever. The db handle's error comes first, as it
+ * did when the db was looked up first.
+ */
+static int mt_db_enter_snap(uint64_t dbh, uint64_t snaph, ck_epoch_record_t **r, struct mt_db **db,
+                            struct mt_snap **snap)
+{
+	void *obj = NULL;
+	int src = MANTIS_OK, rc;
+
+	*snap = NULL;
+	if (snaph != 0)
+		src = mt_handle_acquire(snaph, MT_HANDLE_SNAPSHOT, &obj);
+	rc = mt_handle_enter(dbh, MT_HANDLE_DB, r, (void **)db);
+	if (rc == MANTIS_OK && src != MANTIS_OK) {
+		mt_handle_leave(*r);
+		rc = src;
+	} else if (rc == MANTIS_OK && obj != NULL && ((struct mt_snap *)obj)->db != *db) {
+		mt_handle_leave(*r);
+		rc = MANTIS_EINVAL;
+	}
+	if (rc != MANTIS_OK) {
+		if (src == MANTIS_OK && obj != NULL)
+			mt_handle_release(snaph);
+		return rc;
+	}
+	*snap = obj;
+	return MANTIS_OK;
+}
+
+/* Ends the section of mt_db_enter_snap, then releases the snapshot. */
+static void mt_db_leave_snap(ck_epoch_record_t *r, uint64_t snaph, struct mt_snap *snap)
+{
+	mt_handle_leave(r);
+	if (snap != NULL)
+		mt_handle_release(snaph);
 }
 
 /* ------------------------------------------------------------ public: db */
@@ -921,15 +995,9 @@ int mantis_db_get(uint64_t dbh, uint64_t snaph, const void *key, size_t klen, vo
 	if (vlen_out == NULL || (buf == NULL && cap > 0))
 		return MANTIS_EINVAL;
 	/* A reference-free lookup: the section keeps db alive. */
-	rc = mt_handle_enter(dbh, MT_HANDLE_DB, &r, (void **)&db);
+	rc = mt_db_enter_snap(dbh, snaph, &r, &db, &snap);
 	if (rc != MANTIS_OK)
 		return rc;
-	if (snaph != 0)
-		rc = mt_db_acquire_snap(db, snaph, &snap);
-	if (rc != MANTIS_OK) {
-		mt_handle_leave(r);
-		return rc;
-	}
 	v = mt_db_read(db, key, klen, snap != NULL ? snap->seq : 0, snap == NULL, &n);
 	if (v == NULL || (mt_sl_ver_seqf(v) & MT_SL_V_TOMB)) {
 		rc = MANTIS_NOTFOUND;
@@ -947,10 +1015,7 @@ int mantis_db_get(uint64_t dbh, uint64_t snaph, const void *key, size_t klen, vo
 			*seq_out = mt_sl_ver_seqf(v) & MT_SL_SEQ_MASK;
 	}
 	mt_sl_stripe_add(&mt_db_stripe(db)->reads, 1);
-	mt_handle_leave(r);
-	/* Outside the section: dropping the last reference may destroy. */
-	if (snap != NULL)
-		mt_handle_release(snaph);
+	mt_db_leave_snap(r, snaph, snap);
 	return rc;
 }
 
@@ -1006,13 +1071,10 @@ int mantis_db_multiget(uint64_t dbh, uint64_t snaph, const void *keys, size_t ke
 	}
 	if (off != keys_len)
 		return MANTIS_EINVAL; /* trailing bytes */
-	rc = mt_handle_enter(dbh, MT_HANDLE_DB, &r, (void **)&db);
+	rc = mt_db_enter_snap(dbh, snaph, &r, &db, &snap);
 	if (rc != MANTIS_OK)
 		return rc;
-	if (snaph != 0) {
-		rc = mt_db_acquire_snap(db, snaph, &snap);
-		if (rc != MANTIS_OK)
-			goto out;
+	if (snap != NULL) {
 		seq = snap->seq;
 	} else {
 		/* One snapshot for the whole call, so that keys agree. */
@@ -1049,12 +1111,10 @@ int mantis_db_multiget(uint64_t dbh, uint64_t snaph, const void *keys, size_t ke
 	*out_len = need;
 	rc = need <= out_cap ? MANTIS_OK : MANTIS_EBUFSIZE;
 out:
+	/* Refresh: the bound may rise past this call's registration. */
 	if (slot != NULL)
-		mt_db_snap_unregister(db, slot, 0);
-	mt_handle_leave(r);
-	/* Outside the section: dropping the last reference may destroy. */
-	if (snap != NULL)
-		mt_handle_release(snaph);
+		mt_db_snap_unregister(db, slot, 1);
+	mt_db_leave_snap(r, snaph, snap);
 	return rc;
 }
 

@@ -44,6 +44,15 @@ static inline ck_epoch_record_t *mt_epoch_record(void)
 	return r != NULL ? r : mt_epoch_record_slow();
 }
 
+/* Is the calling thread inside one of its sections? (For assertions: code
+ * that may wait for a grace period must not run inside one.) */
+static inline int mt_epoch_in_section(void)
+{
+	ck_epoch_record_t *r = mt_epoch_tls;
+
+	return r != NULL && ck_pr_load_uint(&r->active) != 0;
+}
+
 static inline void mt_epoch_begin(ck_epoch_record_t *r, ck_epoch_section_t *s)
 {
 	ck_epoch_begin(r, s);

@@ -1,0 +1,231 @@
+/*
+ * test_db_defects.c - one regression test per defect of issue 8 ("Storage
+ * core v2"), each of which failed before its fix (the commit that fixed it
+ * says how).
+ */
+#include "mantis.h"
+#include "mt_alloc.h"
+#include "mt_epoch.h"
+#include "mt_handle.h"
+#include "mt_skiplist.h"
+#include "test_db_util.h"
+#include "test_util.h"
+#include "test_watchdog.h"
+
+#include <criterion/criterion.h>
+#include <pthread.h>
+#include <sched.h>
+#include <string.h>
+
+/* ------------------------------------------------------------ 1: releases inside a section */
+
+struct td1_arg {
+	uint64_t dba;
+	uint64_t other; /* the handle the reader passes as its snapshot */
+	uint64_t stop;
+	uint64_t calls;
+};
+
+static void *td1_reader(void *p)
+{
+	struct td1_arg *a = p;
+	char buf[16];
+
+	while (!ck_pr_load_64(&a->stop)) {
+		size_t vlen;
+		uint64_t h = ck_pr_load_64(&a->other);
+		unsigned char keys[8] = {1, 0, 0, 0, 'k'};
+		size_t olen;
+		int rc;
+
+		if (h == 0)
+			continue;
+		rc = mantis_db_get(a->dba, h, "k", 1, buf, sizeof(buf), &vlen, NULL);
+		cr_assert(rc == MANTIS_EINVAL || rc == MANTIS_CLOSED || rc == MANTIS_EBADHANDLE,
+		          "get: %s", mantis_strerror(rc));
+		rc = mantis_db_multiget(a->dba, h, keys, 5, 1, buf, sizeof(buf), &olen);
+		cr_assert(rc == MANTIS_EINVAL || rc == MANTIS_CLOSED || rc == MANTIS_EBADHANDLE,
+		          "multiget: %s", mantis_strerror(rc));
+		ck_pr_inc_64(&a->calls);
+	}
+	return NULL;
+}
+
+/*
+ * A reader passes another db's snapshot (or an iterator handle) to get and
+ * multiget on dbA while that handle and its db are closed: the reader's
+ * release can be the last reference, whose destroy waits for a grace period.
+ * Inside the reader's own epoch section that wait never ends.
+ */
+static void td1_run(int use_iter)
+{
+	struct td1_arg a = {0};
+	struct test_watchdog w;
+	pthread_t t;
+	uint64_t rounds = test_scaled(20000);
+
+	a.dba = tdb_open();
+	tdb_put(a.dba, "k", "v");
+	test_watchdog_start(&w, "get/multiget with another db's handle", 60);
+	cr_assert_eq(pthread_create(&t, NULL, td1_reader, &a), 0);
+	for (uint64_t i = 0; i < rounds; i++) {
+		uint64_t dbb = tdb_open(), h;
+
+		if (use_iter)
+			cr_assert_eq(mantis_iter_open(dbb, 0, NULL, 0, &h), MANTIS_OK);
+		else
+			cr_assert_eq(mantis_snapshot_open(dbb, &h, NULL), MANTIS_OK);
+		ck_pr_store_64(&a.other, h);
+		/* Give the reader a moment with the handle held. */
+		for (int k = 0; k < 4; k++)
+			sched_yield();
+		cr_assert_eq(mantis_db_close(dbb), MANTIS_OK);
+		if (use_iter)
+			cr_assert_eq(mantis_iter_close(h), MANTIS_OK);
+		else
+			cr_assert_eq(mantis_snapshot_close(h), MANTIS_OK);
+	}
+	ck_pr_store_64(&a.stop, 1);
+	cr_assert_eq(pthread_join(t, NULL), 0);
+	test_watchdog_stop(&w);
+	cr_assert_gt(a.calls, 0);
+	cr_assert_eq(mantis_db_close(a.dba), MANTIS_OK);
+}
+
+Test(db_defects, d1_foreign_snapshot_release_outside_section, .timeout = 300)
+{
+	td1_run(0);
+}
+
+Test(db_defects, d1_wrong_kind_handle_release_outside_section, .timeout = 300)
+{
+	td1_run(1);
+}
+
+/* ------------------------------------------------------------ 2: multiget and the prune bound */
+
+#define TD2_KEYS 2000
+
+struct td2_arg {
+	uint64_t db;
+	uint64_t stop;
+	uint64_t calls; /* multigets completed */
+	unsigned char *keys;
+	size_t keys_len;
+};
+
+static void *td2_reader(void *p)
+{
+	struct td2_arg *a = p;
+	static __thread unsigned char out[TD2_KEYS * 16];
+
+	while (!ck_pr_load_64(&a->stop)) {
+		size_t olen;
+
+		cr_assert_eq(mantis_db_multiget(a->db, 0, a->keys, a->keys_len, TD2_KEYS, out,
+		                                sizeof(out), &olen),
+		             MANTIS_OK);
+		ck_pr_inc_64(&a->calls);
+	}
+	return NULL;
+}
+
+static uint64_t td2_hot_versions(uint64_t db)
+{
+	/* TD2_KEYS / 2 cold keys hold one version each. */
+	return tdb_stats(db).versions - TD2_KEYS / 2;
+}
+
+/*
+ * Two threads run 2,000-key multigets back to back while one thread
+ * overwrites one key. Once every multiget in flight began after the
+ * overwrites, the next few writes must cut the key's chain: a multiget
+ * registers a snapshot for its duration, but must not freeze the prune
+ * bound. Before the fix the bound stayed where the last snapshot open or
+ * close had left it (here: never moved) and the chain kept every version
+ * written while multigets overlapped (thousands).
+ */
+Test(db_defects, d2_multiget_does_not_freeze_the_prune_bound, .timeout = 300)
+{
+	struct td2_arg a[2];
+	struct test_watchdog w;
+	pthread_t t[2];
+	uint64_t writes = test_scaled(20000), db = tdb_open(), c0[2], i, held;
+	unsigned char *keys = malloc(TD2_KEYS * 16);
+	size_t keys_len = 0;
+	char key[32];
+
+	cr_assert_not_null(keys);
+	for (i = 0; i < TD2_KEYS; i++) {
+		tdb_key(key, sizeof(key), "m", i);
+		tdb_le32(keys + keys_len, (uint32_t)strlen(key));
+		memcpy(keys + keys_len + 4, key, strlen(key));
+		keys_len += 4 + strlen(key);
+		if (i % 2 == 0)
+			tdb_put(db, key, "v");
+	}
+	test_watchdog_start(&w, "multiget prune bound", 120);
+	for (int k = 0; k < 2; k++) {
+		a[k] = (struct td2_arg){db, 0, 0, keys, keys_len};
+		cr_assert_eq(pthread_create(&t[k], NULL, td2_reader, &a[k]), 0);
+	}
+	for (int k = 0; k < 2; k++)
+		while (ck_pr_load_64(&a[k].calls) < 2)
+			sched_yield();
+	for (i = 0; i < writes; i++)
+		cr_assert_eq(mantis_db_put(db, "hot", 3, &i, sizeof(i), 0, NULL), MANTIS_OK);
+	/* Let every multiget in flight now finish, and one more begin. */
+	for (int k = 0; k < 2; k++)
+		c0[k] = ck_pr_load_64(&a[k].calls);
+	for (int k = 0; k < 2; k++)
+		while (ck_pr_load_64(&a[k].calls) < c0[k] + 2)
+			sched_yield();
+	for (i = 0; i < 32; i++)
+		cr_assert_eq(mantis_db_put(db, "hot", 3, &i, sizeof(i), 0, NULL), MANTIS_OK);
+	held = td2_hot_versions(db);
+	for (int k = 0; k < 2; k++) {
+		ck_pr_store_64(&a[k].stop, 1);
+		cr_assert_eq(pthread_join(t[k], NULL), 0);
+	}
+	test_watchdog_stop(&w);
+	cr_log_info("d2: %llu versions of the hot key held after %llu overwrites",
+	            (unsigned long long)held, (unsigned long long)writes + 32);
+	/* At most the 32 writes after the multigets began, and what the
+	 * multigets running then still read. */
+	cr_assert_leq(held, 64, "the hot key's chain held %llu versions", (unsigned long long)held);
+	free(keys);
+	cr_assert_eq(mantis_db_close(db), MANTIS_OK);
+}
+
+/* ------------------------------------------------------------ 5: generation wrap-around */
+
+/*
+ * A slot cycled through every generation must not issue generation 1
+ * again: the generation-1 handle of that slot, closed long ago, would then
+ * reach (and here close) a live snapshot. The hook moves a free slot's
+ * generation to the last one instead of 2^32 open/close cycles.
+ */
+Test(db_defects, d5_stale_handle_never_matches_after_generation_wrap)
+{
+	uint64_t db = tdb_open(), h1, h2, h3, stale, retired0 = mt_handle_retired_count();
+	uint32_t idx;
+
+	tdb_put(db, "k", "v");
+	cr_assert_eq(mantis_snapshot_open(db, &h1, NULL), MANTIS_OK);
+	idx = (uint32_t)h1;
+	stale = 1ull << 32 | idx; /* the slot's first handle, closed by now */
+	cr_assert_eq(mantis_snapshot_close(h1), MANTIS_OK);
+	cr_assert_eq(mt_handle_test_set_gen(idx, UINT32_MAX), MANTIS_OK);
+	cr_assert_eq(mantis_snapshot_open(db, &h2, NULL), MANTIS_OK);
+	cr_assert_eq((uint32_t)h2, idx, "the free list is LIFO: the aged slot comes back");
+	cr_assert_eq(h2 >> 32, UINT32_MAX);
+	cr_assert_eq(mantis_snapshot_close(h2), MANTIS_OK);
+	cr_assert_eq(mantis_snapshot_open(db, &h3, NULL), MANTIS_OK);
+	cr_assert_neq(h3, stale, "generation 1 of the slot was issued again");
+	cr_assert_eq(mantis_snapshot_close(stale), MANTIS_CLOSED);
+	cr_assert_eq(mantis_snapshot_close(h2), MANTIS_CLOSED);
+	tdb_expect(db, h3, "k", "v");
+	cr_assert_eq(mt_handle_retired_count(), retired0 + 1);
+	cr_assert_eq(mantis_snapshot_close(h3), MANTIS_OK);
+	cr_assert_eq(mantis_db_close(db), MANTIS_OK);
+}
