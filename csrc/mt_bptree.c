@@ -277,22 +277,33 @@ static inline unsigned load_count(const struct hdr *h, unsigned cap)
 }
 
 /* The child of in to follow for key: the number of separators <= key. May
- * be wrong on a torn read (the caller validates). */
+ * be wrong on a torn read (the caller validates). Separators whose prefix
+ * equals the key's are compared in full, by binary search (a node whose
+ * range spans many keys with one prefix, such as the root, has long runs). */
 static unsigned inner_index(const struct inner *in, unsigned n, uint64_t kp, const void *key,
                             size_t klen)
 {
-	unsigned i = 0;
+	unsigned lo = 0, hi = 0;
 
-	for (unsigned j = 0; j < n; j++)
-		i += ck_pr_load_64(&in->pfx[j]) < kp;
-	while (i < n && ck_pr_load_64(&in->pfx[i]) == kp) {
-		const struct mt_bpt_sep *s = ck_pr_load_ptr(&in->sep[i]);
+	for (unsigned j = 0; j < n; j++) {
+		uint64_t p = ck_pr_load_64(&in->pfx[j]);
 
-		if (s == NULL || mt_bpt_cmp(s->b, s->len, key, klen) > 0)
-			break;
-		i++;
+		lo += p < kp;
+		hi += p <= kp;
 	}
-	return i;
+	/* Separators below lo are < key, at or past hi are > key. */
+	while (lo < hi) {
+		unsigned mid = lo + (hi - lo) / 2;
+		const struct mt_bpt_sep *s = ck_pr_load_ptr(&in->sep[mid]);
+
+		if (s == NULL)
+			return lo; /* torn */
+		if (mt_bpt_cmp(s->b, s->len, key, klen) <= 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
 }
 
 /* The position of the first key >= key in l; *hit: the item there if its
@@ -300,13 +311,20 @@ static unsigned inner_index(const struct inner *in, unsigned n, uint64_t kp, con
 static unsigned leaf_lower(const struct mt_bpt *t, const struct leaf *l, unsigned n, uint64_t kp,
                            const void *key, size_t klen, void **hit)
 {
-	unsigned i = 0;
+	unsigned lo = 0, hi = 0;
 
 	*hit = NULL;
-	for (unsigned j = 0; j < n; j++)
-		i += ck_pr_load_64(&l->pfx[j]) < kp;
-	while (i < n && ck_pr_load_64(&l->pfx[i]) == kp) {
-		void *it = ck_pr_load_ptr(&l->item[i]);
+	for (unsigned j = 0; j < n; j++) {
+		uint64_t p = ck_pr_load_64(&l->pfx[j]);
+
+		lo += p < kp;
+		hi += p <= kp;
+	}
+	/* Keys below lo are < key, at or past hi are > key: binary search
+	 * the run of equal prefixes (usually one entry, or none). */
+	while (lo < hi) {
+		unsigned mid = lo + (hi - lo) / 2;
+		void *it = ck_pr_load_ptr(&l->item[mid]);
 		const unsigned char *ik;
 		size_t il;
 		int c;
@@ -315,13 +333,16 @@ static unsigned leaf_lower(const struct mt_bpt *t, const struct leaf *l, unsigne
 			return LEAF_CAP + 1;
 		ik = t->key(it, &il);
 		c = mt_bpt_cmp(ik, il, key, klen);
-		if (c == 0)
+		if (c == 0) {
 			*hit = it;
-		if (c >= 0)
-			break;
-		i++;
+			return mid;
+		}
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
 	}
-	return i;
+	return lo;
 }
 
 /* The current root, read-locked (B4). */
