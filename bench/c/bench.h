@@ -20,6 +20,7 @@ struct bench_config {
 /* The suites. Each returns 0, or non-zero if a run failed its checks. */
 int bench_storage_run(const struct bench_config *cfg);
 int bench_cache_run(const struct bench_config *cfg);
+int bench_index_run(const struct bench_config *cfg); /* bench_index.c */
 
 /* Records one result: json is a complete JSON object, copied. */
 void bench_record(const char *json);

@@ -1,7 +1,7 @@
 /*
  * bench_main.c - runs every C benchmark suite and writes bench-c.json.
  *
- * usage: bench-c [--out FILE] [--traces DIR] [--quick] [--only storage|cache]
+ * usage: bench-c [--out FILE] [--traces DIR] [--quick] [--only storage|cache|index]
  */
 #include "bench.h"
 
@@ -161,7 +161,7 @@ int main(int argc, char **argv)
 		else {
 			fprintf(stderr,
 			        "usage: %s [--out FILE] [--traces DIR] [--quick] "
-			        "[--only storage|cache]\n",
+			        "[--only storage|cache|index]\n",
 			        argv[0]);
 			return 2;
 		}
@@ -170,6 +170,8 @@ int main(int argc, char **argv)
 		rc |= bench_storage_run(&cfg);
 	if (only == NULL || strcmp(only, "cache") == 0)
 		rc |= bench_cache_run(&cfg);
+	if (only == NULL || strcmp(only, "index") == 0)
+		rc |= bench_index_run(&cfg);
 	rc |= bench_write_json(out);
 	return rc;
 }
