@@ -577,8 +577,11 @@ static uint64_t mt_cache_advance(struct mt_cache_shard *sh, ck_epoch_record_t *r
 	return f.expired;
 }
 
-/* Evicts until `need` more cost units fit. */
-static void mt_cache_make_room(struct mt_cache_shard *sh, ck_epoch_record_t *r, uint64_t need)
+/* Evicts until `need` more cost units fit. Returns 1 if it evicted `keep`
+ * (the resident entry a replacement is about to take over; NULL for none):
+ * it then stops, and the caller inserts as for a new key. */
+static int mt_cache_make_room(struct mt_cache_shard *sh, ck_epoch_record_t *r, uint64_t need,
+                              const struct mt_cache_entry *keep)
 {
 	while (mt_cpol_cost(&sh->pol) + need > sh->capacity) {
 		struct mt_cache_entry *v = mt_cpol_evict(&sh->pol);
@@ -589,7 +592,10 @@ static void mt_cache_make_room(struct mt_cache_shard *sh, ck_epoch_record_t *r, 
 		if (v->expire_ns != 0)
 			mt_tw_del(&sh->wheel, &v->timer);
 		mt_cache_drop(sh, r, v);
+		if (v == keep)
+			return 1;
 	}
+	return 0;
 }
 
 static inline int mt_cache_expired(const struct mt_cache_entry *e, uint64_t now_ns)
@@ -891,39 +897,49 @@ static int mt_cache_put_in(struct mt_cache *c, ck_epoch_record_t *r, const void 
 			*admitted_out = 0;
 		return MANTIS_OK;
 	}
-	if (old != NULL) {
-		/* Replace in place: same slot, same queue position. */
-		if (old->expire_ns != 0)
-			mt_tw_del(&sh->wheel, &old->timer);
-		mt_cpol_replace(&sh->pol, old, e);
-		mt_cache_slot_publish(sh->table, at, e);
-		mt_epoch_call(r, &old->epoch, mt_cache_entry_free_cb);
-		mt_cache_make_room(sh, r, 0);
-	} else {
-		int q;
-
+	/* Room is made before the new entry is linked anywhere, and its timer
+	 * is armed before it is published, so no eviction of this put can
+	 * pick the entry it publishes (a costlier replacement used to make
+	 * room after linking, and could evict itself). The table is reserved
+	 * first, so that an allocation failure changes nothing. */
+	if (old == NULL || cost > old->cost) {
 		rc = mt_cache_table_reserve(sh, r);
 		if (rc < 0) {
 			mt_cache_unlock(&sh->lock);
 			mt_free(e);
 			return rc;
 		}
-		if (rc == 1) {
-			/* The rebuild moved everything: find the slot again. */
+		if (rc == 1) /* the rebuild moved everything: find the slot again */
 			old = mt_cache_table_find(sh->table, hash, key, klen, &at, &sh->probes);
-			assert(old == NULL);
-		}
-		q = mt_cpol_classify(&sh->pol, hash);
-		mt_cache_make_room(sh, r, cost);
+	}
+	if (old != NULL && cost > old->cost && mt_cache_make_room(sh, r, cost - old->cost, old)) {
+		/* The room needed took the old version itself: insert anew (its
+		 * tombstone is on the key's path, so no slot is added). */
+		old = mt_cache_table_find(sh->table, hash, key, klen, &at, &sh->probes);
+		assert(old == NULL);
+	}
+	if (old != NULL) {
+		/* Replace in place: same slot, same queue position. */
+		if (old->expire_ns != 0)
+			mt_tw_del(&sh->wheel, &old->timer);
+		mt_cpol_replace(&sh->pol, old, e);
+		if (e->expire_ns != 0)
+			mt_tw_add(&sh->wheel, &e->timer, mt_cache_tick(e->expire_ns));
+		mt_cache_slot_publish(sh->table, at, e);
+		mt_epoch_call(r, &old->epoch, mt_cache_entry_free_cb);
+	} else {
+		int q = mt_cpol_classify(&sh->pol, hash);
+
+		(void)mt_cache_make_room(sh, r, cost, NULL);
 		mt_cpol_insert(&sh->pol, e, q);
+		if (e->expire_ns != 0)
+			mt_tw_add(&sh->wheel, &e->timer, mt_cache_tick(e->expire_ns));
 		if (sh->table->slots[at] == MT_CACHE_TOMB)
 			sh->tombs--;
 		mt_cache_slot_publish(sh->table, at, e);
 	}
-	if (e->expire_ns != 0) {
-		mt_tw_add(&sh->wheel, &e->timer, mt_cache_tick(e->expire_ns));
+	if (e->expire_ns != 0)
 		ck_pr_store_64(&sh->timer_next, mt_tw_next(&sh->wheel));
-	}
 	mt_cache_sync_counts(sh);
 	mt_cache_unlock(&sh->lock);
 	if (ttl_active && c->nshards > 1)
