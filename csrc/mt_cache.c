@@ -140,6 +140,7 @@ struct mt_cache {
 	uint32_t shard_shift; /* shard = hash >> shard_shift (nshards > 1) */
 	uint32_t ttl_used;    /* set once a put carried a TTL */
 	struct mt_cache_shard *shards;
+	uint64_t *coherent; /* mt_coherent.c's state, allocated on first use */
 	struct mt_cache_stripe stripes[MT_CACHE_TSLOTS + 1];
 };
 
@@ -241,6 +242,28 @@ static inline uint64_t mt_cache_hash(const void *key, size_t len)
 	}
 	h = mt_cache_fold(a ^ 0xe7037ed1a0b428dbull ^ h, b ^ 0x589965cc75374cc3ull);
 	return mt_cache_fold(h ^ 0x1d8e4e27c47d124full, 0x8ebc6af09c88c6e3ull ^ (h >> 29));
+}
+
+uint64_t mt_cache_key_hash(const void *key, size_t klen)
+{
+	return mt_cache_hash(key, klen);
+}
+
+uint64_t *mt_cache_coherent_state(struct mt_cache *c, size_t words)
+{
+	uint64_t *s = ck_pr_load_ptr(&c->coherent), *fresh;
+
+	if (s != NULL)
+		return s;
+	fresh = mt_calloc(words, sizeof(uint64_t));
+	if (fresh == NULL)
+		return NULL;
+	/* Release (CAS): the zeroed array before its pointer. The loser of a
+	 * race frees its own copy and takes the winner's. */
+	if (ck_pr_cas_ptr_value(&c->coherent, NULL, fresh, &s))
+		return fresh;
+	mt_free(fresh);
+	return s;
 }
 
 static inline uint64_t mt_cache_tag(uint64_t hash)
@@ -619,6 +642,7 @@ static void mt_cache_free(struct mt_cache *c)
 		mt_free(sh->table);
 	}
 	mt_free(c->shards);
+	mt_free(c->coherent);
 	mt_free(c);
 }
 
@@ -712,10 +736,9 @@ static void mt_cache_reap(struct mt_cache_shard *sh, ck_epoch_record_t *r, struc
 	mt_cache_unlock(&sh->lock);
 }
 
-static int mt_cache_get_in(struct mt_cache *c, ck_epoch_record_t *r, const void *key, size_t klen,
-                           void *buf, size_t cap, size_t *vlen_out, uint64_t *version_out)
+int mt_cache_get_in(struct mt_cache *c, ck_epoch_record_t *r, uint64_t hash, const void *key,
+                    size_t klen, void *buf, size_t cap, size_t *vlen_out, uint64_t *version_out)
 {
-	uint64_t hash = mt_cache_hash(key, klen);
 	struct mt_cache_shard *sh = mt_cache_shard_of(c, hash);
 	struct mt_cache_table *t = ck_pr_load_ptr(&sh->table);
 	struct mt_cache_entry *e = mt_cache_table_get(t, hash, key, klen);
@@ -759,7 +782,8 @@ int mantis_cache_get(uint64_t cache, const void *key, size_t klen, void *buf, si
 	rc = mt_handle_enter(cache, MT_HANDLE_CACHE, &r, (void **)&c);
 	if (rc != MANTIS_OK)
 		return rc;
-	rc = mt_cache_get_in(c, r, key, klen, buf, cap, vlen_out, version_out);
+	rc = mt_cache_get_in(c, r, mt_cache_hash(key, klen), key, klen, buf, cap, vlen_out,
+	                     version_out);
 	mt_handle_leave(r);
 	return rc;
 }
@@ -827,11 +851,11 @@ static void mt_cache_entry_fill(struct mt_cache_entry *e, uint64_t hash, const v
 		memcpy(e->data + klen, value, vlen);
 }
 
-static int mt_cache_put_in(struct mt_cache *c, ck_epoch_record_t *r, const void *key, size_t klen,
-                           const void *value, size_t vlen, uint64_t cost, uint64_t ttl_ms,
-                           uint64_t version, int *admitted_out)
+int mt_cache_put_in(struct mt_cache *c, ck_epoch_record_t *r, uint64_t hash, const void *key,
+                    size_t klen, const void *value, size_t vlen, uint64_t cost, uint64_t ttl_ms,
+                    uint64_t version, const struct mt_cache_guard *guard, int *admitted_out)
 {
-	uint64_t hash, now_ns = 0, at;
+	uint64_t now_ns = 0, at;
 	struct mt_cache_shard *sh;
 	struct mt_cache_entry *e, *old;
 	int ttl_active, fill_late, rc;
@@ -840,7 +864,6 @@ static int mt_cache_put_in(struct mt_cache *c, ck_epoch_record_t *r, const void 
 		cost = (uint64_t)klen + vlen + MANTIS_CACHE_ENTRY_OVERHEAD;
 	if (cost > c->capacity)
 		return MANTIS_ETOOLARGE;
-	hash = mt_cache_hash(key, klen);
 	sh = mt_cache_shard_of(c, hash);
 	if (ttl_ms != 0 && ck_pr_load_32(&c->ttl_used) == 0)
 		ck_pr_store_32(&c->ttl_used, 1);
@@ -848,6 +871,9 @@ static int mt_cache_put_in(struct mt_cache *c, ck_epoch_record_t *r, const void 
 	if (ttl_active)
 		now_ns = mt_cache_now_ns();
 	if (cost > sh->capacity) {
+		/* Declined: an older version still goes (a guarded put of an
+		 * older version has nothing newer to protect: it only removes
+		 * what a writer's invalidation would remove too). */
 		mt_cache_decline(sh, r, hash, key, klen, version);
 		if (admitted_out != NULL)
 			*admitted_out = 0;
@@ -877,6 +903,19 @@ static int mt_cache_put_in(struct mt_cache *c, ck_epoch_record_t *r, const void 
 	if (!fill_late)
 		mt_cache_entry_fill(e, hash, key, klen, value, vlen, cost, ttl_ms, version, now_ns);
 	mt_cache_lock(&sh->lock);
+	if (guard != NULL && ck_pr_load_64(guard->word) != guard->want) {
+		/* The guard's word moved: a writer of this key's stripe began
+		 * since the caller stamped its value. The load is ordered after
+		 * the lock's acquisition, and that writer's invalidation takes
+		 * this lock after its increment: either we see the increment
+		 * here, or our publication precedes its invalidation. */
+		mt_cache_bump(&sh->rejections, 1);
+		mt_cache_unlock(&sh->lock);
+		mt_free(e);
+		if (admitted_out != NULL)
+			*admitted_out = 0;
+		return MANTIS_OK;
+	}
 	if (fill_late)
 		mt_cache_entry_fill(e, hash, key, klen, value, vlen, cost, ttl_ms, version, now_ns);
 	mt_cpol_prefetch(&sh->pol, hash);
@@ -967,20 +1006,37 @@ int mantis_cache_put(uint64_t cache, const void *key, size_t klen, const void *v
 	rc = mt_handle_enter(cache, MT_HANDLE_CACHE, &r, (void **)&c);
 	if (rc != MANTIS_OK)
 		return rc;
-	rc = mt_cache_put_in(c, r, key, klen, value, vlen, cost, ttl_ms, version, admitted_out);
+	rc = mt_cache_put_in(c, r, mt_cache_hash(key, klen), key, klen, value, vlen, cost, ttl_ms,
+	                     version, NULL, admitted_out);
 	mt_handle_leave(r);
 	return rc;
 }
 
 /* ------------------------------------------------------------------ delete, clear, expire */
 
+int mt_cache_delete_in(struct mt_cache *c, ck_epoch_record_t *r, uint64_t hash, const void *key,
+                       size_t klen, uint64_t version)
+{
+	struct mt_cache_shard *sh = mt_cache_shard_of(c, hash);
+	struct mt_cache_entry *e;
+	uint64_t at;
+	int removed = 0;
+
+	mt_cache_lock(&sh->lock);
+	e = mt_cache_table_find(sh->table, hash, key, klen, &at, &sh->probes);
+	if (e != NULL && e->version <= version) {
+		removed = 1;
+		mt_cache_remove(sh, r, e);
+		mt_cache_sync_counts(sh);
+	}
+	mt_cache_unlock(&sh->lock);
+	return removed;
+}
+
 int mantis_cache_delete(uint64_t cache, const void *key, size_t klen, uint64_t version)
 {
-	struct mt_cache_shard *sh;
-	struct mt_cache_entry *e;
 	ck_epoch_record_t *r;
 	struct mt_cache *c;
-	uint64_t hash, at;
 	int rc;
 
 	rc = mt_args_check_key(key, klen);
@@ -989,15 +1045,7 @@ int mantis_cache_delete(uint64_t cache, const void *key, size_t klen, uint64_t v
 	rc = mt_handle_enter(cache, MT_HANDLE_CACHE, &r, (void **)&c);
 	if (rc != MANTIS_OK)
 		return rc;
-	hash = mt_cache_hash(key, klen);
-	sh = mt_cache_shard_of(c, hash);
-	mt_cache_lock(&sh->lock);
-	e = mt_cache_table_find(sh->table, hash, key, klen, &at, &sh->probes);
-	if (e != NULL && e->version <= version) {
-		mt_cache_remove(sh, r, e);
-		mt_cache_sync_counts(sh);
-	}
-	mt_cache_unlock(&sh->lock);
+	(void)mt_cache_delete_in(c, r, mt_cache_hash(key, klen), key, klen, version);
 	mt_handle_leave(r);
 	return MANTIS_OK;
 }

@@ -110,7 +110,7 @@ func (t *cTxn) Get(key string) (string, error) {
 	if rc == cNotFound {
 		return "", ErrNotFound
 	}
-	return t.e.valueString(buf, n, hint), nil
+	return t.e.valueString(buf[:n], hint), nil
 }
 
 func (t *cTxn) Commit() error {
@@ -146,7 +146,7 @@ func (t *cTxn) Commit() error {
 			b.add(cOpCheck, k, "")
 		}
 	}
-	rc, _ := cWrite(st.db, st.cache, b.buf, t.seq, st.ttl)
+	rc, _ := cWrite(st.db, st.cache, b.buf, t.seq)
 	putBatch(b)
 	switch rc {
 	case cOK:
