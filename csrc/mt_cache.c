@@ -66,8 +66,11 @@
  *
  * Reclamation argument. Removed entries and replaced tables are retired
  * with mt_epoch_call and freed only after every section that could have
- * loaded them ended. Readers only dereference entries and tables inside a
- * section. The cache object itself is freed by mantis_cache_close after
+ * loaded them ended. They are collected under the shard lock and handed to
+ * mt_epoch_call after the unlock, behind a store-load fence (see
+ * mt_cache_retire_flush): the epoch poll that mt_epoch_call runs now and
+ * then, and the frees it may trigger, never hold a shard lock. Readers only dereference entries and
+ * tables inside a section. The cache object itself is freed by mantis_cache_close after
  * ck_epoch_synchronize_wait: every get/put that peeked the handle did so
  * inside a section begun before it re-checked that the handle was open,
  * and close marks the handle CLOSED before waiting, so no section that can
@@ -483,11 +486,54 @@ static inline void mt_cache_slot_publish(struct mt_cache_table *t, uint64_t i,
 	ck_pr_store_64(&t->slots[i], mt_cache_slot_word(e));
 }
 
+/* Retirement outside the lock. Removed entries and replaced tables are
+ * collected during a critical section and handed to mt_epoch_call only after
+ * the lock is released: mt_epoch_call polls the epoch every few calls and
+ * may then run callbacks that free any number of entries (values of up to
+ * MANTIS_VALUE_MAX bytes), work that must not hold a shard lock. The chain
+ * reuses the epoch entry's own link and callback fields, which are free
+ * until mt_epoch_call. */
+struct mt_cache_retired {
+	ck_epoch_entry_t *head;
+};
+
+static inline void mt_cache_retire(struct mt_cache_retired *rt, ck_epoch_entry_t *ep,
+                                   ck_epoch_cb_t *cb)
+{
+	ep->function = cb;
+	ep->stack_entry.next = rt->head != NULL ? &rt->head->stack_entry : NULL;
+	rt->head = ep;
+}
+
+static void mt_cache_retire_flush(ck_epoch_record_t *r, struct mt_cache_retired *rt)
+{
+	ck_epoch_entry_t *ep = rt->head;
+
+	if (ep == NULL)
+		return;
+	/* Store-load: the stores that unlinked these entries and tables (slot
+	 * words, table pointer) are ordered before ck_epoch_call's load of the
+	 * global epoch, so a reader whose section begins in a later epoch
+	 * cannot still find them (issue 8, defect 6: on arm64 the unlocking
+	 * release store alone does not order a later load). */
+	ck_pr_fence_store_load();
+	while (ep != NULL) {
+		ck_stack_entry_t *next = ep->stack_entry.next;
+
+		mt_epoch_call(r, ep, ep->function);
+		ep = next != NULL
+		             ? (ck_epoch_entry_t *)(void *)((char *)next -
+		                                            offsetof(ck_epoch_entry_t, stack_entry))
+		             : NULL;
+	}
+	rt->head = NULL;
+}
+
 /* Rebuilds the shard's table at half load or less (dropping tombstones),
  * before an insert that would pass 3/4. Returns 1 if it rebuilt, 0 if there
  * was room, or MANTIS_ENOMEM, leaving everything as it was, if the new
  * table cannot be allocated. */
-static int mt_cache_table_reserve(struct mt_cache_shard *sh, ck_epoch_record_t *r)
+static int mt_cache_table_reserve(struct mt_cache_shard *sh, struct mt_cache_retired *rt)
 {
 	struct mt_cache_table *old = sh->table, *t;
 	uint64_t n = MT_CACHE_TABLE_MIN;
@@ -518,7 +564,7 @@ static int mt_cache_table_reserve(struct mt_cache_shard *sh, ck_epoch_record_t *
 	ck_pr_fence_store();
 	ck_pr_store_ptr(&sh->table, t);
 	sh->tombs = 0;
-	mt_epoch_call(r, &old->epoch, mt_cache_table_free_cb);
+	mt_cache_retire(rt, &old->epoch, mt_cache_table_free_cb);
 	return 1;
 }
 
@@ -526,7 +572,7 @@ static int mt_cache_table_reserve(struct mt_cache_shard *sh, ck_epoch_record_t *
 
 struct mt_cache_fire {
 	struct mt_cache_shard *sh;
-	ck_epoch_record_t *r;
+	struct mt_cache_retired *rt;
 	uint64_t now_ns;
 	struct mt_tw_node *early; /* fired before expire_ns (same tick): re-arm */
 	uint64_t expired;
@@ -542,22 +588,23 @@ static void mt_cache_sync_counts(struct mt_cache_shard *sh)
 
 /* Removes resident e from the table (tombstone) and hands it to the epoch.
  * The policy and the wheel have already let go of it. */
-static void mt_cache_drop(struct mt_cache_shard *sh, ck_epoch_record_t *r, struct mt_cache_entry *e)
+static void mt_cache_drop(struct mt_cache_shard *sh, struct mt_cache_retired *rt,
+                          struct mt_cache_entry *e)
 {
 	assert(sh->table->slots[e->slot] == mt_cache_slot_word(e));
 	ck_pr_store_64(&sh->table->slots[e->slot], MT_CACHE_TOMB);
 	sh->tombs++;
-	mt_epoch_call(r, &e->epoch, mt_cache_entry_free_cb);
+	mt_cache_retire(rt, &e->epoch, mt_cache_entry_free_cb);
 }
 
 /* Removes resident e for good (delete, expiry): wheel, policy, table. */
-static void mt_cache_remove(struct mt_cache_shard *sh, ck_epoch_record_t *r,
+static void mt_cache_remove(struct mt_cache_shard *sh, struct mt_cache_retired *rt,
                             struct mt_cache_entry *e)
 {
 	if (e->expire_ns != 0)
 		mt_tw_del(&sh->wheel, &e->timer);
 	mt_cpol_remove(&sh->pol, e);
-	mt_cache_drop(sh, r, e);
+	mt_cache_drop(sh, rt, e);
 }
 
 static void mt_cache_fire(struct mt_tw_node *n, void *arg)
@@ -572,14 +619,16 @@ static void mt_cache_fire(struct mt_tw_node *n, void *arg)
 		return;
 	}
 	mt_cpol_remove(&f->sh->pol, e);
-	mt_cache_drop(f->sh, f->r, e);
+	mt_cache_drop(f->sh, f->rt, e);
 	f->expired++;
 }
 
 /* Advances the shard's wheel to now_ns, reclaiming expired entries. */
-static uint64_t mt_cache_advance(struct mt_cache_shard *sh, ck_epoch_record_t *r, uint64_t now_ns)
+static uint64_t mt_cache_advance(struct mt_cache_shard *sh, struct mt_cache_retired *rt,
+                                 uint64_t now_ns)
 {
-	struct mt_cache_fire f = {.sh = sh, .r = r, .now_ns = now_ns, .early = NULL, .expired = 0};
+	struct mt_cache_fire f = {
+	        .sh = sh, .rt = rt, .now_ns = now_ns, .early = NULL, .expired = 0};
 
 	if (sh->wheel.count == 0) {
 		sh->wheel.now = mt_cache_tick(now_ns) > sh->wheel.now ? mt_cache_tick(now_ns)
@@ -603,7 +652,7 @@ static uint64_t mt_cache_advance(struct mt_cache_shard *sh, ck_epoch_record_t *r
 /* Evicts until `need` more cost units fit. Returns 1 if it evicted `keep`
  * (the resident entry a replacement is about to take over; NULL for none):
  * it then stops, and the caller inserts as for a new key. */
-static int mt_cache_make_room(struct mt_cache_shard *sh, ck_epoch_record_t *r, uint64_t need,
+static int mt_cache_make_room(struct mt_cache_shard *sh, struct mt_cache_retired *rt, uint64_t need,
                               const struct mt_cache_entry *keep)
 {
 	while (mt_cpol_cost(&sh->pol) + need > sh->capacity) {
@@ -614,7 +663,7 @@ static int mt_cache_make_room(struct mt_cache_shard *sh, ck_epoch_record_t *r, u
 			break;
 		if (v->expire_ns != 0)
 			mt_tw_del(&sh->wheel, &v->timer);
-		mt_cache_drop(sh, r, v);
+		mt_cache_drop(sh, rt, v);
 		if (v == keep)
 			return 1;
 	}
@@ -722,18 +771,20 @@ int mantis_cache_close(uint64_t cache)
 static void mt_cache_reap(struct mt_cache_shard *sh, ck_epoch_record_t *r, struct mt_cache_entry *e,
                           uint64_t now_ns)
 {
+	struct mt_cache_retired rt = {NULL};
 	uint64_t at;
 
 	if (!mt_cache_trylock(&sh->lock))
 		return;
 	/* Still resident (not replaced or removed meanwhile)? */
 	if (mt_cache_table_find(sh->table, e->hash, e->data, e->klen, &at, &sh->probes) == e) {
-		mt_cache_remove(sh, r, e);
+		mt_cache_remove(sh, &rt, e);
 		mt_cache_bump(&sh->expirations, 1);
-		mt_cache_advance(sh, r, now_ns);
+		mt_cache_advance(sh, &rt, now_ns);
 		mt_cache_sync_counts(sh);
 	}
 	mt_cache_unlock(&sh->lock);
+	mt_cache_retire_flush(r, &rt);
 }
 
 int mt_cache_get_in(struct mt_cache *c, ck_epoch_record_t *r, uint64_t hash, const void *key,
@@ -801,10 +852,13 @@ static void mt_cache_sweep_one(struct mt_cache *c, ck_epoch_record_t *r, uint64_
 	if (ck_pr_load_64(&sh->timers) == 0 ||
 	    ck_pr_load_64(&sh->timer_next) > mt_cache_tick(now_ns))
 		return;
+	struct mt_cache_retired rt = {NULL};
+
 	if (!mt_cache_trylock(&sh->lock))
 		return;
-	mt_cache_advance(sh, r, now_ns);
+	mt_cache_advance(sh, &rt, now_ns);
 	mt_cache_unlock(&sh->lock);
+	mt_cache_retire_flush(r, &rt);
 }
 
 /* A put whose cost exceeds its shard's capacity: declined, and an older
@@ -812,16 +866,18 @@ static void mt_cache_sweep_one(struct mt_cache *c, ck_epoch_record_t *r, uint64_
 static void mt_cache_decline(struct mt_cache_shard *sh, ck_epoch_record_t *r, uint64_t hash,
                              const void *key, size_t klen, uint64_t version)
 {
+	struct mt_cache_retired rt = {NULL};
 	struct mt_cache_entry *old;
 	uint64_t at;
 
 	mt_cache_lock(&sh->lock);
 	old = mt_cache_table_find(sh->table, hash, key, klen, &at, &sh->probes);
 	if (old != NULL && old->version <= version)
-		mt_cache_remove(sh, r, old);
+		mt_cache_remove(sh, &rt, old);
 	mt_cache_bump(&sh->rejections, 1);
 	mt_cache_sync_counts(sh);
 	mt_cache_unlock(&sh->lock);
+	mt_cache_retire_flush(r, &rt);
 }
 
 /* Initialises a new, unpublished entry. */
@@ -855,6 +911,7 @@ int mt_cache_put_in(struct mt_cache *c, ck_epoch_record_t *r, uint64_t hash, con
                     size_t klen, const void *value, size_t vlen, uint64_t cost, uint64_t ttl_ms,
                     uint64_t version, const struct mt_cache_guard *guard, int *admitted_out)
 {
+	struct mt_cache_retired rt = {NULL};
 	uint64_t now_ns = 0, at;
 	struct mt_cache_shard *sh;
 	struct mt_cache_entry *e, *old;
@@ -920,17 +977,18 @@ int mt_cache_put_in(struct mt_cache *c, ck_epoch_record_t *r, uint64_t hash, con
 		mt_cache_entry_fill(e, hash, key, klen, value, vlen, cost, ttl_ms, version, now_ns);
 	mt_cpol_prefetch(&sh->pol, hash);
 	if (ttl_active && sh->wheel.count > 0)
-		mt_cache_advance(sh, r, now_ns);
+		mt_cache_advance(sh, &rt, now_ns);
 	old = mt_cache_table_find(sh->table, hash, key, klen, &at, &sh->probes);
 	if (old != NULL && mt_cache_expired(old, now_ns)) {
 		/* Logically absent: reclaim it, then insert as a new key. */
-		mt_cache_remove(sh, r, old);
+		mt_cache_remove(sh, &rt, old);
 		mt_cache_bump(&sh->expirations, 1);
 		old = mt_cache_table_find(sh->table, hash, key, klen, &at, &sh->probes);
 	}
 	if (old != NULL && old->version > version) {
 		mt_cache_bump(&sh->rejections, 1);
 		mt_cache_unlock(&sh->lock);
+		mt_cache_retire_flush(r, &rt);
 		mt_free(e);
 		if (admitted_out != NULL)
 			*admitted_out = 0;
@@ -942,16 +1000,17 @@ int mt_cache_put_in(struct mt_cache *c, ck_epoch_record_t *r, uint64_t hash, con
 	 * room after linking, and could evict itself). The table is reserved
 	 * first, so that an allocation failure changes nothing. */
 	if (old == NULL || cost > old->cost) {
-		rc = mt_cache_table_reserve(sh, r);
+		rc = mt_cache_table_reserve(sh, &rt);
 		if (rc < 0) {
 			mt_cache_unlock(&sh->lock);
+			mt_cache_retire_flush(r, &rt);
 			mt_free(e);
 			return rc;
 		}
 		if (rc == 1) /* the rebuild moved everything: find the slot again */
 			old = mt_cache_table_find(sh->table, hash, key, klen, &at, &sh->probes);
 	}
-	if (old != NULL && cost > old->cost && mt_cache_make_room(sh, r, cost - old->cost, old)) {
+	if (old != NULL && cost > old->cost && mt_cache_make_room(sh, &rt, cost - old->cost, old)) {
 		/* The room needed took the old version itself: insert anew (its
 		 * tombstone is on the key's path, so no slot is added). */
 		old = mt_cache_table_find(sh->table, hash, key, klen, &at, &sh->probes);
@@ -965,11 +1024,11 @@ int mt_cache_put_in(struct mt_cache *c, ck_epoch_record_t *r, uint64_t hash, con
 		if (e->expire_ns != 0)
 			mt_tw_add(&sh->wheel, &e->timer, mt_cache_tick(e->expire_ns));
 		mt_cache_slot_publish(sh->table, at, e);
-		mt_epoch_call(r, &old->epoch, mt_cache_entry_free_cb);
+		mt_cache_retire(&rt, &old->epoch, mt_cache_entry_free_cb);
 	} else {
 		int q = mt_cpol_classify(&sh->pol, hash);
 
-		(void)mt_cache_make_room(sh, r, cost, NULL);
+		(void)mt_cache_make_room(sh, &rt, cost, NULL);
 		mt_cpol_insert(&sh->pol, e, q);
 		if (e->expire_ns != 0)
 			mt_tw_add(&sh->wheel, &e->timer, mt_cache_tick(e->expire_ns));
@@ -981,6 +1040,7 @@ int mt_cache_put_in(struct mt_cache *c, ck_epoch_record_t *r, uint64_t hash, con
 		ck_pr_store_64(&sh->timer_next, mt_tw_next(&sh->wheel));
 	mt_cache_sync_counts(sh);
 	mt_cache_unlock(&sh->lock);
+	mt_cache_retire_flush(r, &rt);
 	if (ttl_active && c->nshards > 1)
 		mt_cache_sweep_one(c, r, now_ns);
 	if (admitted_out != NULL)
@@ -1018,6 +1078,7 @@ int mt_cache_delete_in(struct mt_cache *c, ck_epoch_record_t *r, uint64_t hash, 
                        size_t klen, uint64_t version)
 {
 	struct mt_cache_shard *sh = mt_cache_shard_of(c, hash);
+	struct mt_cache_retired rt = {NULL};
 	struct mt_cache_entry *e;
 	uint64_t at;
 	int removed = 0;
@@ -1026,10 +1087,11 @@ int mt_cache_delete_in(struct mt_cache *c, ck_epoch_record_t *r, uint64_t hash, 
 	e = mt_cache_table_find(sh->table, hash, key, klen, &at, &sh->probes);
 	if (e != NULL && e->version <= version) {
 		removed = 1;
-		mt_cache_remove(sh, r, e);
+		mt_cache_remove(sh, &rt, e);
 		mt_cache_sync_counts(sh);
 	}
 	mt_cache_unlock(&sh->lock);
+	mt_cache_retire_flush(r, &rt);
 	return removed;
 }
 
@@ -1061,6 +1123,7 @@ int mantis_cache_clear(uint64_t cache)
 		return rc;
 	for (uint32_t i = 0; i < c->nshards; i++) {
 		struct mt_cache_shard *sh = &c->shards[i];
+		struct mt_cache_retired rt = {NULL};
 		struct mt_cache_entry *e;
 		uint64_t now = mt_cache_tick(mt_cache_now_ns());
 
@@ -1071,12 +1134,13 @@ int mantis_cache_clear(uint64_t cache)
 				ck_pr_store_64(&sh->table->slots[j], MT_CACHE_EMPTY);
 		sh->tombs = 0;
 		while ((e = mt_cpol_pop(&sh->pol)) != NULL)
-			mt_epoch_call(r, &e->epoch, mt_cache_entry_free_cb);
+			mt_cache_retire(&rt, &e->epoch, mt_cache_entry_free_cb);
 		mt_cpol_forget(&sh->pol);
 		mt_tw_reset(&sh->wheel, now > sh->wheel.now ? now : sh->wheel.now);
 		ck_pr_store_64(&sh->timer_next, UINT64_MAX);
 		mt_cache_sync_counts(sh);
 		mt_cache_unlock(&sh->lock);
+		mt_cache_retire_flush(r, &rt);
 	}
 	mt_handle_leave(r);
 	return MANTIS_OK;
@@ -1094,10 +1158,12 @@ int mantis_cache_expire(uint64_t cache, uint64_t *expired_out)
 		return rc;
 	for (uint32_t i = 0; i < c->nshards; i++) {
 		struct mt_cache_shard *sh = &c->shards[i];
+		struct mt_cache_retired rt = {NULL};
 
 		mt_cache_lock(&sh->lock);
-		total += mt_cache_advance(sh, r, mt_cache_now_ns());
+		total += mt_cache_advance(sh, &rt, mt_cache_now_ns());
 		mt_cache_unlock(&sh->lock);
+		mt_cache_retire_flush(r, &rt);
 	}
 	mt_handle_leave(r);
 	if (expired_out != NULL)
