@@ -336,6 +336,44 @@ typedef struct mantis_cache_stats {
  * when quiescent). Errors: MANTIS_EINVAL, MANTIS_EBADHANDLE, MANTIS_CLOSED. */
 int mantis_cache_stats(uint64_t cache, mantis_cache_stats_t *out);
 
+/* ---------------------------------------------------------------- coherent reads and writes */
+
+/*
+ * A db with a cache in front of it, kept coherent: reads look the cache up
+ * and fill it from the db on a miss; writes go to the db and keep the cache
+ * in step. A mantis_coherent_get never returns a value older than a
+ * coherent write (put, delete, write) that returned before it began, under
+ * any interleaving and with a cache of any capacity, and never one older
+ * than a version any db read (get, multiget, iterator) has already seen.
+ * Nothing waits: no lock is held across a db call (csrc/mt_coherent.c
+ * argues the protocol). Values written with a TTL are not cached.
+ *
+ * A cache used with these calls must serve one db only, and be written
+ * only through them (a direct mantis_cache_put or a direct db write voids
+ * the guarantee for its key). Arguments, lifetimes and errors are those of
+ * the db call each one wraps, plus the cache handle's (EBADHANDLE, CLOSED)
+ * and MANTIS_ENOMEM on the first call of a cache (its coherence state,
+ * about 72 KiB, is allocated then and freed with the cache).
+ */
+
+/* As mantis_db_get at the latest state (snap 0). *seq_out, if not NULL,
+ * receives the version's sequence number. On MANTIS_EBUFSIZE, *vlen_out
+ * holds the length; retry with a buffer that large. */
+int mantis_coherent_get(uint64_t db, uint64_t cache, const void *key, size_t klen, void *buf,
+                        size_t cap, size_t *vlen_out, uint64_t *seq_out);
+
+/* As mantis_db_put. */
+int mantis_coherent_put(uint64_t db, uint64_t cache, const void *key, size_t klen,
+                        const void *value, size_t vlen, uint64_t ttl_ms, uint64_t *seq_out);
+
+/* As mantis_db_delete. */
+int mantis_coherent_delete(uint64_t db, uint64_t cache, const void *key, size_t klen,
+                           uint64_t *seq_out);
+
+/* As mantis_db_write (batches and checked commits). */
+int mantis_coherent_write(uint64_t db, uint64_t cache, const void *batch, size_t len,
+                          uint64_t check_seq, uint64_t *seq_out);
+
 /* ---------------------------------------------------------------- threads */
 
 /* Optional: releases the calling thread's per-thread state now instead of

@@ -66,8 +66,11 @@
  *
  * Reclamation argument. Removed entries and replaced tables are retired
  * with mt_epoch_call and freed only after every section that could have
- * loaded them ended. Readers only dereference entries and tables inside a
- * section. The cache object itself is freed by mantis_cache_close after
+ * loaded them ended. They are collected under the shard lock and handed to
+ * mt_epoch_call after the unlock, behind a store-load fence (see
+ * mt_cache_retire_flush): the epoch poll that mt_epoch_call runs now and
+ * then, and the frees it may trigger, never hold a shard lock. Readers only dereference entries and
+ * tables inside a section. The cache object itself is freed by mantis_cache_close after
  * ck_epoch_synchronize_wait: every get/put that peeked the handle did so
  * inside a section begun before it re-checked that the handle was open,
  * and close marks the handle CLOSED before waiting, so no section that can
@@ -140,6 +143,7 @@ struct mt_cache {
 	uint32_t shard_shift; /* shard = hash >> shard_shift (nshards > 1) */
 	uint32_t ttl_used;    /* set once a put carried a TTL */
 	struct mt_cache_shard *shards;
+	uint64_t *coherent; /* mt_coherent.c's state, allocated on first use */
 	struct mt_cache_stripe stripes[MT_CACHE_TSLOTS + 1];
 };
 
@@ -241,6 +245,28 @@ static inline uint64_t mt_cache_hash(const void *key, size_t len)
 	}
 	h = mt_cache_fold(a ^ 0xe7037ed1a0b428dbull ^ h, b ^ 0x589965cc75374cc3ull);
 	return mt_cache_fold(h ^ 0x1d8e4e27c47d124full, 0x8ebc6af09c88c6e3ull ^ (h >> 29));
+}
+
+uint64_t mt_cache_key_hash(const void *key, size_t klen)
+{
+	return mt_cache_hash(key, klen);
+}
+
+uint64_t *mt_cache_coherent_state(struct mt_cache *c, size_t words)
+{
+	uint64_t *s = ck_pr_load_ptr(&c->coherent), *fresh;
+
+	if (s != NULL)
+		return s;
+	fresh = mt_calloc(words, sizeof(uint64_t));
+	if (fresh == NULL)
+		return NULL;
+	/* Release (CAS): the zeroed array before its pointer. The loser of a
+	 * race frees its own copy and takes the winner's. */
+	if (ck_pr_cas_ptr_value(&c->coherent, NULL, fresh, &s))
+		return fresh;
+	mt_free(fresh);
+	return s;
 }
 
 static inline uint64_t mt_cache_tag(uint64_t hash)
@@ -460,11 +486,54 @@ static inline void mt_cache_slot_publish(struct mt_cache_table *t, uint64_t i,
 	ck_pr_store_64(&t->slots[i], mt_cache_slot_word(e));
 }
 
+/* Retirement outside the lock. Removed entries and replaced tables are
+ * collected during a critical section and handed to mt_epoch_call only after
+ * the lock is released: mt_epoch_call polls the epoch every few calls and
+ * may then run callbacks that free any number of entries (values of up to
+ * MANTIS_VALUE_MAX bytes), work that must not hold a shard lock. The chain
+ * reuses the epoch entry's own link and callback fields, which are free
+ * until mt_epoch_call. */
+struct mt_cache_retired {
+	ck_epoch_entry_t *head;
+};
+
+static inline void mt_cache_retire(struct mt_cache_retired *rt, ck_epoch_entry_t *ep,
+                                   ck_epoch_cb_t *cb)
+{
+	ep->function = cb;
+	ep->stack_entry.next = rt->head != NULL ? &rt->head->stack_entry : NULL;
+	rt->head = ep;
+}
+
+static void mt_cache_retire_flush(ck_epoch_record_t *r, struct mt_cache_retired *rt)
+{
+	ck_epoch_entry_t *ep = rt->head;
+
+	if (ep == NULL)
+		return;
+	/* Store-load: the stores that unlinked these entries and tables (slot
+	 * words, table pointer) are ordered before ck_epoch_call's load of the
+	 * global epoch, so a reader whose section begins in a later epoch
+	 * cannot still find them (issue 8, defect 6: on arm64 the unlocking
+	 * release store alone does not order a later load). */
+	ck_pr_fence_store_load();
+	while (ep != NULL) {
+		ck_stack_entry_t *next = ep->stack_entry.next;
+
+		mt_epoch_call(r, ep, ep->function);
+		ep = next != NULL
+		             ? (ck_epoch_entry_t *)(void *)((char *)next -
+		                                            offsetof(ck_epoch_entry_t, stack_entry))
+		             : NULL;
+	}
+	rt->head = NULL;
+}
+
 /* Rebuilds the shard's table at half load or less (dropping tombstones),
  * before an insert that would pass 3/4. Returns 1 if it rebuilt, 0 if there
  * was room, or MANTIS_ENOMEM, leaving everything as it was, if the new
  * table cannot be allocated. */
-static int mt_cache_table_reserve(struct mt_cache_shard *sh, ck_epoch_record_t *r)
+static int mt_cache_table_reserve(struct mt_cache_shard *sh, struct mt_cache_retired *rt)
 {
 	struct mt_cache_table *old = sh->table, *t;
 	uint64_t n = MT_CACHE_TABLE_MIN;
@@ -495,7 +564,7 @@ static int mt_cache_table_reserve(struct mt_cache_shard *sh, ck_epoch_record_t *
 	ck_pr_fence_store();
 	ck_pr_store_ptr(&sh->table, t);
 	sh->tombs = 0;
-	mt_epoch_call(r, &old->epoch, mt_cache_table_free_cb);
+	mt_cache_retire(rt, &old->epoch, mt_cache_table_free_cb);
 	return 1;
 }
 
@@ -503,7 +572,7 @@ static int mt_cache_table_reserve(struct mt_cache_shard *sh, ck_epoch_record_t *
 
 struct mt_cache_fire {
 	struct mt_cache_shard *sh;
-	ck_epoch_record_t *r;
+	struct mt_cache_retired *rt;
 	uint64_t now_ns;
 	struct mt_tw_node *early; /* fired before expire_ns (same tick): re-arm */
 	uint64_t expired;
@@ -519,22 +588,23 @@ static void mt_cache_sync_counts(struct mt_cache_shard *sh)
 
 /* Removes resident e from the table (tombstone) and hands it to the epoch.
  * The policy and the wheel have already let go of it. */
-static void mt_cache_drop(struct mt_cache_shard *sh, ck_epoch_record_t *r, struct mt_cache_entry *e)
+static void mt_cache_drop(struct mt_cache_shard *sh, struct mt_cache_retired *rt,
+                          struct mt_cache_entry *e)
 {
 	assert(sh->table->slots[e->slot] == mt_cache_slot_word(e));
 	ck_pr_store_64(&sh->table->slots[e->slot], MT_CACHE_TOMB);
 	sh->tombs++;
-	mt_epoch_call(r, &e->epoch, mt_cache_entry_free_cb);
+	mt_cache_retire(rt, &e->epoch, mt_cache_entry_free_cb);
 }
 
 /* Removes resident e for good (delete, expiry): wheel, policy, table. */
-static void mt_cache_remove(struct mt_cache_shard *sh, ck_epoch_record_t *r,
+static void mt_cache_remove(struct mt_cache_shard *sh, struct mt_cache_retired *rt,
                             struct mt_cache_entry *e)
 {
 	if (e->expire_ns != 0)
 		mt_tw_del(&sh->wheel, &e->timer);
 	mt_cpol_remove(&sh->pol, e);
-	mt_cache_drop(sh, r, e);
+	mt_cache_drop(sh, rt, e);
 }
 
 static void mt_cache_fire(struct mt_tw_node *n, void *arg)
@@ -549,14 +619,16 @@ static void mt_cache_fire(struct mt_tw_node *n, void *arg)
 		return;
 	}
 	mt_cpol_remove(&f->sh->pol, e);
-	mt_cache_drop(f->sh, f->r, e);
+	mt_cache_drop(f->sh, f->rt, e);
 	f->expired++;
 }
 
 /* Advances the shard's wheel to now_ns, reclaiming expired entries. */
-static uint64_t mt_cache_advance(struct mt_cache_shard *sh, ck_epoch_record_t *r, uint64_t now_ns)
+static uint64_t mt_cache_advance(struct mt_cache_shard *sh, struct mt_cache_retired *rt,
+                                 uint64_t now_ns)
 {
-	struct mt_cache_fire f = {.sh = sh, .r = r, .now_ns = now_ns, .early = NULL, .expired = 0};
+	struct mt_cache_fire f = {
+	        .sh = sh, .rt = rt, .now_ns = now_ns, .early = NULL, .expired = 0};
 
 	if (sh->wheel.count == 0) {
 		sh->wheel.now = mt_cache_tick(now_ns) > sh->wheel.now ? mt_cache_tick(now_ns)
@@ -577,8 +649,11 @@ static uint64_t mt_cache_advance(struct mt_cache_shard *sh, ck_epoch_record_t *r
 	return f.expired;
 }
 
-/* Evicts until `need` more cost units fit. */
-static void mt_cache_make_room(struct mt_cache_shard *sh, ck_epoch_record_t *r, uint64_t need)
+/* Evicts until `need` more cost units fit. Returns 1 if it evicted `keep`
+ * (the resident entry a replacement is about to take over; NULL for none):
+ * it then stops, and the caller inserts as for a new key. */
+static int mt_cache_make_room(struct mt_cache_shard *sh, struct mt_cache_retired *rt, uint64_t need,
+                              const struct mt_cache_entry *keep)
 {
 	while (mt_cpol_cost(&sh->pol) + need > sh->capacity) {
 		struct mt_cache_entry *v = mt_cpol_evict(&sh->pol);
@@ -588,8 +663,11 @@ static void mt_cache_make_room(struct mt_cache_shard *sh, ck_epoch_record_t *r, 
 			break;
 		if (v->expire_ns != 0)
 			mt_tw_del(&sh->wheel, &v->timer);
-		mt_cache_drop(sh, r, v);
+		mt_cache_drop(sh, rt, v);
+		if (v == keep)
+			return 1;
 	}
+	return 0;
 }
 
 static inline int mt_cache_expired(const struct mt_cache_entry *e, uint64_t now_ns)
@@ -613,6 +691,7 @@ static void mt_cache_free(struct mt_cache *c)
 		mt_free(sh->table);
 	}
 	mt_free(c->shards);
+	mt_free(c->coherent);
 	mt_free(c);
 }
 
@@ -692,24 +771,25 @@ int mantis_cache_close(uint64_t cache)
 static void mt_cache_reap(struct mt_cache_shard *sh, ck_epoch_record_t *r, struct mt_cache_entry *e,
                           uint64_t now_ns)
 {
+	struct mt_cache_retired rt = {NULL};
 	uint64_t at;
 
 	if (!mt_cache_trylock(&sh->lock))
 		return;
 	/* Still resident (not replaced or removed meanwhile)? */
 	if (mt_cache_table_find(sh->table, e->hash, e->data, e->klen, &at, &sh->probes) == e) {
-		mt_cache_remove(sh, r, e);
+		mt_cache_remove(sh, &rt, e);
 		mt_cache_bump(&sh->expirations, 1);
-		mt_cache_advance(sh, r, now_ns);
+		mt_cache_advance(sh, &rt, now_ns);
 		mt_cache_sync_counts(sh);
 	}
 	mt_cache_unlock(&sh->lock);
+	mt_cache_retire_flush(r, &rt);
 }
 
-static int mt_cache_get_in(struct mt_cache *c, ck_epoch_record_t *r, const void *key, size_t klen,
-                           void *buf, size_t cap, size_t *vlen_out, uint64_t *version_out)
+int mt_cache_get_in(struct mt_cache *c, ck_epoch_record_t *r, uint64_t hash, const void *key,
+                    size_t klen, void *buf, size_t cap, size_t *vlen_out, uint64_t *version_out)
 {
-	uint64_t hash = mt_cache_hash(key, klen);
 	struct mt_cache_shard *sh = mt_cache_shard_of(c, hash);
 	struct mt_cache_table *t = ck_pr_load_ptr(&sh->table);
 	struct mt_cache_entry *e = mt_cache_table_get(t, hash, key, klen);
@@ -753,7 +833,8 @@ int mantis_cache_get(uint64_t cache, const void *key, size_t klen, void *buf, si
 	rc = mt_handle_enter(cache, MT_HANDLE_CACHE, &r, (void **)&c);
 	if (rc != MANTIS_OK)
 		return rc;
-	rc = mt_cache_get_in(c, r, key, klen, buf, cap, vlen_out, version_out);
+	rc = mt_cache_get_in(c, r, mt_cache_hash(key, klen), key, klen, buf, cap, vlen_out,
+	                     version_out);
 	mt_handle_leave(r);
 	return rc;
 }
@@ -771,10 +852,13 @@ static void mt_cache_sweep_one(struct mt_cache *c, ck_epoch_record_t *r, uint64_
 	if (ck_pr_load_64(&sh->timers) == 0 ||
 	    ck_pr_load_64(&sh->timer_next) > mt_cache_tick(now_ns))
 		return;
+	struct mt_cache_retired rt = {NULL};
+
 	if (!mt_cache_trylock(&sh->lock))
 		return;
-	mt_cache_advance(sh, r, now_ns);
+	mt_cache_advance(sh, &rt, now_ns);
 	mt_cache_unlock(&sh->lock);
+	mt_cache_retire_flush(r, &rt);
 }
 
 /* A put whose cost exceeds its shard's capacity: declined, and an older
@@ -782,16 +866,18 @@ static void mt_cache_sweep_one(struct mt_cache *c, ck_epoch_record_t *r, uint64_
 static void mt_cache_decline(struct mt_cache_shard *sh, ck_epoch_record_t *r, uint64_t hash,
                              const void *key, size_t klen, uint64_t version)
 {
+	struct mt_cache_retired rt = {NULL};
 	struct mt_cache_entry *old;
 	uint64_t at;
 
 	mt_cache_lock(&sh->lock);
 	old = mt_cache_table_find(sh->table, hash, key, klen, &at, &sh->probes);
 	if (old != NULL && old->version <= version)
-		mt_cache_remove(sh, r, old);
+		mt_cache_remove(sh, &rt, old);
 	mt_cache_bump(&sh->rejections, 1);
 	mt_cache_sync_counts(sh);
 	mt_cache_unlock(&sh->lock);
+	mt_cache_retire_flush(r, &rt);
 }
 
 /* Initialises a new, unpublished entry. */
@@ -821,11 +907,12 @@ static void mt_cache_entry_fill(struct mt_cache_entry *e, uint64_t hash, const v
 		memcpy(e->data + klen, value, vlen);
 }
 
-static int mt_cache_put_in(struct mt_cache *c, ck_epoch_record_t *r, const void *key, size_t klen,
-                           const void *value, size_t vlen, uint64_t cost, uint64_t ttl_ms,
-                           uint64_t version, int *admitted_out)
+int mt_cache_put_in(struct mt_cache *c, ck_epoch_record_t *r, uint64_t hash, const void *key,
+                    size_t klen, const void *value, size_t vlen, uint64_t cost, uint64_t ttl_ms,
+                    uint64_t version, const struct mt_cache_guard *guard, int *admitted_out)
 {
-	uint64_t hash, now_ns = 0, at;
+	struct mt_cache_retired rt = {NULL};
+	uint64_t now_ns = 0, at;
 	struct mt_cache_shard *sh;
 	struct mt_cache_entry *e, *old;
 	int ttl_active, fill_late, rc;
@@ -834,7 +921,6 @@ static int mt_cache_put_in(struct mt_cache *c, ck_epoch_record_t *r, const void 
 		cost = (uint64_t)klen + vlen + MANTIS_CACHE_ENTRY_OVERHEAD;
 	if (cost > c->capacity)
 		return MANTIS_ETOOLARGE;
-	hash = mt_cache_hash(key, klen);
 	sh = mt_cache_shard_of(c, hash);
 	if (ttl_ms != 0 && ck_pr_load_32(&c->ttl_used) == 0)
 		ck_pr_store_32(&c->ttl_used, 1);
@@ -842,6 +928,9 @@ static int mt_cache_put_in(struct mt_cache *c, ck_epoch_record_t *r, const void 
 	if (ttl_active)
 		now_ns = mt_cache_now_ns();
 	if (cost > sh->capacity) {
+		/* Declined: an older version still goes (a guarded put of an
+		 * older version has nothing newer to protect: it only removes
+		 * what a writer's invalidation would remove too). */
 		mt_cache_decline(sh, r, hash, key, klen, version);
 		if (admitted_out != NULL)
 			*admitted_out = 0;
@@ -871,19 +960,12 @@ static int mt_cache_put_in(struct mt_cache *c, ck_epoch_record_t *r, const void 
 	if (!fill_late)
 		mt_cache_entry_fill(e, hash, key, klen, value, vlen, cost, ttl_ms, version, now_ns);
 	mt_cache_lock(&sh->lock);
-	if (fill_late)
-		mt_cache_entry_fill(e, hash, key, klen, value, vlen, cost, ttl_ms, version, now_ns);
-	mt_cpol_prefetch(&sh->pol, hash);
-	if (ttl_active && sh->wheel.count > 0)
-		mt_cache_advance(sh, r, now_ns);
-	old = mt_cache_table_find(sh->table, hash, key, klen, &at, &sh->probes);
-	if (old != NULL && mt_cache_expired(old, now_ns)) {
-		/* Logically absent: reclaim it, then insert as a new key. */
-		mt_cache_remove(sh, r, old);
-		mt_cache_bump(&sh->expirations, 1);
-		old = mt_cache_table_find(sh->table, hash, key, klen, &at, &sh->probes);
-	}
-	if (old != NULL && old->version > version) {
+	if (guard != NULL && ck_pr_load_64(guard->word) != guard->want) {
+		/* The guard's word moved: a writer of this key's stripe began
+		 * since the caller stamped its value. The load is ordered after
+		 * the lock's acquisition, and that writer's invalidation takes
+		 * this lock after its increment: either we see the increment
+		 * here, or our publication precedes its invalidation. */
 		mt_cache_bump(&sh->rejections, 1);
 		mt_cache_unlock(&sh->lock);
 		mt_free(e);
@@ -891,41 +973,74 @@ static int mt_cache_put_in(struct mt_cache *c, ck_epoch_record_t *r, const void 
 			*admitted_out = 0;
 		return MANTIS_OK;
 	}
+	if (fill_late)
+		mt_cache_entry_fill(e, hash, key, klen, value, vlen, cost, ttl_ms, version, now_ns);
+	mt_cpol_prefetch(&sh->pol, hash);
+	if (ttl_active && sh->wheel.count > 0)
+		mt_cache_advance(sh, &rt, now_ns);
+	old = mt_cache_table_find(sh->table, hash, key, klen, &at, &sh->probes);
+	if (old != NULL && mt_cache_expired(old, now_ns)) {
+		/* Logically absent: reclaim it, then insert as a new key. */
+		mt_cache_remove(sh, &rt, old);
+		mt_cache_bump(&sh->expirations, 1);
+		old = mt_cache_table_find(sh->table, hash, key, klen, &at, &sh->probes);
+	}
+	if (old != NULL && old->version > version) {
+		mt_cache_bump(&sh->rejections, 1);
+		mt_cache_unlock(&sh->lock);
+		mt_cache_retire_flush(r, &rt);
+		mt_free(e);
+		if (admitted_out != NULL)
+			*admitted_out = 0;
+		return MANTIS_OK;
+	}
+	/* Room is made before the new entry is linked anywhere, and its timer
+	 * is armed before it is published, so no eviction of this put can
+	 * pick the entry it publishes (a costlier replacement used to make
+	 * room after linking, and could evict itself). The table is reserved
+	 * first, so that an allocation failure changes nothing. */
+	if (old == NULL || cost > old->cost) {
+		rc = mt_cache_table_reserve(sh, &rt);
+		if (rc < 0) {
+			mt_cache_unlock(&sh->lock);
+			mt_cache_retire_flush(r, &rt);
+			mt_free(e);
+			return rc;
+		}
+		if (rc == 1) /* the rebuild moved everything: find the slot again */
+			old = mt_cache_table_find(sh->table, hash, key, klen, &at, &sh->probes);
+	}
+	if (old != NULL && cost > old->cost && mt_cache_make_room(sh, &rt, cost - old->cost, old)) {
+		/* The room needed took the old version itself: insert anew (its
+		 * tombstone is on the key's path, so no slot is added). */
+		old = mt_cache_table_find(sh->table, hash, key, klen, &at, &sh->probes);
+		assert(old == NULL);
+	}
 	if (old != NULL) {
 		/* Replace in place: same slot, same queue position. */
 		if (old->expire_ns != 0)
 			mt_tw_del(&sh->wheel, &old->timer);
 		mt_cpol_replace(&sh->pol, old, e);
+		if (e->expire_ns != 0)
+			mt_tw_add(&sh->wheel, &e->timer, mt_cache_tick(e->expire_ns));
 		mt_cache_slot_publish(sh->table, at, e);
-		mt_epoch_call(r, &old->epoch, mt_cache_entry_free_cb);
-		mt_cache_make_room(sh, r, 0);
+		mt_cache_retire(&rt, &old->epoch, mt_cache_entry_free_cb);
 	} else {
-		int q;
+		int q = mt_cpol_classify(&sh->pol, hash);
 
-		rc = mt_cache_table_reserve(sh, r);
-		if (rc < 0) {
-			mt_cache_unlock(&sh->lock);
-			mt_free(e);
-			return rc;
-		}
-		if (rc == 1) {
-			/* The rebuild moved everything: find the slot again. */
-			old = mt_cache_table_find(sh->table, hash, key, klen, &at, &sh->probes);
-			assert(old == NULL);
-		}
-		q = mt_cpol_classify(&sh->pol, hash);
-		mt_cache_make_room(sh, r, cost);
+		(void)mt_cache_make_room(sh, &rt, cost, NULL);
 		mt_cpol_insert(&sh->pol, e, q);
+		if (e->expire_ns != 0)
+			mt_tw_add(&sh->wheel, &e->timer, mt_cache_tick(e->expire_ns));
 		if (sh->table->slots[at] == MT_CACHE_TOMB)
 			sh->tombs--;
 		mt_cache_slot_publish(sh->table, at, e);
 	}
-	if (e->expire_ns != 0) {
-		mt_tw_add(&sh->wheel, &e->timer, mt_cache_tick(e->expire_ns));
+	if (e->expire_ns != 0)
 		ck_pr_store_64(&sh->timer_next, mt_tw_next(&sh->wheel));
-	}
 	mt_cache_sync_counts(sh);
 	mt_cache_unlock(&sh->lock);
+	mt_cache_retire_flush(r, &rt);
 	if (ttl_active && c->nshards > 1)
 		mt_cache_sweep_one(c, r, now_ns);
 	if (admitted_out != NULL)
@@ -951,20 +1066,39 @@ int mantis_cache_put(uint64_t cache, const void *key, size_t klen, const void *v
 	rc = mt_handle_enter(cache, MT_HANDLE_CACHE, &r, (void **)&c);
 	if (rc != MANTIS_OK)
 		return rc;
-	rc = mt_cache_put_in(c, r, key, klen, value, vlen, cost, ttl_ms, version, admitted_out);
+	rc = mt_cache_put_in(c, r, mt_cache_hash(key, klen), key, klen, value, vlen, cost, ttl_ms,
+	                     version, NULL, admitted_out);
 	mt_handle_leave(r);
 	return rc;
 }
 
 /* ------------------------------------------------------------------ delete, clear, expire */
 
+int mt_cache_delete_in(struct mt_cache *c, ck_epoch_record_t *r, uint64_t hash, const void *key,
+                       size_t klen, uint64_t version)
+{
+	struct mt_cache_shard *sh = mt_cache_shard_of(c, hash);
+	struct mt_cache_retired rt = {NULL};
+	struct mt_cache_entry *e;
+	uint64_t at;
+	int removed = 0;
+
+	mt_cache_lock(&sh->lock);
+	e = mt_cache_table_find(sh->table, hash, key, klen, &at, &sh->probes);
+	if (e != NULL && e->version <= version) {
+		removed = 1;
+		mt_cache_remove(sh, &rt, e);
+		mt_cache_sync_counts(sh);
+	}
+	mt_cache_unlock(&sh->lock);
+	mt_cache_retire_flush(r, &rt);
+	return removed;
+}
+
 int mantis_cache_delete(uint64_t cache, const void *key, size_t klen, uint64_t version)
 {
-	struct mt_cache_shard *sh;
-	struct mt_cache_entry *e;
 	ck_epoch_record_t *r;
 	struct mt_cache *c;
-	uint64_t hash, at;
 	int rc;
 
 	rc = mt_args_check_key(key, klen);
@@ -973,15 +1107,7 @@ int mantis_cache_delete(uint64_t cache, const void *key, size_t klen, uint64_t v
 	rc = mt_handle_enter(cache, MT_HANDLE_CACHE, &r, (void **)&c);
 	if (rc != MANTIS_OK)
 		return rc;
-	hash = mt_cache_hash(key, klen);
-	sh = mt_cache_shard_of(c, hash);
-	mt_cache_lock(&sh->lock);
-	e = mt_cache_table_find(sh->table, hash, key, klen, &at, &sh->probes);
-	if (e != NULL && e->version <= version) {
-		mt_cache_remove(sh, r, e);
-		mt_cache_sync_counts(sh);
-	}
-	mt_cache_unlock(&sh->lock);
+	(void)mt_cache_delete_in(c, r, mt_cache_hash(key, klen), key, klen, version);
 	mt_handle_leave(r);
 	return MANTIS_OK;
 }
@@ -997,6 +1123,7 @@ int mantis_cache_clear(uint64_t cache)
 		return rc;
 	for (uint32_t i = 0; i < c->nshards; i++) {
 		struct mt_cache_shard *sh = &c->shards[i];
+		struct mt_cache_retired rt = {NULL};
 		struct mt_cache_entry *e;
 		uint64_t now = mt_cache_tick(mt_cache_now_ns());
 
@@ -1007,12 +1134,13 @@ int mantis_cache_clear(uint64_t cache)
 				ck_pr_store_64(&sh->table->slots[j], MT_CACHE_EMPTY);
 		sh->tombs = 0;
 		while ((e = mt_cpol_pop(&sh->pol)) != NULL)
-			mt_epoch_call(r, &e->epoch, mt_cache_entry_free_cb);
+			mt_cache_retire(&rt, &e->epoch, mt_cache_entry_free_cb);
 		mt_cpol_forget(&sh->pol);
 		mt_tw_reset(&sh->wheel, now > sh->wheel.now ? now : sh->wheel.now);
 		ck_pr_store_64(&sh->timer_next, UINT64_MAX);
 		mt_cache_sync_counts(sh);
 		mt_cache_unlock(&sh->lock);
+		mt_cache_retire_flush(r, &rt);
 	}
 	mt_handle_leave(r);
 	return MANTIS_OK;
@@ -1030,10 +1158,12 @@ int mantis_cache_expire(uint64_t cache, uint64_t *expired_out)
 		return rc;
 	for (uint32_t i = 0; i < c->nshards; i++) {
 		struct mt_cache_shard *sh = &c->shards[i];
+		struct mt_cache_retired rt = {NULL};
 
 		mt_cache_lock(&sh->lock);
-		total += mt_cache_advance(sh, r, mt_cache_now_ns());
+		total += mt_cache_advance(sh, &rt, mt_cache_now_ns());
 		mt_cache_unlock(&sh->lock);
+		mt_cache_retire_flush(r, &rt);
 	}
 	mt_handle_leave(r);
 	if (expired_out != NULL)

@@ -81,6 +81,40 @@ struct mt_cache_entry {
 #define MT_CACHE_ENTRY_OF(ptr, member)                                                             \
 	((struct mt_cache_entry *)(void *)((char *)(ptr)-offsetof(struct mt_cache_entry, member)))
 
+/* ---- Entry points for the modules built on the cache (mt_coherent.c).
+ * Each runs inside the caller's epoch section r, opened by
+ * mt_handle_enter on the cache's handle, and takes the key's hash from
+ * mt_cache_key_hash; arguments are checked by the caller. Same results as
+ * the public functions they underlie. */
+struct mt_cache;
+
+/* A guarded put's condition, checked under the shard lock in the same
+ * critical section as the entry's publication: *word == want. */
+struct mt_cache_guard {
+	const uint64_t *word;
+	uint64_t want;
+};
+
+uint64_t mt_cache_key_hash(const void *key, size_t klen);
+
+int mt_cache_get_in(struct mt_cache *c, ck_epoch_record_t *r, uint64_t hash, const void *key,
+                    size_t klen, void *buf, size_t cap, size_t *vlen_out, uint64_t *version_out);
+
+/* mantis_cache_put; with a guard (NULL: none) that fails, nothing changes
+ * and *admitted_out is 0 (counted as a rejection). */
+int mt_cache_put_in(struct mt_cache *c, ck_epoch_record_t *r, uint64_t hash, const void *key,
+                    size_t klen, const void *value, size_t vlen, uint64_t cost, uint64_t ttl_ms,
+                    uint64_t version, const struct mt_cache_guard *guard, int *admitted_out);
+
+/* mantis_cache_delete; returns 1 if it removed an entry, else 0. */
+int mt_cache_delete_in(struct mt_cache *c, ck_epoch_record_t *r, uint64_t hash, const void *key,
+                       size_t klen, uint64_t version);
+
+/* The coherence layer's state of cache c: `words` zeroed 64-bit words,
+ * allocated on the first call (every call must pass the same count) and
+ * freed with the cache. NULL if the allocation failed. */
+uint64_t *mt_cache_coherent_state(struct mt_cache *c, size_t words);
+
 /* Test hook: shifts the cache's clock forward by ns (process-wide), so that
  * TTL tests need not sleep. */
 void mt_cache_test_advance_clock(uint64_t ns);

@@ -92,8 +92,8 @@ int mt_cpol_classify(struct mt_cpol *p, uint64_t hash);
 void mt_cpol_insert(struct mt_cpol *p, struct mt_cache_entry *e, int queue);
 
 /* e takes old's place: same queue and position, old's count plus this
- * access. old is unlinked. The caller makes room afterwards if e costs
- * more; mt_cpol_evict never picks e before everything else is gone. */
+ * access. old is unlinked. If e costs more, the caller makes room first,
+ * while old is still linked (the eviction may pick old itself). */
 void mt_cpol_replace(struct mt_cpol *p, struct mt_cache_entry *old, struct mt_cache_entry *e);
 
 /* Picks, unlinks and returns the next victim, recording it in the ghost;

@@ -48,7 +48,7 @@ func (e *CStorageEngine) openDurableC(st *cstate, dir string) error {
 		if len(b) == 0 {
 			return nil
 		}
-		if rc, _ := cWrite(st.db, st.cache, b, 0, st.ttl); rc != cOK {
+		if rc, _ := cWrite(st.db, st.cache, b, 0); rc != cOK {
 			return cError("init: replay", rc)
 		}
 		return nil
@@ -133,7 +133,7 @@ func putDurable(st *cstate, op, key, value string, ttl time.Duration) error {
 	}
 	i := d.stripe(key)
 	d.stripes[i].Lock()
-	if rc := cPut(st.db, st.cache, key, value, ttlMillis(ttl), st.ttl); rc != cOK {
+	if rc := cPut(st.db, st.cache, key, value, ttlMillis(ttl)); rc != cOK {
 		d.stripes[i].Unlock()
 		return cError(op, rc)
 	}
@@ -167,7 +167,7 @@ func writeDurable(st *cstate, op string, keys []string, batch []byte, checkSeq u
 		return cOK, err
 	}
 	unlock := d.lockKeys(keys)
-	rc, _ := cWrite(st.db, st.cache, batch, checkSeq, st.ttl)
+	rc, _ := cWrite(st.db, st.cache, batch, checkSeq)
 	if rc != cOK {
 		unlock()
 		return rc, nil

@@ -22,9 +22,9 @@ package storage
 //     call only). Values come back copied once, by C, into a fresh Go
 //     buffer that becomes the returned string (unsafe.String): no second
 //     copy, and no allocation beyond the result.
-//   - Cache-through writes and cache-aside reads under per-key stripe locks
-//     (cgo_c.go), so that no Get ever reads a value older than a write that
-//     returned before it began.
+//   - Cache-through writes and cache-aside reads by the C core's coherence
+//     protocol (mantis_coherent_*, csrc/mt_coherent.c), so that no Get ever
+//     reads a value older than a write that returned before it began.
 //
 // Lifetimes: Close closes, in order, every open iterator and snapshot handle
 // (registered in cres), the db and the cache; the C core frees their memory
@@ -50,8 +50,7 @@ const DefaultCacheSize = 64 << 20
 // cstate is an open engine's handles; immutable, published by Init.
 type cstate struct {
 	db, cache uint64
-	ttl       *[ttlWords]uint64 // TTL bitmap, written by C (cgo_c.go)
-	dur       *durable          // the log of a data directory; nil in memory (durable_c.go)
+	dur       *durable // the log of a data directory; nil in memory (durable_c.go)
 }
 
 // cres is what Close and the backstop cleanup release. It does not point to
@@ -77,6 +76,7 @@ type CStorageEngine struct {
 	batchReads atomic.Uint64 // keys read by BatchGet (Stats.Reads)
 	dupDeletes atomic.Uint64 // repeated keys of BatchDelete calls (Stats.Deletes)
 	hint       atomic.Int64  // the last value length read: Get's first buffer size
+	getRetries atomic.Uint64 // cache lookups repeated for a bigger buffer (Stats.Reads)
 
 	durOpts *durableOptions // test knobs of the data directory, read by Init
 }
@@ -144,7 +144,7 @@ func (e *CStorageEngine) Init(dataDir string) error {
 		}
 		return cError("init: first sequence number", rc)
 	}
-	st := &cstate{db: db, cache: cache, ttl: new([ttlWords]uint64)}
+	st := &cstate{db: db, cache: cache}
 	if dataDir != "" {
 		if err := e.openDurableC(st, dataDir); err != nil {
 			cDBClose(db)
@@ -282,60 +282,88 @@ func (e *CStorageEngine) put(ctx context.Context, op, key, value string, ttl tim
 	if st.dur != nil {
 		return putDurable(st, op, key, value, ttl)
 	}
-	if rc := cPut(st.db, st.cache, key, value, ttlMillis(ttl), st.ttl); rc != cOK {
+	if rc := cPut(st.db, st.cache, key, value, ttlMillis(ttl)); rc != cOK {
 		return cError(op, rc)
 	}
 	return nil
 }
 
+// probeAbove is the value size from which Get asks C for the exact size
+// before allocating: one more cgo call (a cache hit, about 0.1 µs) instead of
+// a result buffer sized by a guess, which for values of 16-64 KiB is too
+// small half the time (a wasted allocation and a second call) and too big
+// the other half (a second allocation and copy into an exact string).
+const probeAbove = 4 << 10
+
 // Get returns key's value. See StorageEngine.Get. A cached key costs one cgo
-// call and one allocation (the value's buffer, which becomes the string).
+// call and one allocation (the value's buffer, which becomes the string);
+// values over probeAbove cost one more cgo call, which tells their size.
 func (e *CStorageEngine) Get(ctx context.Context, key string) (string, error) {
-	if err := checkCtx(ctx); err != nil {
-		return "", err
+	// The buffer is sized by the last value read, so one call usually
+	// suffices; getAppend grows it to the exact size when it does not.
+	hint := int(e.hint.Load())
+	size := hint
+	if size > probeAbove {
+		size = 0
 	}
-	if err := checkKey("get", key); err != nil {
-		return "", err
-	}
-	st, err := e.state()
+	buf, err := e.getAppend(ctx, make([]byte, 0, size), key)
 	if err != nil {
 		return "", err
 	}
-	// The buffer is sized by the last value read, so one call usually
-	// suffices; a bigger value costs a second call with its exact size.
-	hint := int(e.hint.Load())
-	buf := make([]byte, hint)
-	rc, n := cGet(st.db, st.cache, key, buf, st.ttl)
+	return e.valueString(buf, hint), nil
+}
+
+// getAppend appends key's value to dst and returns the extended slice; on
+// an error it returns dst unchanged. The value is copied once, by C, into
+// dst's spare capacity; if it does not fit, dst is grown to fit it exactly
+// (a new array: the caller's is left as it was) and read again. It
+// allocates nothing when the value fits. The caller owns dst and the result;
+// C keeps no pointer to either.
+func (e *CStorageEngine) getAppend(ctx context.Context, dst []byte, key string) ([]byte, error) {
+	if err := checkCtx(ctx); err != nil {
+		return dst, err
+	}
+	if err := checkKey("get", key); err != nil {
+		return dst, err
+	}
+	st, err := e.state()
+	if err != nil {
+		return dst, err
+	}
+	out := dst
+	rc, n := cGet(st.db, st.cache, key, out)
 	for rc == cEBufSize {
-		// The value is larger than the guess. Read it again at its
-		// exact size, from storage (the cache counted this Get already);
-		// it may have grown in between: loop.
-		buf = make([]byte, n)
-		rc, n = cGetDB(st.db, st.cache, key, buf, st.ttl)
+		// The value is larger than the room left: read it again into an
+		// exact buffer (it may have grown in between: loop). The repeated
+		// cache lookup is not another read (Stats.Reads).
+		e.getRetries.Add(1)
+		out = make([]byte, len(dst), len(dst)+n)
+		copy(out, dst)
+		rc, n = cGet(st.db, st.cache, key, out)
 	}
 	switch rc {
 	case cOK:
-		return e.valueString(buf, n, hint), nil
+		return out[:len(out)+n], nil
 	case cNotFound:
-		return "", ErrNotFound
+		return dst, ErrNotFound
 	}
-	return "", cError("get", rc)
+	return dst, cError("get", rc)
 }
 
-// valueString returns the first n bytes of buf, which C filled, as a
-// string without copying them, and adapts the size hint. Only when the
-// buffer is much larger than the value (the guess was stale), the value is
-// copied into an exact string so that a small value never pins a large
-// buffer.
-func (e *CStorageEngine) valueString(buf []byte, n, hint int) string {
+// valueString returns buf, which C filled, as a string without copying it,
+// and adapts the size hint. Only when the buffer is much larger than the
+// value (the guess was stale), the value is copied into an exact string so
+// that a small value never pins a large buffer.
+func (e *CStorageEngine) valueString(buf []byte, hint int) string {
+	n := len(buf)
 	if n != hint {
 		e.hint.Store(int64(n))
 	}
 	if n == 0 {
 		return ""
 	}
-	if len(buf)-n > 64 && len(buf)-n > n/4 {
-		return string(buf[:n])
+	if cap(buf)-n > 64 && cap(buf)-n > n/4 {
+		return string(buf)
 	}
 	return unsafe.String(&buf[0], n)
 }
@@ -393,7 +421,7 @@ func (e *CStorageEngine) BatchPut(ctx context.Context, kvPairs map[string]string
 		rc, err = writeDurable(st, "batch put", mapKeys(kvPairs), b.buf, 0,
 			func(d *durable) uint64 { return d.logBatchPut(kvPairs) })
 	} else {
-		rc, _ = cWrite(st.db, st.cache, b.buf, 0, st.ttl)
+		rc, _ = cWrite(st.db, st.cache, b.buf, 0)
 	}
 	putBatch(b)
 	if err != nil {
@@ -437,7 +465,7 @@ func (e *CStorageEngine) BatchDelete(ctx context.Context, keys []string) error {
 		rc, err = writeDurable(st, "batch delete", keys, b.buf, 0,
 			func(d *durable) uint64 { return d.logBatchDelete(keys) })
 	} else {
-		rc, _ = cWrite(st.db, st.cache, b.buf, 0, st.ttl)
+		rc, _ = cWrite(st.db, st.cache, b.buf, 0)
 	}
 	putBatch(b)
 	if err != nil {
@@ -575,8 +603,8 @@ func (e *CStorageEngine) HealthCheck(ctx context.Context) error {
 
 // Stats returns the engine's counters from the C core (mantis_db_stats and
 // mantis_cache_stats). See Engine.Stats. Reads is the cache's hits plus
-// misses (every Get looks up the cache exactly once) plus the keys of
-// BatchGet calls; the C database's own read counter also counts the storage
+// misses (every Get looks up the cache once, plus once per retry with a
+// bigger buffer, which is subtracted) plus the keys of BatchGet calls; the C database's own read counter also counts the storage
 // reads of cache misses and of transactions, which Stats.Reads does not.
 func (e *CStorageEngine) Stats() Stats {
 	st := e.st.Load()
@@ -589,7 +617,7 @@ func (e *CStorageEngine) Stats() Stats {
 	}
 	hits, misses := uint64(s.cache.hits), uint64(s.cache.misses)
 	out := Stats{
-		Reads:          hits + misses + e.batchReads.Load(),
+		Reads:          hits + misses - e.getRetries.Load() + e.batchReads.Load(),
 		Writes:         uint64(s.db.writes),
 		Deletes:        uint64(s.db.deletes) + e.dupDeletes.Load(),
 		Entries:        uint64(s.db.entries),

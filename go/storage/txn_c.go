@@ -110,7 +110,7 @@ func (t *cTxn) Get(key string) (string, error) {
 	if rc == cNotFound {
 		return "", ErrNotFound
 	}
-	return t.e.valueString(buf, n, hint), nil
+	return t.e.valueString(buf[:n], hint), nil
 }
 
 func (t *cTxn) Commit() error {
@@ -152,7 +152,7 @@ func (t *cTxn) Commit() error {
 		rc, err = writeDurable(st, "commit", t.keys(), b.buf, t.seq,
 			func(d *durable) uint64 { return d.logWrites(writes) })
 	} else {
-		rc, _ = cWrite(st.db, st.cache, b.buf, t.seq, st.ttl)
+		rc, _ = cWrite(st.db, st.cache, b.buf, t.seq)
 	}
 	putBatch(b)
 	if err != nil {
