@@ -35,8 +35,7 @@ package storage
 // is static, so no engine's Close can free it under a call in flight.
 
 /*
-#cgo CFLAGS: -I${SRCDIR}/../../bindings -O2 -Wall
-#cgo LDFLAGS: ${SRCDIR}/../../build/libmantis.a -lck -lmimalloc -lpthread -lm
+#cgo CFLAGS: -O2 -Wall
 #cgo noescape mgo_get
 #cgo nocallback mgo_get
 #cgo noescape mgo_get_db
