@@ -4,6 +4,8 @@ go 1.26
 
 require github.com/prometheus/client_golang v1.22.0
 
+require github.com/anishathalye/porcupine v1.3.1
+
 require (
 	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect

@@ -70,9 +70,13 @@ const char *mantis_strerror(int code);
 
 /* ---------------------------------------------------------------- limits */
 
-#define MANTIS_KEY_MAX   4096u        /* bytes */
-#define MANTIS_VALUE_MAX (16u << 20)  /* bytes: 16 MiB */
-#define MANTIS_BATCH_MAX (256u << 20) /* bytes of an encoded batch */
+/* Values up to 512 MiB (Redis's limit): lengths are size_t at the API and
+ * u32 in records and stored versions, so every length on the path fits. A
+ * batch holds at least one value of the largest size (record header and
+ * largest key included). */
+#define MANTIS_KEY_MAX   4096u         /* bytes */
+#define MANTIS_VALUE_MAX (512u << 20)  /* bytes: 512 MiB */
+#define MANTIS_BATCH_MAX (1024u << 20) /* bytes of an encoded batch: 1 GiB */
 
 /* ---------------------------------------------------------------- db */
 

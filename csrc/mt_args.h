@@ -21,6 +21,14 @@
 #include "mantis.h"
 
 #include <stddef.h>
+#include <stdint.h>
+
+/* Stored versions, cache entries and batch records keep lengths in u32, and
+ * a batch must hold one value of the largest size with its record. */
+_Static_assert(MANTIS_VALUE_MAX <= UINT32_MAX - 1, "value lengths are u32 (and not MANTIS_ABSENT)");
+_Static_assert((uint64_t)MANTIS_BATCH_MAX >=
+                       (uint64_t)MANTIS_BATCH_HDR + MANTIS_KEY_MAX + MANTIS_VALUE_MAX,
+               "a batch holds one largest record");
 
 /* A key length: 1..MANTIS_KEY_MAX. */
 static inline int mt_args_check_klen(size_t klen)

@@ -25,8 +25,7 @@ package storage
 // are passed alike), no wrapper code and no check.
 
 /*
-#cgo CFLAGS: -I${SRCDIR}/../../bindings -O2 -Wall
-#cgo LDFLAGS: ${SRCDIR}/../../build/libmantis.a -lck -lmimalloc -lpthread -lm
+#cgo CFLAGS: -O2 -Wall
 #cgo noescape mgo_get
 #cgo nocallback mgo_get
 #cgo noescape mgo_put

@@ -25,14 +25,8 @@ var bg = context.Background()
 func TestLifecycle(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, te testEngine) {
 		e := te.new(StorageConfig{})
-		// Before Init: closed for everything.
-		_, err := e.Get(bg, "k")
-		mustIs(t, "Get before Init", err, ErrClosed)
-		mustIs(t, "Put before Init", e.Put(bg, "k", "v"), ErrClosed)
-		mustIs(t, "HealthCheck before Init", e.HealthCheck(bg), ErrClosed)
-		if s := e.Stats(); s != (Stats{}) {
-			t.Fatalf("Stats before Init = %+v, want zero", s)
-		}
+		// Before Init: not initialised for everything.
+		checkAllFail(t, e, "before Init", ErrNotInitialized)
 
 		mustIs(t, "Init", e.Init(""), nil)
 		mustIs(t, "second Init", e.Init(""), ErrInitialized)
@@ -69,22 +63,29 @@ func TestLifecycle(t *testing.T) {
 // checkAllClosed checks that every method of e fails with ErrClosed.
 func checkAllClosed(t *testing.T, e Engine) {
 	t.Helper()
-	mustIs(t, "Put after Close", e.Put(bg, "k", "v"), ErrClosed)
-	mustIs(t, "PutWithTTL after Close", e.PutWithTTL(bg, "k", "v", time.Hour), ErrClosed)
+	checkAllFail(t, e, "after Close", ErrClosed)
+}
+
+// checkAllFail checks that every method of e fails with want, and that
+// Stats is zero ("when" names the state in messages).
+func checkAllFail(t *testing.T, e Engine, when string, want error) {
+	t.Helper()
+	mustIs(t, "Put "+when, e.Put(bg, "k", "v"), want)
+	mustIs(t, "PutWithTTL "+when, e.PutWithTTL(bg, "k", "v", time.Hour), want)
 	_, err := e.Get(bg, "k")
-	mustIs(t, "Get after Close", err, ErrClosed)
-	mustIs(t, "Delete after Close", e.Delete(bg, "k"), ErrClosed)
-	mustIs(t, "BatchPut after Close", e.BatchPut(bg, map[string]string{"a": "b"}), ErrClosed)
+	mustIs(t, "Get "+when, err, want)
+	mustIs(t, "Delete "+when, e.Delete(bg, "k"), want)
+	mustIs(t, "BatchPut "+when, e.BatchPut(bg, map[string]string{"a": "b"}), want)
 	_, err = e.BatchGet(bg, []string{"a"})
-	mustIs(t, "BatchGet after Close", err, ErrClosed)
-	mustIs(t, "BatchDelete after Close", e.BatchDelete(bg, []string{"a"}), ErrClosed)
+	mustIs(t, "BatchGet "+when, err, want)
+	mustIs(t, "BatchDelete "+when, e.BatchDelete(bg, []string{"a"}), want)
 	_, err = e.NewIterator(bg, "")
-	mustIs(t, "NewIterator after Close", err, ErrClosed)
+	mustIs(t, "NewIterator "+when, err, want)
 	_, err = e.BeginTransaction(bg)
-	mustIs(t, "BeginTransaction after Close", err, ErrClosed)
-	mustIs(t, "HealthCheck after Close", e.HealthCheck(bg), ErrClosed)
+	mustIs(t, "BeginTransaction "+when, err, want)
+	mustIs(t, "HealthCheck "+when, e.HealthCheck(bg), want)
 	if s := e.Stats(); s != (Stats{}) {
-		t.Fatalf("Stats after Close = %+v, want zero", s)
+		t.Fatalf("Stats %s = %+v, want zero", when, s)
 	}
 }
 
@@ -123,7 +124,7 @@ func TestInitDataDir(t *testing.T) {
 			if !strings.HasPrefix(err.Error(), "storage: ") || !strings.Contains(err.Error(), bad) {
 				t.Fatalf("Init(%q) error %q does not say what failed", bad, err)
 			}
-			mustIs(t, "HealthCheck after failed Init", e2.HealthCheck(bg), ErrClosed)
+			mustIs(t, "HealthCheck after failed Init", e2.HealthCheck(bg), ErrNotInitialized)
 			mustIs(t, "Close after failed Init", e2.Close(), nil)
 		}
 	})
@@ -192,13 +193,14 @@ func TestBinaryKeysAndValues(t *testing.T) {
 		if !slices.Equal(got, want) {
 			t.Fatalf("iteration order %q, want %q", got, want)
 		}
-		// The largest key and value are accepted.
+		// The largest key and a large value are accepted (TestLargestValue
+		// in limits_test.go covers a value of MaxValueSize).
 		bigKey := strings.Repeat("\x00k", MaxKeySize/2)
-		bigVal := strings.Repeat("\xffv\x00", MaxValueSize/3) + "x"
-		if len(bigKey) != MaxKeySize || len(bigVal) != MaxValueSize {
+		bigVal := strings.Repeat("\xffv\x00", 16<<20/3) + "x"
+		if len(bigKey) != MaxKeySize || len(bigVal) != 16<<20 {
 			t.Fatal("test sizes")
 		}
-		mustIs(t, "Put max key and value", e.Put(bg, bigKey, bigVal), nil)
+		mustIs(t, "Put max key and a large value", e.Put(bg, bigKey, bigVal), nil)
 		mustGet(t, e, bigKey, bigVal)
 		m, err := e.BatchGet(bg, []string{bigKey})
 		mustIs(t, "BatchGet max", err, nil)
@@ -215,7 +217,7 @@ func TestBadInput(t *testing.T) {
 		e := openEngine(t, te)
 		mustIs(t, "Put", e.Put(bg, "keep", "v"), nil)
 		longKey := strings.Repeat("k", MaxKeySize+1)
-		longVal := strings.Repeat("v", MaxValueSize+1)
+		longVal := hugeString(MaxValueSize + 1)
 
 		cases := []struct {
 			name string
@@ -277,7 +279,7 @@ func TestBatchTooLarge(t *testing.T) {
 	}
 	forEachEngine(t, func(t *testing.T, te testEngine) {
 		e := openEngine(t, te)
-		val := strings.Repeat("v", MaxValueSize) // shared by every pair
+		val := hugeString(MaxValueSize) // shared by every pair
 		kv := map[string]string{}
 		for i := 0; int64(len(kv))*int64(len(val)+20) <= MaxBatchSize; i++ {
 			kv[pad(i)] = val

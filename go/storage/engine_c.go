@@ -47,6 +47,11 @@ import (
 // StorageConfig.CacheSize is 0 (or negative).
 const DefaultCacheSize = 64 << 20
 
+// maxHint bounds the size hint of the first read buffer (Get, BatchGet): a
+// value larger than this costs a second cgo call at its exact size, so one
+// large value (up to MaxValueSize) never makes later reads allocate its size.
+const maxHint = 1 << 20
+
 // cstate is an open engine's handles; immutable, published by Init.
 type cstate struct {
 	db, cache uint64
@@ -248,13 +253,26 @@ func (e *CStorageEngine) DataDir() string {
 	return e.dataDir
 }
 
-// state returns the open engine's handles, or ErrClosed.
+// state returns the open engine's handles, or ErrNotInitialized before Init,
+// ErrClosed after Close.
 func (e *CStorageEngine) state() (*cstate, error) {
 	st := e.st.Load()
 	if st == nil {
-		return nil, ErrClosed
+		return nil, e.res.notOpen()
 	}
 	return st, nil
+}
+
+// notOpen is the error of a call that found no handles: ErrNotInitialized
+// before Init, else ErrClosed (Close clears the handles before it changes
+// the state, so a call racing Close gets ErrClosed).
+func (r *cres) notOpen() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.state == stateNew {
+		return ErrNotInitialized
+	}
+	return ErrClosed
 }
 
 // Put writes key -> value. See StorageEngine.Put.
@@ -356,7 +374,7 @@ func (e *CStorageEngine) getAppend(ctx context.Context, dst []byte, key string) 
 // that a small value never pins a large buffer.
 func (e *CStorageEngine) valueString(buf []byte, hint int) string {
 	n := len(buf)
-	if n != hint {
+	if n != hint && n <= maxHint {
 		e.hint.Store(int64(n))
 	}
 	if n == 0 {
@@ -549,7 +567,7 @@ func (e *CStorageEngine) BatchGet(ctx context.Context, keys []string) (map[strin
 	// Guess the result's size from the last value length; on
 	// MANTIS_EBUFSIZE C says the size needed: retry once with it (again if
 	// the values grew in between).
-	vals := make([]byte, len(keys)*(4+int(e.hint.Load())))
+	vals := make([]byte, min(len(keys)*(4+int(e.hint.Load())), 4*maxHint))
 	rc, n := cMultiGet(st.db, b.buf, len(keys), vals)
 	for rc == cEBufSize {
 		vals = make([]byte, n)

@@ -230,12 +230,16 @@ func visible(x *pgEntry, now int64) bool {
 	return !x.deleted && (x.expires == 0 || now < x.expires)
 }
 
-// openErr returns ErrClosed unless the engine is open. Call it under mu.
+// openErr returns nil if the engine is open, ErrNotInitialized before Init,
+// ErrClosed after Close. Call it under mu.
 func (e *PureGoStorageEngine) openErr() error {
-	if e.state != stateOpen {
-		return ErrClosed
+	switch e.state {
+	case stateOpen:
+		return nil
+	case stateNew:
+		return ErrNotInitialized
 	}
-	return nil
+	return ErrClosed
 }
 
 // Put writes key -> value. See StorageEngine.Put.
@@ -297,8 +301,9 @@ func (e *PureGoStorageEngine) Get(ctx context.Context, key string) (string, erro
 	}
 	e.mu.RLock()
 	if e.state != stateOpen {
+		err := e.openErr()
 		e.mu.RUnlock()
-		return "", ErrClosed
+		return "", err
 	}
 	x, ok := e.m[key]
 	e.mu.RUnlock()
@@ -378,8 +383,9 @@ func (e *PureGoStorageEngine) BatchGet(ctx context.Context, keys []string) (map[
 	out := make(map[string]string, len(keys))
 	e.mu.RLock()
 	if e.state != stateOpen {
+		err := e.openErr()
 		e.mu.RUnlock()
-		return nil, ErrClosed
+		return nil, err
 	}
 	now := e.now()
 	for _, k := range keys {

@@ -13,9 +13,8 @@ var (
 	// ErrNotFound: the key is absent, deleted or expired.
 	ErrNotFound = errors.New("storage: key not found")
 
-	// ErrClosed: the engine was closed (or never initialised with Init).
-	// Open iterators and unfinished transactions of a closed engine fail
-	// with it too.
+	// ErrClosed: the engine was closed. Open iterators and unfinished
+	// transactions of a closed engine fail with it too.
 	ErrClosed = errors.New("storage: engine closed")
 
 	// ErrInvalidKey: the key is empty.
@@ -38,6 +37,10 @@ var (
 	// ErrInitialized: Init was called on an engine that is already
 	// initialised.
 	ErrInitialized = errors.New("storage: engine already initialized")
+
+	// ErrNotInitialized: a call before Init (distinct from ErrClosed, a
+	// call after Close).
+	ErrNotInitialized = errors.New("storage: engine not initialized")
 )
 
 // The sentinels of durable databases (Init with a data directory).

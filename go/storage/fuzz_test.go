@@ -71,7 +71,7 @@ func keyKind(k string) errKind {
 	return kOK
 }
 
-var hugeValue = sync.OnceValue(func() string { return strings.Repeat("v", MaxValueSize+1) })
+var hugeValue = sync.OnceValue(func() string { return hugeString(MaxValueSize + 1) })
 var hugeKey = strings.Repeat("K", MaxKeySize+1)
 var maxKey = strings.Repeat("M", MaxKeySize)
 

@@ -12,6 +12,13 @@ package storage
 // once filled, so the strings stay valid forever; keeping one of them keeps
 // its chunk (at most maxChunk bytes, or one entry's size) alive.
 //
+// Allocation-free scans (BytesIterator): KeyBytes and ValueBytes are views
+// into the chunk, and Key and Value make their strings on demand, marking
+// the chunk as pinned. The next fill reuses an unpinned chunk's memory
+// instead of allocating, so a scan that reads only bytes allocates nothing
+// per entry once its chunk has reached full size; a chunk behind a string
+// handed out is never written again, as before.
+//
 // Chunks start at minChunk bytes and double up to maxChunk, so a short scan
 // allocates little and a long one crosses the boundary rarely. After a chunk
 // that came back with more than a quarter of its room unused (the C core
@@ -47,10 +54,15 @@ type cIter struct {
 	size  int    // the next chunk's size
 	probe bool   // the last chunk was not full: probe for the end first
 
-	key, value string
-	err        error
-	closed     bool
-	cleanup    runtime.Cleanup
+	// The current entry: key at chunk[koff:koff+klen], value right after
+	// it (vlen bytes); valid is false before the first Next and at the end.
+	koff, klen, vlen int
+	valid            bool
+	pinned           bool // a string over chunk was returned: do not reuse it
+
+	err     error
+	closed  bool
+	cleanup runtime.Cleanup
 }
 
 // NewIterator returns an iterator over the snapshot taken now of the keys
@@ -80,7 +92,7 @@ func (e *CStorageEngine) NewIterator(ctx context.Context, prefix string) (Iterat
 }
 
 func (it *cIter) Next() bool {
-	it.key, it.value = "", ""
+	it.valid = false
 	if it.closed || it.err != nil {
 		return false
 	}
@@ -96,15 +108,22 @@ func (it *cIter) Next() bool {
 		return false
 	}
 	b := it.chunk[it.off:]
-	klen := int(binary.LittleEndian.Uint32(b))
-	vlen := int(binary.LittleEndian.Uint32(b[4:]))
-	it.key = unsafe.String(&b[8], klen) // keys are never empty
-	if vlen > 0 {
-		it.value = unsafe.String(&b[8+klen], vlen)
-	}
-	it.off += 8 + klen + vlen
+	it.klen = int(binary.LittleEndian.Uint32(b))
+	it.vlen = int(binary.LittleEndian.Uint32(b[4:]))
+	it.koff = it.off + 8
+	it.valid = true
+	it.off = it.koff + it.klen + it.vlen
 	it.left--
 	return true
+}
+
+// reusable returns the current chunk's memory for the next fill if no
+// string points into it and it holds at least size bytes, else nil.
+func (it *cIter) reusable(size int) []byte {
+	if it.pinned || cap(it.chunk) < size {
+		return nil
+	}
+	return it.chunk[:cap(it.chunk)]
 }
 
 // fill fetches the next chunk with one cgo call. It returns false at the
@@ -113,9 +132,12 @@ func (it *cIter) fill() bool {
 	if it.h == 0 {
 		return false
 	}
-	var buf []byte
+	buf := it.reusable(it.size)
 	rc, n, count := cEBufSize, 0, 0
-	if it.probe {
+	if buf != nil {
+		// Reusing costs no allocation: no need to probe first.
+		rc, n, count = cIterChunk(it.h, buf)
+	} else if it.probe {
 		// The last chunk had room to spare, so the scan has probably
 		// ended: ask with no buffer first, so that the end costs no
 		// allocation (MANTIS_DONE, or MANTIS_EBUFSIZE with the size of
@@ -128,7 +150,9 @@ func (it *cIter) fill() bool {
 	}
 	if rc == cEBufSize {
 		// Not even one entry fits: n is the size it needs.
-		buf = make([]byte, max(n, it.size))
+		if buf = it.reusable(n); buf == nil {
+			buf = make([]byte, max(n, it.size))
+		}
 		rc, n, count = cIterChunk(it.h, buf)
 	}
 	switch {
@@ -149,7 +173,7 @@ func (it *cIter) fill() bool {
 	if !it.probe && it.size < maxChunk {
 		it.size *= 2
 	}
-	it.chunk, it.off, it.left = buf[:n], 0, count
+	it.chunk, it.off, it.left, it.pinned = buf[:n], 0, count, false
 	return true
 }
 
@@ -157,6 +181,7 @@ func (it *cIter) fill() bool {
 // C iterator and the current chunk.
 func (it *cIter) stop(err error) {
 	it.err = err
+	it.valid = false
 	it.chunk, it.left = nil, 0
 	it.release()
 }
@@ -169,8 +194,45 @@ func (it *cIter) release() {
 	}
 }
 
-func (it *cIter) Key() string   { return it.key }
-func (it *cIter) Value() string { return it.value }
+// Key returns the current key as a string over the chunk (no copy), which
+// pins the chunk. See Iterator.Key.
+func (it *cIter) Key() string {
+	if !it.valid {
+		return ""
+	}
+	it.pinned = true
+	return unsafe.String(&it.chunk[it.koff], it.klen) // keys are never empty
+}
+
+// Value returns the current value like Key. See Iterator.Value.
+func (it *cIter) Value() string {
+	if !it.valid || it.vlen == 0 {
+		return ""
+	}
+	it.pinned = true
+	return unsafe.String(&it.chunk[it.koff+it.klen], it.vlen)
+}
+
+// KeyBytes returns a view of the current key in the chunk. See
+// BytesIterator.
+func (it *cIter) KeyBytes() []byte {
+	if !it.valid {
+		return nil
+	}
+	return it.chunk[it.koff : it.koff+it.klen : it.koff+it.klen]
+}
+
+// ValueBytes returns a view of the current value in the chunk. See
+// BytesIterator.
+func (it *cIter) ValueBytes() []byte {
+	if !it.valid {
+		return nil
+	}
+	v := it.koff + it.klen
+	return it.chunk[v : v+it.vlen : v+it.vlen]
+}
+
+var _ BytesIterator = (*cIter)(nil)
 
 func (it *cIter) Error() error {
 	if it.closed {
@@ -181,7 +243,7 @@ func (it *cIter) Error() error {
 
 func (it *cIter) Close() error {
 	it.closed = true
-	it.key, it.value = "", ""
+	it.valid = false
 	it.chunk, it.left = nil, 0
 	it.release()
 	return nil

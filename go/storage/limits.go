@@ -13,13 +13,13 @@ const (
 	// MaxKeySize is the largest key, in bytes. The empty key is invalid.
 	MaxKeySize = 4096
 	// MaxValueSize is the largest value, in bytes. The empty value is fine.
-	MaxValueSize = 16 << 20
+	MaxValueSize = 512 << 20
 	// MaxBatchSize bounds the encoded size of one BatchPut, BatchDelete or
 	// transaction Commit: the sum over its records of BatchRecordOverhead
 	// plus the key's length plus (for writes) the value's length. A
 	// transaction's records are its buffered writes plus the keys it only
-	// read.
-	MaxBatchSize = 256 << 20
+	// read. It holds at least one value of MaxValueSize with its record.
+	MaxBatchSize = 1 << 30
 	// BatchRecordOverhead is the fixed size of one record of a batch
 	// (MANTIS_BATCH_HDR).
 	BatchRecordOverhead = 17

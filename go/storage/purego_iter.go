@@ -23,6 +23,8 @@ type pgIter struct {
 	value  string
 	err    error
 	closed bool
+
+	kbuf, vbuf []byte // KeyBytes and ValueBytes (purego_getappend.go)
 }
 
 // NewIterator returns an iterator over a sorted snapshot of the keys with
@@ -37,8 +39,9 @@ func (e *PureGoStorageEngine) NewIterator(ctx context.Context, prefix string) (I
 	var items []pgKV
 	e.mu.RLock()
 	if e.state != stateOpen {
+		err := e.openErr()
 		e.mu.RUnlock()
-		return nil, ErrClosed
+		return nil, err
 	}
 	now := e.now()
 	if prefix == "" {

@@ -118,6 +118,30 @@ type Iterator interface {
 	Close() error
 }
 
+// BytesIterator is an Iterator whose current entry can also be read as
+// byte slices, so that a scan allocates nothing per entry. The iterators of
+// both engines implement it:
+//
+//	it, err := e.NewIterator(ctx, prefix)
+//	...
+//	bit := it.(storage.BytesIterator)
+//	for bit.Next() {
+//		use(bit.KeyBytes(), bit.ValueBytes())
+//	}
+type BytesIterator interface {
+	Iterator
+
+	// KeyBytes returns the current entry's key; nil before the first Next
+	// and after Next returned false. The slice is valid until the next
+	// call of Next or Close, and must not be modified; copy what you keep.
+	// (Key returns a string that stays valid forever; mixing both is fine.)
+	KeyBytes() []byte
+
+	// ValueBytes returns the current entry's value (empty, not nil, for an
+	// empty value), with the same lifetime and rules as KeyBytes.
+	ValueBytes() []byte
+}
+
 // Transaction is an optimistic transaction. Its reads see the snapshot taken
 // at BeginTransaction plus its own writes (read-your-own-writes). Its writes
 // are buffered and applied by Commit, atomically for every reader. Commit
@@ -177,6 +201,14 @@ type Engine interface {
 	// every read (Get, BatchGet, new iterators, transactions). ttl <= 0
 	// means no expiry, exactly like Put.
 	PutWithTTL(ctx context.Context, key, value string, ttl time.Duration) error
+
+	// GetAppend appends key's value to dst and returns the extended slice;
+	// it reads exactly like Get (same errors, same guarantee: it sees every
+	// write that returned before it began, and counts as a Get in Stats).
+	// It allocates nothing when dst has room for the value, so a caller
+	// that reuses dst (dst[:0]) reads without allocating. On error it
+	// returns dst unchanged. The engine keeps no reference to dst.
+	GetAppend(ctx context.Context, dst []byte, key string) ([]byte, error)
 
 	// Stats returns the engine's counters. Each counter is exact when no
 	// call is in flight and approximate while calls run. A closed or

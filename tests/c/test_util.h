@@ -6,6 +6,7 @@
 
 #include <stdint.h>
 #include <stdlib.h>
+#include <valgrind/valgrind.h>
 
 /* The divisor for iteration counts: sanitizer and valgrind runs set
  * MANTIS_TEST_SCALE so that the whole suite stays fast there. */
@@ -18,6 +19,14 @@ static inline uint64_t test_scaled(uint64_t n)
 		div = 1;
 	n /= div;
 	return n == 0 ? 1 : n;
+}
+
+/* Whether the tests run under valgrind, where a test that copies values of
+ * MANTIS_VALUE_MAX (512 MiB) takes a minute: such tests skip themselves
+ * there (the release, ASan and TSan runs still check them). */
+static inline int test_on_valgrind(void)
+{
+	return RUNNING_ON_VALGRIND;
 }
 
 #endif /* TEST_UTIL_H */
