@@ -282,8 +282,8 @@ func (e *PureGoStorageEngine) put(ctx context.Context, op, key, value string, tt
 // writeErr returns why a write cannot start: the engine is not open, or its
 // log failed (read-only). Call under mu.
 func (e *PureGoStorageEngine) writeErr(op string) error {
-	if e.state != stateOpen {
-		return ErrClosed
+	if err := e.openErr(); err != nil {
+		return err
 	}
 	if e.dur != nil {
 		return e.dur.check(op)
