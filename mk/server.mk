@@ -20,6 +20,7 @@ bench-http: lib
 fuzz-server:
 	$(GO) test -run '^$$' -fuzz '^FuzzAPI$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./go/server
 	$(GO) test -run '^$$' -fuzz '^FuzzRequest$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./go/server
+	$(GO) test -run '^$$' -fuzz '^FuzzPutBody$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./go/server
 
 test-server-fuzz: deps
 	@$(MAKE) --no-print-directory fuzz-server FUZZTIME=10s

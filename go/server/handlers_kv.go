@@ -110,9 +110,15 @@ func (s *Server) handlePut(w http.ResponseWriter, r *http.Request, key string) i
 			putBuf(bp)
 			return writeError(w, code, msg, nil)
 		}
-		var body putBody
-		err := decodeJSON(b, &body)
-		putBuf(bp) // Unmarshal copied the strings out
+		body, ok := putBody{}, false
+		if utf8.Valid(b) {
+			body, ok = fastPutBody(b)
+		}
+		var err error
+		if !ok {
+			err = decodeJSON(b, &body)
+		}
+		putBuf(bp) // both decoders copied the strings out
 		if err != nil {
 			return writeError(w, http.StatusBadRequest, err.Error(), nil)
 		}
