@@ -101,15 +101,15 @@ for mix in get-heavy put-heavy; do
 			for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
 			return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
 		}
-		$1 == m && $2 == "floor" { f[$3] = $4; fc[++nf] = $8 }
+		$1 == m && $2 == "floor" { f[$3] = $4; fc[++nf] = $8; fp[nf] = $5 }
 		$1 == m && $2 == "server" { s[$3] = $4; p[++n] = $5; o[n] = $4; sc[n] = $8; bad += $6 + $7; if ($4 > best) best = $4 }
 		END {
 			for (r in s) r_[++k] = s[r] / f[r]
 			ratio = median(r_, k); p99 = median(p, n); med = median(o, n); fcpu = median(fc, nf); scpu = median(sc, n)
 			printf "  %-9s CPU per request (median): server %.2f us, floor %.2f us: floor/server %.2f (the ratio on a machine of its own)\n",
 				m, scpu, fcpu, fcpu / scpu
-			printf "  %-9s ratio %.2f (%s), p99 %.2f ms (%s), %d ops/s best, %d median (%s); %d failed requests\n",
-				m, ratio, (ratio >= 0.7 ? "met" : "missed"), p99 / 1000, (p99 <= 5000 ? "met" : "missed"),
+			printf "  %-9s ratio %.2f (%s), p99 %.2f ms (%s; the floor'"'"'s %.2f ms), %d ops/s best, %d median (%s); %d failed requests\n",
+				m, ratio, (ratio >= 0.7 ? "met" : "missed"), p99 / 1000, (p99 <= 5000 ? "met" : "missed"), median(fp, nf) / 1000,
 				best, med, (best >= 100000 ? "met" : "missed"), bad
 			exit bad > 0
 		}' "$RESULTS" || status=1
