@@ -67,6 +67,9 @@ func isOctet(r *http.Request) bool {
 	if ct == octetStream {
 		return true
 	}
+	if len(ct) < len(octetStream) || !strings.EqualFold(ct[:len(octetStream)], octetStream) {
+		return false // JSON, form, text, none: no parse, no allocation
+	}
 	mt, _, err := mime.ParseMediaType(ct)
 	return err == nil && mt == octetStream
 }
