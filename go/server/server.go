@@ -99,6 +99,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rt, code := s.serve(w, r)
 	d := time.Since(start)
 	s.metrics.observe(rt, r.Method, code, d)
+	if code == http.StatusInternalServerError {
+		s.log.LogAttrs(r.Context(), slog.LevelError, "request failed",
+			slog.String("method", r.Method), slog.String("path", r.URL.EscapedPath()),
+			slog.String("route", routeNames[rt]))
+	}
 	if s.log.Enabled(r.Context(), slog.LevelDebug) {
 		s.log.LogAttrs(r.Context(), slog.LevelDebug, "request",
 			slog.String("method", r.Method), slog.String("path", r.URL.EscapedPath()),
