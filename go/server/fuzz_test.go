@@ -398,3 +398,31 @@ func FuzzRequest(f *testing.F) {
 		}
 	})
 }
+
+// FuzzPutBody checks the reflection-free decoder of PUT bodies against
+// encoding/json: whatever it accepts, encoding/json accepts with the same
+// result.
+func FuzzPutBody(f *testing.F) {
+	for _, s := range []string{`{"value":"x"}`, `{"value":"x","ttl":5}`, ` { "ttl" : 0.25 , "value" : "" } `,
+		`{"value":null}`, `{}`, `{"value":"a","value":"b"}`, `{"value":"a\"b"}`, `{"ttl":01}`, `{"ttl":1e3}`,
+		`{"Value":"x"}`, `{"value":"x"}x`, `{"value":"x",}`, `{"ttl":-1}`, `{"ttl":1.}`, `{"value":"x","ttl":null}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if !utf8.Valid(b) {
+			return
+		}
+		fast, ok := fastPutBody(b)
+		if !ok {
+			return
+		}
+		var slow putBody
+		if err := decodeJSON(b, &slow); err != nil {
+			t.Fatalf("fast path accepted %q, encoding/json: %v", b, err)
+		}
+		if (fast.Value == nil) != (slow.Value == nil) || (fast.Value != nil && *fast.Value != *slow.Value) ||
+			(fast.TTL == nil) != (slow.TTL == nil) || (fast.TTL != nil && *fast.TTL != *slow.TTL) {
+			t.Fatalf("%q: fast %v %v, encoding/json %v %v", b, fast.Value, fast.TTL, slow.Value, slow.TTL)
+		}
+	})
+}

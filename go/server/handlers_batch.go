@@ -27,6 +27,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/mantisdb/mantisdb/go/storage"
@@ -301,12 +302,8 @@ func writeBatchResults(w http.ResponseWriter, r *http.Request, results []batchRe
 		b = append(b, "false"...)
 	}
 	b = append(b, `,"errors":`...)
-	b = appendInt(b, failed)
+	b = strconv.AppendInt(b, int64(failed), 10)
 	b = append(b, "}\n"...)
 	*bp = b
 	return writeBody(w, r, http.StatusOK, ctJSON, b)
-}
-
-func appendInt(b []byte, n int) []byte {
-	return fmt.Appendf(b, "%d", n)
 }

@@ -67,6 +67,9 @@ func isOctet(r *http.Request) bool {
 	if ct == octetStream {
 		return true
 	}
+	if len(ct) < len(octetStream) || !strings.EqualFold(ct[:len(octetStream)], octetStream) {
+		return false // JSON, form, text, none: no parse, no allocation
+	}
 	mt, _, err := mime.ParseMediaType(ct)
 	return err == nil && mt == octetStream
 }
@@ -110,9 +113,15 @@ func (s *Server) handlePut(w http.ResponseWriter, r *http.Request, key string) i
 			putBuf(bp)
 			return writeError(w, code, msg, nil)
 		}
-		var body putBody
-		err := decodeJSON(b, &body)
-		putBuf(bp) // Unmarshal copied the strings out
+		body, ok := putBody{}, false
+		if utf8.Valid(b) {
+			body, ok = fastPutBody(b)
+		}
+		var err error
+		if !ok {
+			err = decodeJSON(b, &body)
+		}
+		putBuf(bp) // both decoders copied the strings out
 		if err != nil {
 			return writeError(w, http.StatusBadRequest, err.Error(), nil)
 		}

@@ -467,3 +467,59 @@ func TestMetrics(t *testing.T) {
 		}
 	}
 }
+
+// racingEngine is the real engine whose transactions see a real concurrent
+// write, through the same engine, of key "hot" just before each Commit of
+// the first conflicts transactions: the engine itself then fails the commit
+// with ErrConflict.
+type racingEngine struct {
+	storage.Engine
+	conflicts int
+	commits   int
+}
+
+type racingTxn struct {
+	storage.Transaction
+	e *racingEngine
+}
+
+func (e *racingEngine) BeginTransaction(ctx context.Context) (storage.Transaction, error) {
+	tx, err := e.Engine.BeginTransaction(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return racingTxn{tx, e}, nil
+}
+
+func (t racingTxn) Commit() error {
+	t.e.commits++
+	if t.e.commits <= t.e.conflicts {
+		if err := t.e.Engine.Put(context.Background(), "hot", fmt.Sprint("concurrent ", t.e.commits)); err != nil {
+			return err
+		}
+	}
+	return t.Transaction.Commit()
+}
+
+func TestBatchAtomicConflicts(t *testing.T) {
+	_, real := newTestServer(t, nil)
+	body := `{"atomic":true,"operations":[{"type":"get","key":"hot"},{"type":"set","key":"out","value":"1"}]}`
+	// Conflicts on the first two commits: retried, the third commits.
+	e := &racingEngine{Engine: real, conflicts: 2}
+	s := New(DefaultConfig(), e, nil)
+	m := batch(t, s, 200, body)
+	if r := results(m); e.commits != 3 || r[0]["value"] != "concurrent 2" {
+		t.Fatalf("after %d commits: %v", e.commits, m)
+	}
+	// Conflicts on every try: 409, nothing applied.
+	real.Delete(context.Background(), "out")
+	e = &racingEngine{Engine: real, conflicts: 1 << 30}
+	s = New(DefaultConfig(), e, nil)
+	batch(t, s, 409, body)
+	if e.commits != conflictRetries+1 {
+		t.Fatalf("%d commits, want %d", e.commits, conflictRetries+1)
+	}
+	if _, err := real.Get(context.Background(), "out"); err == nil {
+		t.Fatal("a conflicting atomic batch applied its write")
+	}
+}

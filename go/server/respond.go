@@ -36,7 +36,11 @@ func writeBody(w http.ResponseWriter, r *http.Request, code int, ct []string, b 
 	h := w.Header()
 	h["Content-Type"] = ct
 	h["X-Content-Type-Options"] = ctNoSniff
-	h["Content-Length"] = []string{strconv.Itoa(len(b))}
+	if len(b) >= 2048 {
+		// Smaller bodies fit net/http's buffer, which then sets the
+		// length itself: no allocation here for the common answers.
+		h["Content-Length"] = []string{strconv.Itoa(len(b))}
+	}
 	w.WriteHeader(code)
 	if r == nil || r.Method != http.MethodHead {
 		w.Write(b)

@@ -346,3 +346,19 @@ func TestUsageNamesEveryFlagAndVariable(t *testing.T) {
 		}
 	}
 }
+
+func TestChunkedBodyOverLimit(t *testing.T) {
+	s, e := newTestServer(t, func(c *Config) { c.MaxBodyBytes = 1000 })
+	base, _ := serveTest(t, s, nil)
+	pw, out := slowPut(t, &http.Client{Transport: &http.Transport{}}, base+"/api/v1/kv/chunked")
+	go func() {
+		pw.Write([]byte(strings.Repeat("x", 3000)))
+		pw.Close()
+	}()
+	if r := <-out; r == nil || r.StatusCode != 413 {
+		t.Fatalf("chunked body over the limit: %v", r)
+	}
+	if _, err := e.Get(context.Background(), "chunked"); err == nil {
+		t.Fatal("a refused body was written")
+	}
+}

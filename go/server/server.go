@@ -99,6 +99,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rt, code := s.serve(w, r)
 	d := time.Since(start)
 	s.metrics.observe(rt, r.Method, code, d)
+	if code == http.StatusInternalServerError {
+		s.log.LogAttrs(r.Context(), slog.LevelError, "request failed",
+			slog.String("method", r.Method), slog.String("path", r.URL.EscapedPath()),
+			slog.String("route", routeNames[rt]))
+	}
 	if s.log.Enabled(r.Context(), slog.LevelDebug) {
 		s.log.LogAttrs(r.Context(), slog.LevelDebug, "request",
 			slog.String("method", r.Method), slog.String("path", r.URL.EscapedPath()),
@@ -115,7 +120,13 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) (route, int) {
 			"too many requests in flight", map[string]any{"limit": s.cfg.MaxInFlight})
 	}
 	defer s.inFlight.Add(-1)
-	if r.Body != nil {
+	// A body of known length is already cut at it by net/http; only a
+	// chunked one needs the reader that enforces the limit as it goes.
+	if r.ContentLength > s.cfg.MaxBodyBytes {
+		return routeUnmatched, writeError(w, http.StatusRequestEntityTooLarge,
+			fmt.Sprintf("request body of %d bytes, over the server's limit of %d (--max-body)", r.ContentLength, s.cfg.MaxBodyBytes), nil)
+	}
+	if r.ContentLength < 0 && r.Body != nil {
 		r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
 	}
 
