@@ -71,8 +71,8 @@ type walLog struct {
 	failed       atomic.Bool
 	syncs        atomic.Uint64 // fdatasyncs of group commit (for benchmarks)
 	syncNanos    atomic.Int64  // and their total duration
-	sinceCkpt    atomic.Int64 // bytes written since the last checkpoint's rotation
-	ckptWanted   func()       // called (non-blocking) after a write once sinceCkpt passes ckptTrigger
+	sinceCkpt    atomic.Int64  // bytes written since the last checkpoint's rotation
+	ckptWanted   func()        // called (non-blocking) after a write once sinceCkpt passes ckptTrigger
 	ckptTrigger  atomic.Int64
 	totalWritten atomic.Int64
 }
