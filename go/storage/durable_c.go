@@ -221,3 +221,12 @@ func mapKeys(m map[string]string) []string {
 // setDurableOptions sets the test knobs of the data directory; call it
 // before Init.
 func (e *CStorageEngine) setDurableOptions(o *durableOptions) { e.durOpts = o }
+
+// durable returns the engine's durable layer (nil in memory or closed), for
+// tests.
+func (e *CStorageEngine) durable() *durable {
+	if st := e.st.Load(); st != nil {
+		return st.dur
+	}
+	return nil
+}

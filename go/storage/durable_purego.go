@@ -174,3 +174,10 @@ func (d *durable) logWrites(w map[string]txnWrite) uint64 {
 // setDurableOptions sets the test knobs of the data directory; call it
 // before Init.
 func (e *PureGoStorageEngine) setDurableOptions(o *durableOptions) { e.durOpts = o }
+
+// durable returns the engine's durable layer (nil in memory), for tests.
+func (e *PureGoStorageEngine) durable() *durable {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	return e.dur
+}

@@ -90,8 +90,8 @@ var _ Engine = (*CStorageEngine)(nil)
 
 // NewCStorageEngine returns a C engine with configuration cfg. It is usable
 // after Init. cfg.CacheSize is the cache capacity in bytes (0:
-// DefaultCacheSize); BufferSize and SyncWrites are ignored (the engine keeps
-// its data in memory).
+// DefaultCacheSize); BufferSize is ignored. A data directory given to Init
+// makes it durable (durable_c.go).
 func NewCStorageEngine(cfg StorageConfig) *CStorageEngine {
 	e := &CStorageEngine{cfg: cfg, res: &cres{open: make(map[uint64]bool)}}
 	e.hint.Store(64)

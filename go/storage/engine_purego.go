@@ -114,14 +114,13 @@ var _ Engine = (*PureGoStorageEngine)(nil)
 
 // NewPureGoStorageEngine returns a pure-Go engine with configuration cfg. It
 // is usable after Init. CacheSize and BufferSize are ignored (the engine has
-// no cache), as is SyncWrites (the engine keeps its data in memory).
+// no cache).
 func NewPureGoStorageEngine(cfg StorageConfig) *PureGoStorageEngine {
 	return &PureGoStorageEngine{cfg: cfg, clock: time.Now()}
 }
 
 // Init opens the engine. See StorageEngine.Init: "" keeps everything in
-// memory; a non-empty dataDir is created if missing and checked to be a
-// writable directory, but the data still lives in memory only.
+// memory; a non-empty dataDir is a durable database (durable_purego.go).
 func (e *PureGoStorageEngine) Init(dataDir string) error {
 	if e.closedFlag.Load() {
 		return fmt.Errorf("%w (init)", ErrClosed)

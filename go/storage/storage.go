@@ -21,11 +21,14 @@ import (
 type StorageEngine interface {
 	// Init opens the engine; every other method (but Close) fails with
 	// ErrClosed until it is called. dataDir "" keeps everything in memory.
-	// A non-empty dataDir is created if missing (mode 0750) and must be a
-	// writable directory, else Init fails with the operating system's
-	// error; the data still lives in memory only (no engine persists
-	// anything yet). A second Init fails with ErrInitialized, an Init after
-	// Close with ErrClosed.
+	// A non-empty dataDir is a durable database (docs/format.md): created
+	// if missing (mode 0750), else recovered (the newest checkpoint, then
+	// the log after it). It must be a writable directory, else Init fails
+	// with the operating system's error; another engine holding it open
+	// fails Init with ErrLocked, a damaged file with ErrCorrupt naming the
+	// file and offset. See StorageConfig.SyncWrites for what survives a
+	// crash. A second Init fails with ErrInitialized, an Init after Close
+	// with ErrClosed.
 	Init(dataDir string) error
 
 	// Close releases everything the engine holds. It is idempotent (a
@@ -187,8 +190,13 @@ type StorageConfig struct {
 	// which engine NewStorageEngine returns (the build decides that; see
 	// the package documentation).
 	UseCGO bool
-	// SyncWrites asks for durable writes. Both engines are in-memory only,
-	// so it has no effect yet.
+	// SyncWrites, for a durable database (Init with a data directory):
+	// true, a write (Put, PutWithTTL, Delete, BatchPut, BatchDelete, a
+	// Commit) that returned nil survives the process being killed and the
+	// machine losing power (concurrent writers share each fdatasync);
+	// false, it survives the process being killed (its bytes reached the
+	// kernel) and a power loss may lose about the last second (a background
+	// fdatasync every second). No effect in memory.
 	SyncWrites bool
 }
 

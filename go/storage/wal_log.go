@@ -37,6 +37,7 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 type walLog struct {
@@ -56,15 +57,22 @@ type walLog struct {
 
 	smu     sync.Mutex
 	scond   sync.Cond
-	written uint64  // the last seq in the kernel
-	synced  uint64  // the last seq durable
-	syncing bool    // a sync leader (or a rotation) is in flight
-	sf      walFile // the segment that holds written
-	err     error   // sticky failure
+	written uint64 // the last seq in the kernel
+	synced  uint64 // the last seq durable
+	syncing bool   // a sync leader (or a rotation) is in flight
+	// gathering: a leader-to-be waits for the next group (syncTo);
+	// lastGroup and lastSyncDur describe the last sync.
+	gathering   bool
+	lastGroup   uint64
+	lastSyncDur time.Duration
+	sf          walFile // the segment that holds written
+	err         error   // sticky failure
 
 	failed       atomic.Bool
-	sinceCkpt    atomic.Int64 // bytes written since the last checkpoint's rotation
-	ckptWanted   func()       // called (non-blocking) after a write once sinceCkpt passes ckptTrigger
+	syncs        atomic.Uint64 // fdatasyncs of group commit (for benchmarks)
+	syncNanos    atomic.Int64  // and their total duration
+	sinceCkpt    atomic.Int64  // bytes written since the last checkpoint's rotation
+	ckptWanted   func()        // called (non-blocking) after a write once sinceCkpt passes ckptTrigger
 	ckptTrigger  atomic.Int64
 	totalWritten atomic.Int64
 }
@@ -280,24 +288,55 @@ func (l *walLog) rotate() (uint64, error) {
 }
 
 // syncTo returns once seq (already written) is durable: group commit.
+//
+// Gathering (PostgreSQL's commit_delay, made adaptive): the writers a sync
+// acknowledges come back with their next write a few microseconds after it,
+// each, so a leader that started the next sync at once would cover only the
+// first of them, and the rest would wait a whole sync more. When the last
+// sync covered more than one record, the next leader first waits, sleeping
+// in Go, until as many records are pending as the last sync covered, or for
+// half the last sync's duration, whichever comes first, and writes them out
+// itself. A single writer (groups of one) never waits.
 func (l *walLog) syncTo(seq uint64) error {
 	l.smu.Lock()
 	defer l.smu.Unlock()
+	gathered := false
 	for l.synced < seq && l.err == nil {
-		if l.syncing {
+		if l.syncing || l.gathering {
 			l.scond.Wait()
 			continue
 		}
+		if !gathered && l.lastGroup > 1 {
+			gathered = true
+			l.gathering = true
+			want, base, dur := l.lastGroup, l.synced, l.lastSyncDur
+			l.smu.Unlock()
+			deadline := time.Now().Add(dur / 2)
+			for l.lastSeq()-base < want && time.Now().Before(deadline) {
+				time.Sleep(20 * time.Microsecond)
+			}
+			l.writeOut(l.lastSeq()) // a failure is sticky: seen below
+			l.smu.Lock()
+			l.gathering = false
+			continue
+		}
 		l.syncing = true
-		f, target := l.sf, l.written
+		f, target, prev := l.sf, l.written, l.synced
 		l.smu.Unlock()
+		start := time.Now()
 		err := f.Sync()
+		l.syncs.Add(1)
+		dur := time.Since(start)
+		l.syncNanos.Add(int64(dur))
 		l.smu.Lock()
 		l.syncing = false
 		if err != nil {
 			l.failLocked(fmt.Errorf("sync log: %w", err))
 		} else {
 			l.synced = max(l.synced, target)
+			if target > prev {
+				l.lastGroup, l.lastSyncDur = target-prev, dur
+			}
 		}
 		l.scond.Broadcast()
 	}

@@ -204,3 +204,8 @@ func keyHistory(ops []wOp, want, got map[string]string) string {
 	}
 	return b.String()
 }
+
+// durableOf returns e's durable layer.
+func durableOf(e durableTestEngine) *durable {
+	return e.(interface{ durable() *durable }).durable()
+}

@@ -14,6 +14,8 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -23,6 +25,10 @@ func TestWALPowerLoss(t *testing.T) {
 	rounds := 25
 	if testing.Short() {
 		rounds = 8
+	}
+	if s := os.Getenv("MANTIS_CRASH_CYCLES"); s != "" { // make crash
+		n, _ := strconv.Atoi(s)
+		rounds = max(rounds, n/4)
 	}
 	for _, te := range testEngines {
 		t.Run(te.name, func(t *testing.T) {
