@@ -2,6 +2,7 @@ package benchmark
 
 import (
 	"bytes"
+	"compress/flate"
 	"encoding/json"
 	"encoding/xml"
 	"io"
@@ -167,7 +168,8 @@ func TestZipf(t *testing.T) {
 }
 
 func TestCodecDetectsWrongValues(t *testing.T) {
-	for _, spec := range []valueSpec{smallValue, {16 << 10, 64 << 10}} {
+	for _, spec := range []valueSpec{smallValue, {Min: 16 << 10, Max: 64 << 10}, durableValue,
+		{Min: 1000, Max: 1000, Incompressible: true}} {
 		c := newCodec(spec)
 		k := keyOf(42)
 		v := c.value(k, 7)
@@ -189,6 +191,25 @@ func TestCodecDetectsWrongValues(t *testing.T) {
 			if _, err := c.check(k, b); err == nil {
 				t.Errorf("%v: %s accepted", spec, name)
 			}
+		}
+	}
+	// The durable suites' values do not compress (so that peers which
+	// compress their files store what the data holds); the others do.
+	for _, c := range []struct {
+		spec         valueSpec
+		compressible bool
+	}{{valueSpec{Min: 1000, Max: 1000}, true}, {valueSpec{Min: 1000, Max: 1000, Incompressible: true}, false}} {
+		var raw, z bytes.Buffer
+		w, _ := flate.NewWriter(&z, flate.BestCompression)
+		cd := newCodec(c.spec)
+		for i := uint64(0); i < 200; i++ {
+			v := cd.value(keyOf(i), 1)
+			raw.WriteString(v)
+			w.Write([]byte(v))
+		}
+		w.Close()
+		if ratio := float64(z.Len()) / float64(raw.Len()); (ratio < 0.5) != c.compressible {
+			t.Errorf("%+v: compresses to %.2f of its size", c.spec, ratio)
 		}
 	}
 	if i, ok := keyIndex(keyOf(123456789)); !ok || i != 123456789 || len(keyOf(1)) != keyLen {

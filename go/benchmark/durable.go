@@ -27,6 +27,9 @@ import (
 // recoveryValue is the value size of the recovery suite's database.
 const recoveryValue = 1000
 
+// durableValue is the durable suites' value: 100 bytes, incompressible.
+var durableValue = valueSpec{Min: 100, Max: 100, Incompressible: true}
+
 // durableSuites are appended to Suites (they run after the in-memory ones).
 var durableSuites = []*Suite{
 	syncWriteSuite(1), syncWriteSuite(4), syncWriteSuite(16),
@@ -35,20 +38,20 @@ var durableSuites = []*Suite{
 		Description: "Like sync-write with 4 writers and writes not synced (our SyncWrites false, pebble " +
 			"NoSync, badger SyncWrites false, bbolt NoSync): a write survives the process, not " +
 			"necessarily a power loss. Checked like sync-write, after a reopen too.",
-		Durable: true, Writers: 4, ExactReopen: true, Value: smallValue, Op: opRandomWrite, Final: finalExact,
+		Durable: true, Writers: 4, ExactReopen: true, Value: durableValue, Op: opRandomWrite, Final: finalExact,
 	},
 	{
 		Name: "durable-ycsb-a", Title: "durable database, YCSB A (50% read, 50% unsynced update)",
 		Description: "YCSB A over a durable database: the key space is loaded, the store closed and " +
 			"reopened (every key must be back), then Zipf(0.99) half reads, half updates (unsynced). " +
 			"Checked like ycsb-a, and again after a second reopen.",
-		Durable: true, Preload: true, Zipf: true, Value: smallValue, Op: ycsbMix(50), Final: finalBounded,
+		Durable: true, Preload: true, Zipf: true, Value: durableValue, Op: ycsbMix(50), Final: finalBounded,
 	},
 	{
 		Name: "durable-ycsb-c", Title: "durable database, YCSB C (read only)",
 		Description: "YCSB C over a durable database: the key space is loaded, the store closed and " +
 			"reopened (every key must be back), then Zipf(0.99) reads. Every read checked.",
-		Durable: true, Preload: true, Zipf: true, Value: smallValue, Op: ycsbMix(100), Final: finalBounded,
+		Durable: true, Preload: true, Zipf: true, Value: durableValue, Op: ycsbMix(100), Final: finalBounded,
 	},
 	{
 		Name: "recovery", Title: "reopen (recovery) of a database of --recovery-bytes",
@@ -58,7 +61,7 @@ var durableSuites = []*Suite{
 			"and every key must hold its second version. Reports the reopen time, the database's " +
 			"bytes on disk per second of reopen, bytes on disk per live byte, and RSS after the " +
 			"reopen and a read of every key.",
-		Durable: true, Value: valueSpec{recoveryValue, recoveryValue}, Run: runRecovery,
+		Durable: true, Value: valueSpec{Min: recoveryValue, Max: recoveryValue, Incompressible: true}, Run: runRecovery,
 	},
 }
 
@@ -71,7 +74,7 @@ func syncWriteSuite(writers int) *Suite {
 			"badger SyncWrites, bbolt's fsync per Update): concurrent writers can share fsyncs (group "+
 			"commit). Afterwards every key must hold exactly its last version, and again after the "+
 			"store is closed and reopened.", writers),
-		Durable: true, Sync: true, Writers: writers, MinDuration: time.Second, ExactReopen: true, Value: smallValue,
+		Durable: true, Sync: true, Writers: writers, MinDuration: time.Second, ExactReopen: true, Value: durableValue,
 		Op: opRandomWrite, Final: finalExact,
 	}
 }

@@ -349,7 +349,7 @@ func withholdIfNotDurable(res *Result) {
 	if res.NotDurable == "" {
 		return
 	}
-	res.OpsPerSec, res.MeanNs = 0, 0
+	res.OpsPerSec, res.MeanNs, res.ReopenNs = 0, 0, 0
 	res.P50Ns, res.P95Ns, res.P99Ns, res.P999Ns, res.MaxNs = 0, 0, 0, 0, 0
 }
 

@@ -72,7 +72,7 @@ func (s *Suite) keySpace(cfg Config) (keys, room int) {
 	return keys, room
 }
 
-var smallValue = valueSpec{100, 100}
+var smallValue = valueSpec{Min: 100, Max: 100}
 
 // Suites are every suite, in the order they run.
 var Suites = []*Suite{
@@ -109,7 +109,7 @@ var Suites = []*Suite{
 			"loaded, then half reads of any key and half overwrites of the worker's own keys, uniformly " +
 			"random: large allocations and garbage. Every byte of every value read is checked; a read " +
 			"of the worker's own key must return its last write.",
-		Large: true, Preload: true, Value: valueSpec{16 << 10, 64 << 10}, Op: opMemoryPressure,
+		Large: true, Preload: true, Value: valueSpec{Min: 16 << 10, Max: 64 << 10}, Op: opMemoryPressure,
 		Final: finalExact,
 	},
 	{

@@ -18,6 +18,7 @@ import (
 //	[8:16)   check word = mix(hash(key), version)
 //	[16:16+len(key))  the key
 //	the rest padding: the check word's 8 little-endian bytes, repeated
+//	         (or, for incompressible values, a stream seeded by it)
 //
 // and its length is a function of the key and the version (fixed for most
 // suites, 16-64 KiB for memory-pressure). A value read back for a key is
@@ -79,8 +80,14 @@ func mix64(x uint64) uint64 {
 }
 
 // valueSpec gives value lengths: Min..Max bytes, chosen from the key and the
-// version.
-type valueSpec struct{ Min, Max int }
+// version. Incompressible values pad with a pseudo-random stream seeded by
+// the check word instead of the word repeated: the durable suites use them,
+// so that the peers that compress their files (pebble, badger) store as many
+// bytes as the data holds and disk/live compares like with like.
+type valueSpec struct {
+	Min, Max       int
+	Incompressible bool
+}
 
 func (s valueSpec) size(word uint64) int {
 	if s.Max <= s.Min {
@@ -111,6 +118,12 @@ func (c *codec) padding(word uint64, n int) []byte {
 		c.pad = make([]byte, n+8)
 	}
 	p := c.pad[:n+8]
+	if c.spec.Incompressible {
+		for i := 0; i < n; i += 8 {
+			binary.LittleEndian.PutUint64(p[i:], mix64(word+uint64(i)*0x9e3779b97f4a7c15))
+		}
+		return p[:n]
+	}
 	binary.LittleEndian.PutUint64(p, word)
 	for filled := 8; filled < n; filled *= 2 {
 		copy(p[filled:], p[:filled])
