@@ -229,3 +229,72 @@ Test(db_defects, d5_stale_handle_never_matches_after_generation_wrap)
 	cr_assert_eq(mantis_snapshot_close(h3), MANTIS_OK);
 	cr_assert_eq(mantis_db_close(db), MANTIS_OK);
 }
+
+/* ------------------------------------------------------------ 7: a batch parsed once */
+
+#define TD7_MINI 20 /* records hidden in record 0's value */
+
+struct td7_arg {
+	unsigned char *vlen_field; /* record 0's value length */
+	uint64_t stop;
+};
+
+static void *td7_flipper(void *p)
+{
+	struct td7_arg *a = p;
+	uint32_t hidden = TD7_MINI * (MANTIS_BATCH_HDR + 1);
+
+	/* The caller's bug: the buffer changes while mantis_db_write reads
+	 * it. Byte stores (the parser reads bytes), atomic for the sanitizers. */
+	while (!ck_pr_load_64(&a->stop)) {
+		ck_pr_store_8(a->vlen_field, 0);
+		ck_pr_store_8(a->vlen_field + 1, 0);
+		ck_pr_store_8(a->vlen_field, (uint8_t)hidden);
+		ck_pr_store_8(a->vlen_field + 1, (uint8_t)(hidden >> 8));
+	}
+	return NULL;
+}
+
+/*
+ * A batch whose record 0 has a value that is itself TD7_MINI valid records:
+ * with that value's length the batch has 9 records, with length 0 it has
+ * 9 + TD7_MINI. A thread flips the length while another writes the batch
+ * over and over: every write must apply one reading or the other, never
+ * more records than its array holds. Before the fix (count, then fill in a
+ * second pass) the fill overran the 9-record array: ASan reported a
+ * heap-buffer-overflow, the release build crashed.
+ */
+Test(db_defects, d7_batch_changed_during_write_is_parsed_once, .timeout = 300)
+{
+	struct tdb_batch b = {0}, mini = {0};
+	struct td7_arg a = {0};
+	struct test_watchdog w;
+	pthread_t t;
+	uint64_t db = tdb_open(), rounds = test_scaled(200000);
+	char key[16];
+
+	for (int i = 0; i < TD7_MINI; i++)
+		tdb_batch_rec(&mini, MANTIS_OP_PUT, "x", 1, NULL, 0, 0);
+	tdb_batch_rec(&b, MANTIS_OP_PUT, "a", 1, mini.buf, (uint32_t)mini.len, 0);
+	for (int i = 0; i < 8; i++) {
+		snprintf(key, sizeof(key), "r%d", i);
+		tdb_batch_rec(&b, MANTIS_OP_PUT, key, 2, "v", 1, 0);
+	}
+	/* An unaligned atomic byte is fine; the buffer stays the test's. */
+	a.vlen_field = b.buf + 5;
+	test_watchdog_start(&w, "batch flipped during writes", 120);
+	cr_assert_eq(pthread_create(&t, NULL, td7_flipper, &a), 0);
+	for (uint64_t i = 0; i < rounds; i++) {
+		int rc = mantis_db_write(db, b.buf, b.len, 0, NULL);
+
+		/* A torn length (one byte of each value) is a malformed batch. */
+		cr_assert(rc == MANTIS_OK || rc == MANTIS_EINVAL, "write: %s", mantis_strerror(rc));
+	}
+	ck_pr_store_64(&a.stop, 1);
+	cr_assert_eq(pthread_join(t, NULL), 0);
+	test_watchdog_stop(&w);
+	tdb_expect(db, 0, "r7", "v");
+	tdb_batch_free(&b);
+	tdb_batch_free(&mini);
+	cr_assert_eq(mantis_db_close(db), MANTIS_OK);
+}
