@@ -298,3 +298,66 @@ Test(db_defects, d7_batch_changed_during_write_is_parsed_once, .timeout = 300)
 	tdb_batch_free(&mini);
 	cr_assert_eq(mantis_db_close(db), MANTIS_OK);
 }
+
+/* ------------------------------------------------------------ 4: aborted head above a writer */
+
+/* Links a version of seq (flags added) to key in sl, as a write does. */
+static struct mt_sl_node *td4_link(struct mt_sl *sl, ck_epoch_record_t *r, const char *key,
+                                   uint64_t seqf, uint64_t expiry, struct mt_sl_ver **out)
+{
+	struct mt_sl_pos *pos = calloc(1, sizeof(*pos));
+	struct mt_sl_ver *v = mt_sl_ver_new("v", 1, expiry, 0);
+	struct mt_sl_node *n = NULL;
+
+	cr_assert_not_null(pos);
+	cr_assert_not_null(v);
+	cr_assert_eq(mt_sl_locate(sl, r, key, strlen(key), v, pos), MANTIS_OK);
+	v->seqf |= seqf;
+	cr_assert_eq(mt_sl_link_at(sl, r, key, strlen(key), v, pos, &n), MANTIS_OK);
+	mt_sl_link_finish(sl, r, key, strlen(key), pos);
+	free(pos);
+	*out = v;
+	return n;
+}
+
+/*
+ * The storage layer's view of the race: key k holds an expired put (seq 1,
+ * counted), a batch with seq 3 linked its version of k above it and aborted
+ * (an allocation failure in its second record: aborts do not wait for lower
+ * seqs), and a writer with seq 2 has not linked yet. A reader meets the
+ * expired key and prunes with the bound at 1. The chain is not frozen
+ * (seq 2 will link below the aborted head), so the node must stay; the
+ * removal that ran before the fix cut seq 2's committed version away with
+ * the node, or, if it linked between the carrier's sizing and the cut,
+ * overran the carrier. Before the fix this test saw the node REMOVED.
+ */
+Test(db_defects, d4_no_removal_under_an_aborted_head_above_the_bound)
+{
+	struct mt_sl sl;
+	struct mt_sl_bound b = {0};
+	struct mt_sl_prune_stats st = {0};
+	struct mt_sl_ver *v1, *v2, *v3;
+	struct mt_sl_node *n, *n2;
+	uint64_t removed_seq = 0;
+	ck_epoch_record_t *r = mt_epoch_record();
+	int skipped = 0;
+
+	cr_assert_not_null(r);
+	cr_assert_eq(mt_sl_init(&sl), MANTIS_OK);
+	mt_epoch_begin(r, NULL);
+	n = td4_link(&sl, r, "k", 1 | MT_SL_V_TTL | MT_SL_V_DONE, 5, &v1);
+	cr_assert_eq(td4_link(&sl, r, "k", 3, 0, &v3), n);
+	ck_pr_or_64(&v3->seqf, MT_SL_V_ABORTED);
+	b.min_seq = 1;
+	b.now_ms = 100; /* v1 expired at 5 */
+	mt_sl_prune(&sl, r, n, &b, &removed_seq, &st);
+	cr_assert_eq(ck_pr_load_32(&n->state) & MT_SL_REMOVED, 0,
+	             "removed under a pending aborted head");
+	n2 = td4_link(&sl, r, "k", 2, 0, &v2);
+	cr_assert_eq(n2, n);
+	cr_assert_eq(mt_sl_find(&sl, "k", 1), n);
+	cr_assert_eq(mt_sl_ver_at(n, 2, &skipped), v2, "the seq-2 write is readable");
+	mt_epoch_end(r, NULL);
+	mt_epoch_barrier();
+	mt_sl_destroy(&sl);
+}
