@@ -856,16 +856,24 @@ int mantis_db_delete(uint64_t db, const void *key, size_t klen, uint64_t *seq_ou
 }
 
 /*
- * Parses a batch. With recs NULL only validates and counts; otherwise fills
- * recs (as many as counted). Returns MANTIS_OK or the first error.
+ * Parses a batch in one pass into *recs, which starts as the caller's
+ * stack array of *cap records and is replaced by a larger heap array
+ * (mt_malloc, doubling) when it fills; the caller frees *recs if it is no
+ * longer stack. One pass, so that the count and the records come from the
+ * same reading of the caller's buffer: two passes (count, then fill) trusted
+ * the second to find no more records than the first, and a buffer changed
+ * in between (a caller's bug, never ours to crash on) overflowed the array
+ * (defect 7 of issue 8). Returns MANTIS_OK or the first error.
  */
-static int mt_db_parse_batch(const unsigned char *b, size_t len, struct mt_db_rec *recs,
-                             size_t *n_out)
+static int mt_db_parse_batch(const unsigned char *b, size_t len, struct mt_db_rec *stack,
+                             struct mt_db_rec **recs, size_t *cap, size_t *n_out)
 {
 	size_t off = 0, n = 0;
 
+	assert(*recs == stack && *cap > 0);
 	while (off < len) {
 		size_t left = len - off;
+		struct mt_db_rec *rec;
 		uint8_t op;
 		uint32_t klen, vlen;
 		uint64_t ttl;
@@ -888,18 +896,28 @@ static int mt_db_parse_batch(const unsigned char *b, size_t len, struct mt_db_re
 			return rc;
 		if (vlen > MANTIS_VALUE_MAX)
 			return MANTIS_ETOOLARGE;
-		if (recs != NULL) {
-			struct mt_db_rec *rec = &recs[n];
+		if (n == *cap) {
+			/* Records are at least MANTIS_BATCH_HDR + 1 bytes, so
+			 * len bounds the count and the doubling cannot wrap. */
+			struct mt_db_rec *grown = mt_malloc(2 * n * sizeof(*grown));
 
-			memset(rec, 0, sizeof(*rec));
-			rec->op = op;
-			rec->klen = klen;
-			rec->vlen = vlen;
-			rec->ttl = ttl;
-			rec->key = b + off + MANTIS_BATCH_HDR;
-			rec->val = rec->key + klen;
-			rec->order = (uint32_t)n;
+			if (grown == NULL)
+				return MANTIS_ENOMEM;
+			memcpy(grown, *recs, n * sizeof(*grown));
+			if (*recs != stack)
+				mt_free(*recs);
+			*recs = grown;
+			*cap = 2 * n;
 		}
+		rec = &(*recs)[n];
+		memset(rec, 0, sizeof(*rec));
+		rec->op = op;
+		rec->klen = klen;
+		rec->vlen = vlen;
+		rec->ttl = ttl;
+		rec->key = b + off + MANTIS_BATCH_HDR;
+		rec->val = rec->key + klen;
+		rec->order = (uint32_t)n;
 		n++;
 		off += MANTIS_BATCH_HDR + (size_t)klen + vlen;
 	}
@@ -913,23 +931,19 @@ int mantis_db_write(uint64_t dbh, const void *batch, size_t len, uint64_t check_
                     uint64_t *seq_out)
 {
 	struct mt_db_rec stack[MT_DB_STACK_RECS], *recs = stack;
-	size_t n = 0, i;
+	size_t n = 0, i, cap = MT_DB_STACK_RECS;
 	int rc;
 
 	if (batch == NULL && len > 0)
 		return MANTIS_EINVAL;
 	if (len > MANTIS_BATCH_MAX)
 		return MANTIS_ETOOLARGE;
-	rc = mt_db_parse_batch(batch, len, NULL, &n);
-	if (rc != MANTIS_OK)
+	rc = mt_db_parse_batch(batch, len, stack, &recs, &cap, &n);
+	if (rc != MANTIS_OK) {
+		if (recs != stack)
+			mt_free(recs);
 		return rc;
-	if (n > MT_DB_STACK_RECS) {
-		recs = mt_malloc(n * sizeof(*recs));
-		if (recs == NULL)
-			return MANTIS_ENOMEM;
 	}
-	if (n > 0)
-		(void)mt_db_parse_batch(batch, len, recs, &n);
 	if (n > 1)
 		qsort(recs, n, sizeof(*recs), mt_db_rec_cmp);
 	/* The last write of each key applies (sorted by key, then position). */

@@ -229,3 +229,135 @@ Test(db_defects, d5_stale_handle_never_matches_after_generation_wrap)
 	cr_assert_eq(mantis_snapshot_close(h3), MANTIS_OK);
 	cr_assert_eq(mantis_db_close(db), MANTIS_OK);
 }
+
+/* ------------------------------------------------------------ 7: a batch parsed once */
+
+#define TD7_MINI 20 /* records hidden in record 0's value */
+
+struct td7_arg {
+	unsigned char *vlen_field; /* record 0's value length */
+	uint64_t stop;
+};
+
+static void *td7_flipper(void *p)
+{
+	struct td7_arg *a = p;
+	uint32_t hidden = TD7_MINI * (MANTIS_BATCH_HDR + 1);
+
+	/* The caller's bug: the buffer changes while mantis_db_write reads
+	 * it. Byte stores (the parser reads bytes), atomic for the sanitizers. */
+	while (!ck_pr_load_64(&a->stop)) {
+		ck_pr_store_8(a->vlen_field, 0);
+		ck_pr_store_8(a->vlen_field + 1, 0);
+		ck_pr_store_8(a->vlen_field, (uint8_t)hidden);
+		ck_pr_store_8(a->vlen_field + 1, (uint8_t)(hidden >> 8));
+	}
+	return NULL;
+}
+
+/*
+ * A batch whose record 0 has a value that is itself TD7_MINI valid records:
+ * with that value's length the batch has 9 records, with length 0 it has
+ * 9 + TD7_MINI. A thread flips the length while another writes the batch
+ * over and over: every write must apply one reading or the other, never
+ * more records than its array holds. Before the fix (count, then fill in a
+ * second pass) the fill overran the 9-record array: ASan reported a
+ * heap-buffer-overflow, the release build crashed.
+ */
+Test(db_defects, d7_batch_changed_during_write_is_parsed_once, .timeout = 300)
+{
+	struct tdb_batch b = {0}, mini = {0};
+	struct td7_arg a = {0};
+	struct test_watchdog w;
+	pthread_t t;
+	uint64_t db = tdb_open(), rounds = test_scaled(200000);
+	char key[16];
+
+	for (int i = 0; i < TD7_MINI; i++)
+		tdb_batch_rec(&mini, MANTIS_OP_PUT, "x", 1, NULL, 0, 0);
+	tdb_batch_rec(&b, MANTIS_OP_PUT, "a", 1, mini.buf, (uint32_t)mini.len, 0);
+	for (int i = 0; i < 8; i++) {
+		snprintf(key, sizeof(key), "r%d", i);
+		tdb_batch_rec(&b, MANTIS_OP_PUT, key, 2, "v", 1, 0);
+	}
+	/* An unaligned atomic byte is fine; the buffer stays the test's. */
+	a.vlen_field = b.buf + 5;
+	test_watchdog_start(&w, "batch flipped during writes", 120);
+	cr_assert_eq(pthread_create(&t, NULL, td7_flipper, &a), 0);
+	for (uint64_t i = 0; i < rounds; i++) {
+		int rc = mantis_db_write(db, b.buf, b.len, 0, NULL);
+
+		/* A torn length (one byte of each value) is a malformed batch. */
+		cr_assert(rc == MANTIS_OK || rc == MANTIS_EINVAL, "write: %s", mantis_strerror(rc));
+	}
+	ck_pr_store_64(&a.stop, 1);
+	cr_assert_eq(pthread_join(t, NULL), 0);
+	test_watchdog_stop(&w);
+	tdb_expect(db, 0, "r7", "v");
+	tdb_batch_free(&b);
+	tdb_batch_free(&mini);
+	cr_assert_eq(mantis_db_close(db), MANTIS_OK);
+}
+
+/* ------------------------------------------------------------ 4: aborted head above a writer */
+
+/* Links a version of seq (flags added) to key in sl, as a write does. */
+static struct mt_sl_node *td4_link(struct mt_sl *sl, ck_epoch_record_t *r, const char *key,
+                                   uint64_t seqf, uint64_t expiry, struct mt_sl_ver **out)
+{
+	struct mt_sl_pos *pos = calloc(1, sizeof(*pos));
+	struct mt_sl_ver *v = mt_sl_ver_new("v", 1, expiry, 0);
+	struct mt_sl_node *n = NULL;
+
+	cr_assert_not_null(pos);
+	cr_assert_not_null(v);
+	cr_assert_eq(mt_sl_locate(sl, r, key, strlen(key), v, pos), MANTIS_OK);
+	v->seqf |= seqf;
+	cr_assert_eq(mt_sl_link_at(sl, r, key, strlen(key), v, pos, &n), MANTIS_OK);
+	mt_sl_link_finish(sl, r, key, strlen(key), pos);
+	free(pos);
+	*out = v;
+	return n;
+}
+
+/*
+ * The storage layer's view of the race: key k holds an expired put (seq 1,
+ * counted), a batch with seq 3 linked its version of k above it and aborted
+ * (an allocation failure in its second record: aborts do not wait for lower
+ * seqs), and a writer with seq 2 has not linked yet. A reader meets the
+ * expired key and prunes with the bound at 1. The chain is not frozen
+ * (seq 2 will link below the aborted head), so the node must stay; the
+ * removal that ran before the fix cut seq 2's committed version away with
+ * the node, or, if it linked between the carrier's sizing and the cut,
+ * overran the carrier. Before the fix this test saw the node REMOVED.
+ */
+Test(db_defects, d4_no_removal_under_an_aborted_head_above_the_bound)
+{
+	struct mt_sl sl;
+	struct mt_sl_bound b = {0};
+	struct mt_sl_prune_stats st = {0};
+	struct mt_sl_ver *v1, *v2, *v3;
+	struct mt_sl_node *n, *n2;
+	uint64_t removed_seq = 0;
+	ck_epoch_record_t *r = mt_epoch_record();
+	int skipped = 0;
+
+	cr_assert_not_null(r);
+	cr_assert_eq(mt_sl_init(&sl), MANTIS_OK);
+	mt_epoch_begin(r, NULL);
+	n = td4_link(&sl, r, "k", 1 | MT_SL_V_TTL | MT_SL_V_DONE, 5, &v1);
+	cr_assert_eq(td4_link(&sl, r, "k", 3, 0, &v3), n);
+	ck_pr_or_64(&v3->seqf, MT_SL_V_ABORTED);
+	b.min_seq = 1;
+	b.now_ms = 100; /* v1 expired at 5 */
+	mt_sl_prune(&sl, r, n, &b, &removed_seq, &st);
+	cr_assert_eq(ck_pr_load_32(&n->state) & MT_SL_REMOVED, 0,
+	             "removed under a pending aborted head");
+	n2 = td4_link(&sl, r, "k", 2, 0, &v2);
+	cr_assert_eq(n2, n);
+	cr_assert_eq(mt_sl_find(&sl, "k", 1), n);
+	cr_assert_eq(mt_sl_ver_at(n, 2, &skipped), v2, "the seq-2 write is readable");
+	mt_epoch_end(r, NULL);
+	mt_epoch_barrier();
+	mt_sl_destroy(&sl);
+}
