@@ -19,7 +19,8 @@
  * store's resident growth, one pointer per 64-byte line in a random cycle,
  * with the same page size as the store: transparent huge pages
  * (MADV_HUGEPAGE) when MIMALLOC_LARGE_OS_PAGES=1 is set (mimalloc then asks
- * for them too), MADV_NOHUGEPAGE otherwise. The AnonHugePages of the
+ * for them too, and the tree is opened with MT_BPT_HUGE), MADV_NOHUGEPAGE
+ * otherwise. The AnonHugePages of the
  * process after the load tell what the store really got.
  */
 #include "bench.h"
@@ -78,12 +79,15 @@ static struct bi_item *bi_item_new(const void *k, size_t klen, const void *v, si
 	return it;
 }
 
+/* Huge pages for the tree's nodes when the run asks for them. */
+static unsigned bi_flags;
+
 static void *bi_open(size_t nkeys)
 {
 	struct mt_bpt *t = malloc(sizeof(*t));
 
 	(void)nkeys;
-	if (t == NULL || mt_bpt_init(t, bi_key) != MANTIS_OK) {
+	if (t == NULL || mt_bpt_init(t, bi_key, bi_flags) != MANTIS_OK) {
 		free(t);
 		return NULL;
 	}
@@ -616,6 +620,8 @@ int bench_index_run(const struct bench_config *cfg)
 	const char *lp = getenv("MIMALLOC_LARGE_OS_PAGES");
 	int huge = lp != NULL && lp[0] == '1';
 	int errors = 0;
+
+	bi_flags = huge ? MT_BPT_HUGE : 0;
 
 	printf("index: mt_bptree store against cds_lfht, rwlock and a pointer chase, %s pages\n",
 	       huge ? "huge (MIMALLOC_LARGE_OS_PAGES=1)" : "4 KiB");

@@ -75,7 +75,7 @@ static void tb_model_run(unsigned plen, uint64_t nkeys, uint64_t ops)
 	cr_assert(items && in && out);
 	for (uint64_t i = 0; i < nkeys; i++)
 		tb_make(&items[i], i, plen);
-	cr_assert_eq(mt_bpt_init(&t, tb_key), MANTIS_OK);
+	cr_assert_eq(mt_bpt_init(&t, tb_key, 0), MANTIS_OK);
 	for (uint64_t op = 0; op < ops; op++) {
 		uint64_t i = tb_rand(&rng) % nkeys;
 		struct tb_item *it = &items[i];
@@ -178,7 +178,7 @@ Test(bptree, sequential_and_reverse_loads)
 
 	cr_assert_not_null(items);
 	for (int dir = 0; dir < 2; dir++) {
-		cr_assert_eq(mt_bpt_init(&t, tb_key), MANTIS_OK);
+		cr_assert_eq(mt_bpt_init(&t, tb_key, 0), MANTIS_OK);
 		for (uint64_t k = 0; k < n; k++) {
 			uint64_t i = dir ? n - 1 - k : k;
 
@@ -204,7 +204,7 @@ Test(bptree, allocation_failure_in_a_split_changes_nothing)
 	void *ex;
 
 	cr_assert_not_null(items);
-	cr_assert_eq(mt_bpt_init(&t, tb_key), MANTIS_OK);
+	cr_assert_eq(mt_bpt_init(&t, tb_key, 0), MANTIS_OK);
 	for (uint64_t i = 0; i < n; i++) {
 		int rc;
 
@@ -324,7 +324,7 @@ static void tb_threads(int threads)
 		tb_make(&s->items[i], (i % s->per * (uint64_t)threads + i / s->per) * 2 + 1, 4);
 	for (uint64_t i = 0; i < s->nstable; i++)
 		tb_make(&s->stable[i], i * 2 * (total / s->nstable + 1), 4);
-	cr_assert_eq(mt_bpt_init(&s->t, tb_key), MANTIS_OK);
+	cr_assert_eq(mt_bpt_init(&s->t, tb_key, MT_BPT_HUGE), MANTIS_OK);
 	for (uint64_t i = 0; i < s->nstable; i++) {
 		void *ex;
 
@@ -403,7 +403,7 @@ Test(bptree, racing_inserts_of_one_key_set, .timeout = 120)
 	cr_assert_not_null(r->items);
 	for (uint64_t i = 0; i < r->n; i++)
 		tb_make(&r->items[i], i * 0x9E3779B97F4A7C15ull, 0);
-	cr_assert_eq(mt_bpt_init(&r->t, tb_key), MANTIS_OK);
+	cr_assert_eq(mt_bpt_init(&r->t, tb_key, 0), MANTIS_OK);
 	pthread_barrier_init(&r->go, NULL, 8);
 	for (int i = 0; i < 8; i++)
 		pthread_create(&tid[i], NULL, tb_racer, r);
@@ -426,7 +426,7 @@ Test(bptree, checker_finds_a_key_out_of_order)
 	void *ex;
 
 	cr_assert_not_null(items);
-	cr_assert_eq(mt_bpt_init(&t, tb_key), MANTIS_OK);
+	cr_assert_eq(mt_bpt_init(&t, tb_key, 0), MANTIS_OK);
 	for (uint64_t i = 0; i < 1000; i++) {
 		tb_make(&items[i], i, 0);
 		cr_assert_eq(mt_bpt_insert(&t, items[i].key, items[i].len, &items[i], &ex),
