@@ -523,8 +523,33 @@ void *mt_bpt_get(const struct mt_bpt *t, const void *key, size_t klen)
 	}
 }
 
-size_t mt_bpt_scan(const struct mt_bpt *t, const void *key, size_t klen, int after, void **out,
-                   size_t max)
+/* The position in l of the first key >= end. end need not lie in l's range:
+ * if it does not share the leaf's skip bytes (those of its upper fence), it
+ * is below or above every key of the range. LEAF_CAP + 1: torn. */
+static unsigned leaf_end(const struct mt_bpt *t, const struct leaf *l, unsigned n, const void *end,
+                         size_t elen)
+{
+	unsigned skip = l->h.skip;
+	void *hit;
+
+	if (skip > 0) {
+		const struct mt_bpt_sep *hi = ck_pr_load_ptr(&l->h.hi);
+		size_t m = elen < skip ? elen : skip;
+		int c;
+
+		if (hi == NULL || hi->len < skip)
+			return LEAF_CAP + 1; /* a consistent leaf with a skip has its fence */
+		c = memcmp(end, hi->b, m);
+		if (c < 0 || (c == 0 && elen < skip))
+			return 0;
+		if (c > 0)
+			return n;
+	}
+	return leaf_lower(t, l, n, pfx_of(end, elen, skip), end, elen, &hit);
+}
+
+size_t mt_bpt_scan(const struct mt_bpt *t, const void *key, size_t klen, int after, const void *end,
+                   size_t elen, void **out, size_t max)
 {
 	size_t got = 0;
 
@@ -542,9 +567,10 @@ size_t mt_bpt_scan(const struct mt_bpt *t, const void *key, size_t klen, int aft
 		if (after && hit != NULL)
 			i++;
 		for (;;) {
-			size_t take = n > i ? n - i : 0;
+			unsigned stop = end != NULL ? leaf_end(t, l, n, end, elen) : n;
+			size_t take = stop > i && stop <= n ? stop - i : 0;
 			struct leaf *nx;
-			int torn = 0;
+			int torn = stop > LEAF_CAP;
 
 			if (take > max - got)
 				take = max - got;
@@ -556,7 +582,7 @@ size_t mt_bpt_scan(const struct mt_bpt *t, const void *key, size_t klen, int aft
 			if (torn || !olc_valid(&l->h, v))
 				break; /* resume from the last item returned */
 			got += take;
-			if (got == max || nx == NULL)
+			if (got == max || nx == NULL || stop < n)
 				return got;
 			l = nx;
 			v = olc_read(&l->h);

@@ -75,13 +75,14 @@ int mt_bpt_replace(struct mt_bpt *t, const void *key, size_t klen, const void *o
 void *mt_bpt_remove(struct mt_bpt *t, const void *key, size_t klen, const void *item);
 
 /* Fills out[] with up to max items in key order, starting at the first key
- * >= key (after != 0: > key); key NULL with klen 0 starts at the first item.
- * Returns how many were written. Every item present throughout the call in
- * that range, up to the max-th, is returned exactly once; items inserted or
- * removed during the call may or may not be. Reader. To continue, call
- * again with the last item's key and after = 1. */
-size_t mt_bpt_scan(const struct mt_bpt *t, const void *key, size_t klen, int after, void **out,
-                   size_t max);
+ * >= key (after != 0: > key; key NULL with klen 0: the first item) and
+ * ending before end (NULL: no end). Returns how many were written. Every
+ * item present throughout the call in that range, up to the max-th, is
+ * returned exactly once; items inserted or removed during the call may or
+ * may not be. Reader. To continue, call again with the last item's key and
+ * after = 1. */
+size_t mt_bpt_scan(const struct mt_bpt *t, const void *key, size_t klen, int after, const void *end,
+                   size_t elen, void **out, size_t max);
 
 /* Checks every invariant of the tree (quiescent: no call in flight): key
  * order inside nodes and across fences, prefixes, the shared-byte counts,

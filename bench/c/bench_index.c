@@ -106,7 +106,7 @@ static void bi_close(void *s)
 	mt_epoch_barrier();
 	/* Single-threaded now: each chunk's items are freed once the next
 	 * chunk's start key is copied out of the last one. */
-	while ((n = mt_bpt_scan(t, keep, kl, after, out, 256)) > 0) {
+	while ((n = mt_bpt_scan(t, keep, kl, after, NULL, 0, out, 256)) > 0) {
 		const struct bi_item *last = out[n - 1];
 
 		kl = last->klen;
@@ -198,13 +198,21 @@ static long bi_scan(void *s, const void *prefix, size_t plen, void *buf, size_t 
 	size_t n, used = 0;
 	long total = 0;
 	const void *k = prefix;
-	size_t kl = plen;
+	size_t kl = plen, elen = plen;
 	int after = 0;
+	unsigned char end[BI_KLEN];
 
+	/* The prefix's successor bounds the scan: the smallest key above
+	 * every key with the prefix (NULL if the prefix is all 0xff). */
+	memcpy(end, prefix, plen < sizeof(end) ? plen : sizeof(end));
+	while (elen > 0 && end[elen - 1] == 0xff)
+		elen--;
+	if (elen > 0)
+		end[elen - 1]++;
 	if (r == NULL)
 		return -1;
 	mt_epoch_begin(r, &sec);
-	while ((n = mt_bpt_scan(t, k, kl, after, out, 256)) > 0) {
+	while ((n = mt_bpt_scan(t, k, kl, after, elen > 0 ? end : NULL, elen, out, 256)) > 0) {
 		size_t i;
 
 		/* Independent loads: every item of the chunk is requested before

@@ -102,7 +102,7 @@ static void tb_model_run(unsigned plen, uint64_t nkeys, uint64_t ops)
 	}
 	tb_check(&t, (long)present);
 	/* A full scan returns exactly the present keys, in order. */
-	cr_assert_eq(mt_bpt_scan(&t, NULL, 0, 0, out, nkeys + 1), present);
+	cr_assert_eq(mt_bpt_scan(&t, NULL, 0, 0, NULL, 0, out, nkeys + 1), present);
 	for (uint64_t i = 0, j = 0; i < nkeys; i++)
 		if (in[i])
 			cr_assert_eq(out[j++], &items[i]);
@@ -118,7 +118,7 @@ static void tb_model_run(unsigned plen, uint64_t nkeys, uint64_t ops)
 			uint64_t want =
 			        first + (after && mt_bpt_cmp(probe.key, probe.len, items[k].key,
 			                                     items[k].len) == 0);
-			got = mt_bpt_scan(&t, probe.key, probe.len, after, out, 7);
+			got = mt_bpt_scan(&t, probe.key, probe.len, after, NULL, 0, out, 7);
 			for (uint64_t j = 0; j < got; j++) {
 				while (want < nkeys && !in[want])
 					want++;
@@ -146,12 +146,58 @@ static void tb_model_run(unsigned plen, uint64_t nkeys, uint64_t ops)
 		cr_assert_eq(mt_bpt_replace(&t, copy.key, copy.len, &copy, &items[i]), 1);
 	}
 	tb_check(&t, (long)present);
+	/* Bounded scans: [items[a], end) with end a key, a key between two
+	 * (shorter), a prefix of the shared bytes or past them, agree with the
+	 * model. */
+	for (uint64_t a = 0; a < nkeys; a += 1 + nkeys / 61) {
+		uint64_t b = a + tb_rand(&rng) % 200;
+		struct tb_item end;
+		size_t got;
+		uint64_t want = a, last;
+
+		if (b >= nkeys)
+			b = nkeys - 1;
+		end = items[b];
+		last = b; /* keys < end: indexes < b */
+		switch (a % 4) {
+		case 1:
+			end.len = (uint16_t)(plen + 8); /* <= items[b]: still > items[b-1] */
+			break;
+		case 2:
+			end.len = (uint16_t)(plen > 0 ? plen - 1 : 0); /* below every key */
+			last = a;
+			break;
+		case 3:
+			memset(end.key, 0xff, sizeof(end.key)); /* above every key */
+			end.len = (uint16_t)(plen + 9);
+			last = nkeys;
+			break;
+		default:
+			break;
+		}
+		if (end.len == 0)
+			continue;
+		got = mt_bpt_scan(&t, items[a].key, items[a].len, 0, end.key, end.len, out,
+		                  nkeys + 1);
+		for (uint64_t j = 0; j < got; j++) {
+			while (want < last && !in[want])
+				want++;
+			cr_assert_lt(want, last, "bounded scan past its end (from %llu)",
+			             (unsigned long long)a);
+			cr_assert_eq(out[j], &items[want]);
+			want++;
+		}
+		while (want < last && !in[want])
+			want++;
+		cr_assert_eq(want, last, "bounded scan stopped early (from %llu)",
+		             (unsigned long long)a);
+	}
 	/* Remove everything: the skeleton stays, empty and valid. */
 	for (uint64_t i = 0; i < nkeys; i++)
 		cr_assert_eq(mt_bpt_remove(&t, items[i].key, items[i].len, &items[i]),
 		             in[i] ? (void *)&items[i] : NULL);
 	tb_check(&t, 0);
-	cr_assert_eq(mt_bpt_scan(&t, NULL, 0, 0, out, 1), 0);
+	cr_assert_eq(mt_bpt_scan(&t, NULL, 0, 0, NULL, 0, out, 1), 0);
 	mt_bpt_destroy(&t);
 	free(out);
 	free(in);
@@ -280,7 +326,7 @@ static void *tb_worker(void *arg)
 			uint64_t st = tb_rand(&rng) % s->nstable, next = st;
 			const struct tb_item *prev = NULL;
 			size_t got = mt_bpt_scan(&s->t, s->stable[st].key, s->stable[st].len, 0,
-			                         out, 64);
+			                         NULL, 0, out, 64);
 
 			for (size_t j = 0; j < got; j++) {
 				const struct tb_item *x = out[j];
