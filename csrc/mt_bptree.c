@@ -79,9 +79,11 @@
 
 #include <assert.h>
 #include <limits.h>
+#include <stddef.h>
 #include <linux/futex.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -122,6 +124,7 @@ struct inner {
 
 _Static_assert(sizeof(struct leaf) == 512, "a leaf is eight cache lines");
 _Static_assert(sizeof(struct inner) <= 1024, "an inner node fits 1 KiB");
+_Static_assert(offsetof(struct hdr, ver) == 0, "a spare's stack link overlays ver");
 
 /* ------------------------------------------------------------ keys */
 
@@ -226,27 +229,101 @@ static void olc_unlock(struct hdr *h)
 
 /* ------------------------------------------------------------ nodes */
 
-static void *node_new(struct mt_bpt *t, int leaf)
-{
-	size_t size = leaf ? sizeof(struct leaf) : sizeof(struct inner);
-	struct hdr *h = mt_malloc_aligned(size, 64);
+/* The node arena: chunks of 64 KiB doubling up to 2 MiB, nodes carved by a
+ * fetch-and-add of the chunk's offset (outside any lock). A full chunk is
+ * replaced by a CAS on t->chunk (a loser frees its own). Unused spares go
+ * to a per-size stack: pushes CAS, a taker takes the whole stack with one
+ * exchange (no ABA) and pushes back what it does not use. */
+#define CHUNK_MIN  (64u << 10)
+#define CHUNK_HUGE (2u << 20)
 
+struct chunk {
+	struct chunk *older;
+	uint64_t size, used; /* used: atomic, may run past size */
+	char pad[64 - 3 * 8];
+};
+
+static size_t node_size(int leaf)
+{
+	return leaf ? sizeof(struct leaf) : 1024; /* inners padded: 64-aligned carving */
+}
+
+static void spare_push(struct mt_bpt *t, int leaf, struct hdr *first, struct hdr *last)
+{
+	void *top = ck_pr_load_ptr(&t->spare[leaf]);
+
+	/* Release (full barrier): the chain's links are written first. */
+	do
+		ck_pr_store_ptr((void **)last, top);
+	while (!ck_pr_cas_ptr_value(&t->spare[leaf], top, first, &top));
+}
+
+static struct hdr *spare_pop(struct mt_bpt *t, int leaf)
+{
+	struct hdr *h, *rest, *last;
+
+	if (ck_pr_load_ptr(&t->spare[leaf]) == NULL)
+		return NULL;
+	h = ck_pr_fas_ptr(&t->spare[leaf], NULL);
 	if (h == NULL)
 		return NULL;
-	memset(h, 0, size);
-	h->leaf = (uint8_t)leaf;
-	ck_pr_add_64(&t->mem, size);
+	rest = ck_pr_load_ptr((void **)h);
+	if (rest != NULL) {
+		for (last = rest; ck_pr_load_ptr((void **)last) != NULL;
+		     last = ck_pr_load_ptr((void **)last))
+			;
+		spare_push(t, leaf, rest, last);
+	}
 	return h;
 }
 
+static void *node_new(struct mt_bpt *t, int leaf)
+{
+	size_t size = node_size(leaf);
+	struct hdr *h = spare_pop(t, leaf);
+
+	while (h == NULL) {
+		struct chunk *c = ck_pr_load_ptr(&t->chunk), *nc;
+		uint64_t off, csize;
+
+		if (c != NULL) {
+			off = ck_pr_faa_64(&c->used, size);
+			if (off + size <= c->size) {
+				h = (struct hdr *)((char *)c + off);
+				break;
+			}
+		}
+		csize = c == NULL ? CHUNK_MIN : c->size * 2 > CHUNK_HUGE ? CHUNK_HUGE : c->size * 2;
+		nc = mt_malloc_aligned(csize, csize == CHUNK_HUGE ? CHUNK_HUGE : 64);
+		if (nc == NULL)
+			return NULL;
+#ifdef MADV_HUGEPAGE
+		if (csize == CHUNK_HUGE && (t->flags & MT_BPT_HUGE))
+			(void)madvise(nc, csize, MADV_HUGEPAGE); /* advice: failure is harmless */
+#endif
+		nc->older = c;
+		nc->size = csize;
+		nc->used = sizeof(struct chunk);
+		/* Release (full barrier): the chunk's header is set before it is
+		 * seen. */
+		if (!ck_pr_cas_ptr(&t->chunk, c, nc)) {
+			mt_free(nc);
+			continue;
+		}
+		ck_pr_add_64(&t->mem, csize);
+	}
+	memset(h, 0, size);
+	h->leaf = (uint8_t)leaf;
+	return h;
+}
+
+/* Hands back a node that was never linked. */
 static void node_free(struct mt_bpt *t, void *n)
 {
 	struct hdr *h = n;
 
-	if (h == NULL)
-		return;
-	ck_pr_sub_64(&t->mem, h->leaf ? sizeof(struct leaf) : sizeof(struct inner));
-	mt_free(h);
+	if (h != NULL)
+		spare_push(t, h->leaf, h, h);
 }
 
 static struct mt_bpt_sep *sep_new(struct mt_bpt *t, const unsigned char *k, size_t klen)
@@ -386,11 +463,12 @@ restart:;
 
 /* ------------------------------------------------------------ API */
 
-int mt_bpt_init(struct mt_bpt *t, mt_bpt_key_fn key)
+int mt_bpt_init(struct mt_bpt *t, mt_bpt_key_fn key, unsigned flags)
 {
-	assert(t != NULL && key != NULL);
+	assert(t != NULL && key != NULL && (flags & ~MT_BPT_HUGE) == 0);
+	memset(t, 0, sizeof(*t));
 	t->key = key;
-	t->mem = 0;
+	t->flags = flags;
 	t->root = node_new(t, 1);
 	return t->root != NULL ? MANTIS_OK : MANTIS_ENOMEM;
 }
@@ -407,14 +485,23 @@ static void destroy_node(struct mt_bpt *t, struct hdr *h)
 		for (unsigned i = 0; i < h->count; i++)
 			sep_free(t, (struct mt_bpt_sep *)in->sep[i]);
 	}
-	node_free(t, h);
 }
 
 void mt_bpt_destroy(struct mt_bpt *t)
 {
+	struct chunk *c = t->chunk;
+
 	if (t->root != NULL)
 		destroy_node(t, t->root);
+	while (c != NULL) {
+		struct chunk *older = c->older;
+
+		t->mem -= c->size;
+		mt_free(c);
+		c = older;
+	}
 	t->root = NULL;
+	t->chunk = NULL;
 }
 
 uint64_t mt_bpt_mem_bytes(const struct mt_bpt *t)
@@ -436,8 +523,33 @@ void *mt_bpt_get(const struct mt_bpt *t, const void *key, size_t klen)
 	}
 }
 
-size_t mt_bpt_scan(const struct mt_bpt *t, const void *key, size_t klen, int after, void **out,
-                   size_t max)
+/* The position in l of the first key >= end. end need not lie in l's range:
+ * if it does not share the leaf's skip bytes (those of its upper fence), it
+ * is below or above every key of the range. LEAF_CAP + 1: torn. */
+static unsigned leaf_end(const struct mt_bpt *t, const struct leaf *l, unsigned n, const void *end,
+                         size_t elen)
+{
+	unsigned skip = l->h.skip;
+	void *hit;
+
+	if (skip > 0) {
+		const struct mt_bpt_sep *hi = ck_pr_load_ptr(&l->h.hi);
+		size_t m = elen < skip ? elen : skip;
+		int c;
+
+		if (hi == NULL || hi->len < skip)
+			return LEAF_CAP + 1; /* a consistent leaf with a skip has its fence */
+		c = memcmp(end, hi->b, m);
+		if (c < 0 || (c == 0 && elen < skip))
+			return 0;
+		if (c > 0)
+			return n;
+	}
+	return leaf_lower(t, l, n, pfx_of(end, elen, skip), end, elen, &hit);
+}
+
+size_t mt_bpt_scan(const struct mt_bpt *t, const void *key, size_t klen, int after, const void *end,
+                   size_t elen, void **out, size_t max)
 {
 	size_t got = 0;
 
@@ -455,9 +567,10 @@ size_t mt_bpt_scan(const struct mt_bpt *t, const void *key, size_t klen, int aft
 		if (after && hit != NULL)
 			i++;
 		for (;;) {
-			size_t take = n > i ? n - i : 0;
+			unsigned stop = end != NULL ? leaf_end(t, l, n, end, elen) : n;
+			size_t take = stop > i && stop <= n ? stop - i : 0;
 			struct leaf *nx;
-			int torn = 0;
+			int torn = stop > LEAF_CAP;
 
 			if (take > max - got)
 				take = max - got;
@@ -469,7 +582,7 @@ size_t mt_bpt_scan(const struct mt_bpt *t, const void *key, size_t klen, int aft
 			if (torn || !olc_valid(&l->h, v))
 				break; /* resume from the last item returned */
 			got += take;
-			if (got == max || nx == NULL)
+			if (got == max || nx == NULL || stop < n)
 				return got;
 			l = nx;
 			v = olc_read(&l->h);

@@ -23,7 +23,8 @@
  * items concurrently with other calls run every call inside an epoch
  * section (mt_epoch_begin) and free removed items through mt_epoch_call.
  * The tree's own nodes are never freed before mt_bpt_destroy (leaves are
- * not merged), so it needs no reclamation of its own.
+ * not merged), so it needs no reclamation of its own, and they are carved
+ * from an arena of large chunks (huge pages with MT_BPT_HUGE).
  */
 #ifndef MT_BPTREE_H
 #define MT_BPTREE_H
@@ -38,11 +39,20 @@ typedef const unsigned char *(*mt_bpt_key_fn)(const void *item, size_t *klen);
 struct mt_bpt {
 	void *root;        /* a node (mt_bptree.c); replaced when the root splits */
 	mt_bpt_key_fn key; /* immutable */
-	uint64_t mem;      /* bytes of nodes and separators allocated (atomic) */
+	uint64_t mem;      /* bytes of arena chunks and separators allocated (atomic) */
+	void *chunk;       /* the arena chunk nodes are carved from, newest first */
+	void *spare[2];    /* unused new nodes (inner, leaf) writers handed back */
+	unsigned flags;    /* MT_BPT_HUGE */
 };
 
+/* Nodes are carved from arena chunks that grow from 64 KiB to 2 MiB; with
+ * MT_BPT_HUGE, 2 MiB chunks are 2 MiB-aligned and advised MADV_HUGEPAGE
+ * (transparent huge pages in madvise mode: one TLB entry per 2 MiB of
+ * nodes). */
+#define MT_BPT_HUGE 1u
+
 /* Initialises an empty tree. MANTIS_OK or MANTIS_ENOMEM. */
-int mt_bpt_init(struct mt_bpt *t, mt_bpt_key_fn key);
+int mt_bpt_init(struct mt_bpt *t, mt_bpt_key_fn key, unsigned flags);
 
 /* Frees every node; the items are the caller's. Single-threaded. */
 void mt_bpt_destroy(struct mt_bpt *t);
@@ -65,13 +75,14 @@ int mt_bpt_replace(struct mt_bpt *t, const void *key, size_t klen, const void *o
 void *mt_bpt_remove(struct mt_bpt *t, const void *key, size_t klen, const void *item);
 
 /* Fills out[] with up to max items in key order, starting at the first key
- * >= key (after != 0: > key); key NULL with klen 0 starts at the first item.
- * Returns how many were written. Every item present throughout the call in
- * that range, up to the max-th, is returned exactly once; items inserted or
- * removed during the call may or may not be. Reader. To continue, call
- * again with the last item's key and after = 1. */
-size_t mt_bpt_scan(const struct mt_bpt *t, const void *key, size_t klen, int after, void **out,
-                   size_t max);
+ * >= key (after != 0: > key; key NULL with klen 0: the first item) and
+ * ending before end (NULL: no end). Returns how many were written. Every
+ * item present throughout the call in that range, up to the max-th, is
+ * returned exactly once; items inserted or removed during the call may or
+ * may not be. Reader. To continue, call again with the last item's key and
+ * after = 1. */
+size_t mt_bpt_scan(const struct mt_bpt *t, const void *key, size_t klen, int after, const void *end,
+                   size_t elen, void **out, size_t max);
 
 /* Checks every invariant of the tree (quiescent: no call in flight): key
  * order inside nodes and across fences, prefixes, the shared-byte counts,

@@ -19,7 +19,8 @@
  * store's resident growth, one pointer per 64-byte line in a random cycle,
  * with the same page size as the store: transparent huge pages
  * (MADV_HUGEPAGE) when MIMALLOC_LARGE_OS_PAGES=1 is set (mimalloc then asks
- * for them too), MADV_NOHUGEPAGE otherwise. The AnonHugePages of the
+ * for them too, and the tree is opened with MT_BPT_HUGE), MADV_NOHUGEPAGE
+ * otherwise. The AnonHugePages of the
  * process after the load tell what the store really got.
  */
 #include "bench.h"
@@ -78,12 +79,15 @@ static struct bi_item *bi_item_new(const void *k, size_t klen, const void *v, si
 	return it;
 }
 
+/* Huge pages for the tree's nodes when the run asks for them. */
+static unsigned bi_flags;
+
 static void *bi_open(size_t nkeys)
 {
 	struct mt_bpt *t = malloc(sizeof(*t));
 
 	(void)nkeys;
-	if (t == NULL || mt_bpt_init(t, bi_key) != MANTIS_OK) {
+	if (t == NULL || mt_bpt_init(t, bi_key, bi_flags) != MANTIS_OK) {
 		free(t);
 		return NULL;
 	}
@@ -102,7 +106,7 @@ static void bi_close(void *s)
 	mt_epoch_barrier();
 	/* Single-threaded now: each chunk's items are freed once the next
 	 * chunk's start key is copied out of the last one. */
-	while ((n = mt_bpt_scan(t, keep, kl, after, out, 256)) > 0) {
+	while ((n = mt_bpt_scan(t, keep, kl, after, NULL, 0, out, 256)) > 0) {
 		const struct bi_item *last = out[n - 1];
 
 		kl = last->klen;
@@ -194,13 +198,21 @@ static long bi_scan(void *s, const void *prefix, size_t plen, void *buf, size_t 
 	size_t n, used = 0;
 	long total = 0;
 	const void *k = prefix;
-	size_t kl = plen;
+	size_t kl = plen, elen = plen;
 	int after = 0;
+	unsigned char end[BI_KLEN];
 
+	/* The prefix's successor bounds the scan: the smallest key above
+	 * every key with the prefix (NULL if the prefix is all 0xff). */
+	memcpy(end, prefix, plen < sizeof(end) ? plen : sizeof(end));
+	while (elen > 0 && end[elen - 1] == 0xff)
+		elen--;
+	if (elen > 0)
+		end[elen - 1]++;
 	if (r == NULL)
 		return -1;
 	mt_epoch_begin(r, &sec);
-	while ((n = mt_bpt_scan(t, k, kl, after, out, 256)) > 0) {
+	while ((n = mt_bpt_scan(t, k, kl, after, elen > 0 ? end : NULL, elen, out, 256)) > 0) {
 		size_t i;
 
 		/* Independent loads: every item of the chunk is requested before
@@ -616,6 +628,8 @@ int bench_index_run(const struct bench_config *cfg)
 	const char *lp = getenv("MIMALLOC_LARGE_OS_PAGES");
 	int huge = lp != NULL && lp[0] == '1';
 	int errors = 0;
+
+	bi_flags = huge ? MT_BPT_HUGE : 0;
 
 	printf("index: mt_bptree store against cds_lfht, rwlock and a pointer chase, %s pages\n",
 	       huge ? "huge (MIMALLOC_LARGE_OS_PAGES=1)" : "4 KiB");

@@ -75,7 +75,7 @@ static void tb_model_run(unsigned plen, uint64_t nkeys, uint64_t ops)
 	cr_assert(items && in && out);
 	for (uint64_t i = 0; i < nkeys; i++)
 		tb_make(&items[i], i, plen);
-	cr_assert_eq(mt_bpt_init(&t, tb_key), MANTIS_OK);
+	cr_assert_eq(mt_bpt_init(&t, tb_key, 0), MANTIS_OK);
 	for (uint64_t op = 0; op < ops; op++) {
 		uint64_t i = tb_rand(&rng) % nkeys;
 		struct tb_item *it = &items[i];
@@ -102,7 +102,7 @@ static void tb_model_run(unsigned plen, uint64_t nkeys, uint64_t ops)
 	}
 	tb_check(&t, (long)present);
 	/* A full scan returns exactly the present keys, in order. */
-	cr_assert_eq(mt_bpt_scan(&t, NULL, 0, 0, out, nkeys + 1), present);
+	cr_assert_eq(mt_bpt_scan(&t, NULL, 0, 0, NULL, 0, out, nkeys + 1), present);
 	for (uint64_t i = 0, j = 0; i < nkeys; i++)
 		if (in[i])
 			cr_assert_eq(out[j++], &items[i]);
@@ -118,7 +118,7 @@ static void tb_model_run(unsigned plen, uint64_t nkeys, uint64_t ops)
 			uint64_t want =
 			        first + (after && mt_bpt_cmp(probe.key, probe.len, items[k].key,
 			                                     items[k].len) == 0);
-			got = mt_bpt_scan(&t, probe.key, probe.len, after, out, 7);
+			got = mt_bpt_scan(&t, probe.key, probe.len, after, NULL, 0, out, 7);
 			for (uint64_t j = 0; j < got; j++) {
 				while (want < nkeys && !in[want])
 					want++;
@@ -146,12 +146,58 @@ static void tb_model_run(unsigned plen, uint64_t nkeys, uint64_t ops)
 		cr_assert_eq(mt_bpt_replace(&t, copy.key, copy.len, &copy, &items[i]), 1);
 	}
 	tb_check(&t, (long)present);
+	/* Bounded scans: [items[a], end) with end a key, a key between two
+	 * (shorter), a prefix of the shared bytes or past them, agree with the
+	 * model. */
+	for (uint64_t a = 0; a < nkeys; a += 1 + nkeys / 61) {
+		uint64_t b = a + tb_rand(&rng) % 200;
+		struct tb_item end;
+		size_t got;
+		uint64_t want = a, last;
+
+		if (b >= nkeys)
+			b = nkeys - 1;
+		end = items[b];
+		last = b; /* keys < end: indexes < b */
+		switch (a % 4) {
+		case 1:
+			end.len = (uint16_t)(plen + 8); /* <= items[b]: still > items[b-1] */
+			break;
+		case 2:
+			end.len = (uint16_t)(plen > 0 ? plen - 1 : 0); /* below every key */
+			last = a;
+			break;
+		case 3:
+			memset(end.key, 0xff, sizeof(end.key)); /* above every key */
+			end.len = (uint16_t)(plen + 9);
+			last = nkeys;
+			break;
+		default:
+			break;
+		}
+		if (end.len == 0)
+			continue;
+		got = mt_bpt_scan(&t, items[a].key, items[a].len, 0, end.key, end.len, out,
+		                  nkeys + 1);
+		for (uint64_t j = 0; j < got; j++) {
+			while (want < last && !in[want])
+				want++;
+			cr_assert_lt(want, last, "bounded scan past its end (from %llu)",
+			             (unsigned long long)a);
+			cr_assert_eq(out[j], &items[want]);
+			want++;
+		}
+		while (want < last && !in[want])
+			want++;
+		cr_assert_eq(want, last, "bounded scan stopped early (from %llu)",
+		             (unsigned long long)a);
+	}
 	/* Remove everything: the skeleton stays, empty and valid. */
 	for (uint64_t i = 0; i < nkeys; i++)
 		cr_assert_eq(mt_bpt_remove(&t, items[i].key, items[i].len, &items[i]),
 		             in[i] ? (void *)&items[i] : NULL);
 	tb_check(&t, 0);
-	cr_assert_eq(mt_bpt_scan(&t, NULL, 0, 0, out, 1), 0);
+	cr_assert_eq(mt_bpt_scan(&t, NULL, 0, 0, NULL, 0, out, 1), 0);
 	mt_bpt_destroy(&t);
 	free(out);
 	free(in);
@@ -178,7 +224,7 @@ Test(bptree, sequential_and_reverse_loads)
 
 	cr_assert_not_null(items);
 	for (int dir = 0; dir < 2; dir++) {
-		cr_assert_eq(mt_bpt_init(&t, tb_key), MANTIS_OK);
+		cr_assert_eq(mt_bpt_init(&t, tb_key, 0), MANTIS_OK);
 		for (uint64_t k = 0; k < n; k++) {
 			uint64_t i = dir ? n - 1 - k : k;
 
@@ -204,7 +250,7 @@ Test(bptree, allocation_failure_in_a_split_changes_nothing)
 	void *ex;
 
 	cr_assert_not_null(items);
-	cr_assert_eq(mt_bpt_init(&t, tb_key), MANTIS_OK);
+	cr_assert_eq(mt_bpt_init(&t, tb_key, 0), MANTIS_OK);
 	for (uint64_t i = 0; i < n; i++) {
 		int rc;
 
@@ -280,7 +326,7 @@ static void *tb_worker(void *arg)
 			uint64_t st = tb_rand(&rng) % s->nstable, next = st;
 			const struct tb_item *prev = NULL;
 			size_t got = mt_bpt_scan(&s->t, s->stable[st].key, s->stable[st].len, 0,
-			                         out, 64);
+			                         NULL, 0, out, 64);
 
 			for (size_t j = 0; j < got; j++) {
 				const struct tb_item *x = out[j];
@@ -324,7 +370,7 @@ static void tb_threads(int threads)
 		tb_make(&s->items[i], (i % s->per * (uint64_t)threads + i / s->per) * 2 + 1, 4);
 	for (uint64_t i = 0; i < s->nstable; i++)
 		tb_make(&s->stable[i], i * 2 * (total / s->nstable + 1), 4);
-	cr_assert_eq(mt_bpt_init(&s->t, tb_key), MANTIS_OK);
+	cr_assert_eq(mt_bpt_init(&s->t, tb_key, MT_BPT_HUGE), MANTIS_OK);
 	for (uint64_t i = 0; i < s->nstable; i++) {
 		void *ex;
 
@@ -403,7 +449,7 @@ Test(bptree, racing_inserts_of_one_key_set, .timeout = 120)
 	cr_assert_not_null(r->items);
 	for (uint64_t i = 0; i < r->n; i++)
 		tb_make(&r->items[i], i * 0x9E3779B97F4A7C15ull, 0);
-	cr_assert_eq(mt_bpt_init(&r->t, tb_key), MANTIS_OK);
+	cr_assert_eq(mt_bpt_init(&r->t, tb_key, 0), MANTIS_OK);
 	pthread_barrier_init(&r->go, NULL, 8);
 	for (int i = 0; i < 8; i++)
 		pthread_create(&tid[i], NULL, tb_racer, r);
@@ -426,7 +472,7 @@ Test(bptree, checker_finds_a_key_out_of_order)
 	void *ex;
 
 	cr_assert_not_null(items);
-	cr_assert_eq(mt_bpt_init(&t, tb_key), MANTIS_OK);
+	cr_assert_eq(mt_bpt_init(&t, tb_key, 0), MANTIS_OK);
 	for (uint64_t i = 0; i < 1000; i++) {
 		tb_make(&items[i], i, 0);
 		cr_assert_eq(mt_bpt_insert(&t, items[i].key, items[i].len, &items[i], &ex),
