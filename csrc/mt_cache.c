@@ -787,8 +787,24 @@ static void mt_cache_reap(struct mt_cache_shard *sh, ck_epoch_record_t *r, struc
 	mt_cache_retire_flush(r, &rt);
 }
 
+void mt_cache_prefetch_in(struct mt_cache *c, uint64_t hash, int stage)
+{
+	struct mt_cache_shard *sh = mt_cache_shard_of(c, hash);
+	const struct mt_cache_table *t = ck_pr_load_ptr(&sh->table);
+	uint64_t w;
+
+	if (stage == 0) {
+		__builtin_prefetch(&t->slots[hash & t->mask]);
+		return;
+	}
+	w = ck_pr_load_64(&t->slots[hash & t->mask]);
+	if (w != MT_CACHE_TOMB && (w >> 48) == mt_cache_tag(hash))
+		__builtin_prefetch((const void *)(uintptr_t)(w & MT_CACHE_PTR_MASK));
+}
+
 int mt_cache_get_in(struct mt_cache *c, ck_epoch_record_t *r, uint64_t hash, const void *key,
-                    size_t klen, void *buf, size_t cap, size_t *vlen_out, uint64_t *version_out)
+                    size_t klen, void *buf, size_t cap, size_t *vlen_out, uint64_t *version_out,
+                    int count)
 {
 	struct mt_cache_shard *sh = mt_cache_shard_of(c, hash);
 	struct mt_cache_table *t = ck_pr_load_ptr(&sh->table);
@@ -803,10 +819,12 @@ int mt_cache_get_in(struct mt_cache *c, ck_epoch_record_t *r, uint64_t hash, con
 		}
 	}
 	if (e == NULL) {
-		mt_cache_count(c, 1);
+		if (count)
+			mt_cache_count(c, 1);
 		return MANTIS_NOTFOUND;
 	}
-	mt_cache_count(c, 0);
+	if (count)
+		mt_cache_count(c, 0);
 	mt_cpol_hit(e);
 	*vlen_out = e->vlen;
 	if (e->vlen > cap)
@@ -834,7 +852,7 @@ int mantis_cache_get(uint64_t cache, const void *key, size_t klen, void *buf, si
 	if (rc != MANTIS_OK)
 		return rc;
 	rc = mt_cache_get_in(c, r, mt_cache_hash(key, klen), key, klen, buf, cap, vlen_out,
-	                     version_out);
+	                     version_out, 1);
 	mt_handle_leave(r);
 	return rc;
 }
