@@ -66,6 +66,14 @@
  * one reads costs the cache one probe instead of an entry, and the policy's
  * admission sees reads, not writes. Batches only invalidate.
  *
+ * Large values. Values over MT_COH_CACHE_VMAX (4 KiB) are neither filled
+ * nor written through: for them a cache hit saves only the storage lookup
+ * (about a microsecond), while every fill and write-through costs an
+ * allocation and a copy of the whole value, and every eviction an
+ * epoch-deferred free of it, which on the memory-pressure suite (16-64 KiB
+ * values) doubled the C core's allocation traffic and the page faults of
+ * fresh memory that come with it. Writes still invalidate them.
+ *
  * Lifetimes: every call runs inside one epoch section on the cache's handle
  * (mt_handle_enter), held across its storage calls, so the stripe words stay
  * valid until the call's step 5; mantis_cache_close frees them after a grace
@@ -87,6 +95,8 @@
 #define MT_COH_BUSY      ((1ull << 24) - 1)
 #define MT_COH_START     ((1ull << 24) + 1)
 #define MT_COH_BATCH_HDR MANTIS_BATCH_HDR
+/* Values over this many bytes are not cached (see "Large values" above). */
+#define MT_COH_CACHE_VMAX (4u << 10)
 
 /* A key's stripe and TTL bit, from different bits of its cache hash. */
 static inline uint64_t mt_coh_stripe_of(uint64_t hash)
@@ -221,7 +231,8 @@ int mantis_coherent_get(uint64_t db, uint64_t cache, const void *key, size_t kle
 		/* The stamp: loaded before the storage read (seq_cst). */
 		g.want = ck_pr_load_64(g.word);
 		rc = mantis_db_get(db, 0, key, klen, buf, cap, vlen_out, &seq);
-		if (rc == MANTIS_OK && !mt_coh_ttl_test(&h, hash) &&
+		if (rc == MANTIS_OK && *vlen_out <= MT_COH_CACHE_VMAX &&
+		    !mt_coh_ttl_test(&h, hash) &&
 		    ((g.want & MT_COH_BUSY) == 0 || mt_coh_broken(MT_COH_BREAK_GUARD))) {
 			mt_coh_test_delay();
 			/* A failed fill (ENOMEM, declined) only costs a later miss. */
@@ -260,7 +271,7 @@ static int mt_coh_write1(uint64_t db, uint64_t cache, const void *key, size_t kl
 	if (rc == MANTIS_OK && !is_delete) {
 		if (ttl_ms != 0) {
 			mt_coh_ttl_set(&h, hash);
-		} else if (mt_coh_insert(alone, resident)) {
+		} else if (vlen <= MT_COH_CACHE_VMAX && mt_coh_insert(alone, resident)) {
 			mt_coh_test_delay();
 			(void)mt_cache_put_in(h.c, h.r, hash, key, klen, value, vlen, 0, 0, seq,
 			                      mt_coh_broken(MT_COH_BREAK_ALONE) ? NULL : &g, NULL);

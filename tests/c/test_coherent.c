@@ -518,3 +518,32 @@ Test(coherent, multiget_sees_whole_batches)
 	cr_assert_eq(mantis_cache_close(run.cache), MANTIS_OK);
 	cr_assert_eq(mantis_db_close(run.db), MANTIS_OK);
 }
+
+/* Values over 4 KiB are read from storage, never cached (mt_coherent.c,
+ * "Large values"); writes of them still invalidate. */
+Test(coherent, large_values_are_not_cached)
+{
+	static char big[8192], buf[8192];
+	uint64_t db = coh_db(), c = coh_cache(1 << 20), seq = 0, s = 0;
+	mantis_cache_stats_t cs;
+	size_t n = 0;
+
+	memset(big, 'v', sizeof(big));
+	cr_assert_eq(mantis_coherent_put(db, c, "s", 1, "small", 5, 0, NULL), MANTIS_OK);
+	cr_assert_eq(coh_get(db, c, "s", buf, sizeof(buf), NULL), MANTIS_OK); /* cached */
+	cr_assert_eq(mantis_coherent_put(db, c, "s", 1, big, sizeof(big), 0, &s), MANTIS_OK);
+	cr_assert_eq(mantis_coherent_put(db, c, "b", 1, big, sizeof(big), 0, NULL), MANTIS_OK);
+	for (int i = 0; i < 2; i++) {
+		cr_assert_eq(mantis_coherent_get(db, c, "s", 1, buf, sizeof(buf), &n, &seq),
+		             MANTIS_OK);
+		cr_assert_eq(n, sizeof(big));
+		cr_assert_eq(seq, s);
+		cr_assert_eq(mantis_coherent_get(db, c, "b", 1, buf, sizeof(buf), &n, NULL),
+		             MANTIS_OK);
+	}
+	cr_assert_eq(mantis_cache_stats(c, &cs), MANTIS_OK);
+	cr_assert_eq(cs.entries, 0);
+	cr_assert_eq(cs.hits, 1);
+	cr_assert_eq(mantis_cache_close(c), MANTIS_OK);
+	cr_assert_eq(mantis_db_close(db), MANTIS_OK);
+}
