@@ -355,7 +355,8 @@ int mantis_cache_stats(uint64_t cache, mantis_cache_stats_t *out);
  * A cache used with these calls must serve one db only, and be written
  * only through them (a direct mantis_cache_put or a direct db write voids
  * the guarantee for its key). Arguments, lifetimes and errors are those of
- * the db call each one wraps, plus the cache handle's (EBADHANDLE, CLOSED)
+ * the db call each one wraps (a read the cache answers does not look at
+ * the db handle), plus the cache handle's (EBADHANDLE, CLOSED)
  * and MANTIS_ENOMEM on the first call of a cache (its coherence state,
  * about 72 KiB, is allocated then and freed with the cache).
  */
@@ -377,6 +378,13 @@ int mantis_coherent_delete(uint64_t db, uint64_t cache, const void *key, size_t 
 /* As mantis_db_write (batches and checked commits). */
 int mantis_coherent_write(uint64_t db, uint64_t cache, const void *batch, size_t len,
                           uint64_t check_seq, uint64_t *seq_out);
+
+/* As mantis_db_multiget at a fresh snapshot (snap 0). Batches of up to 256
+ * keys that are all resident, and that no coherent write touches during
+ * the call, are served from the cache (a snapshot too: every value is its
+ * key's newest at one instant of the call); the others read the db. */
+int mantis_coherent_multiget(uint64_t db, uint64_t cache, const void *keys, size_t keys_len,
+                             uint32_t nkeys, void *out, size_t out_cap, size_t *out_len);
 
 /* ---------------------------------------------------------------- threads */
 

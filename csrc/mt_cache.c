@@ -17,7 +17,7 @@
  * whose cost exceeds its shard's capacity is declined (an older version of
  * the key is removed: the new value supersedes it).
  *
- * Shard locks are spinlocks that yield after a while (see mt_cache_lock). A put allocates its entry
+ * Shard locks spin briefly, then sleep on a futex (see mt_cache_lock). A put allocates its entry
  * before locking (the only failure, ENOMEM, then changes nothing),
  * prefetches the lock and the key's slot, and fills small entries under
  * the lock so that their stores drain while the table and ghost are probed.
@@ -95,10 +95,12 @@
 
 #include <assert.h>
 #include <pthread.h>
-#include <sched.h>
+#include <linux/futex.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #define MT_CACHE_SHARD_MIN  (1ull << 16) /* cost units per shard, at least */
 #define MT_CACHE_SHARDS_MAX 64u
@@ -120,7 +122,7 @@ struct mt_cache_table {
  * table pointer, tombstone and probe counts) and the policy's two hot
  * lines; TTL and rare counters live apart. */
 struct mt_cache_shard {
-	uint32_t lock;                /* mt_cache_lock: 0 free, 1 held */
+	uint32_t lock;                /* mt_cache_lock: 0 free, 1 held, 2 contended */
 	struct mt_cache_table *table; /* published with ck_pr_store_ptr */
 	uint64_t tombs;               /* tombstone slots (lock) */
 	uint64_t probes;              /* slots examined by writers' lookups (lock) */
@@ -150,52 +152,58 @@ struct mt_cache {
 /* ------------------------------------------------------------------ shard locks */
 
 /*
- * A test-and-test-and-set spinlock. Critical sections are a few hundred
- * nanoseconds: a futex sleep and wake-up (what a pthread mutex falls back
- * to) costs far more, and a pthread unlock is an atomic read-modify-write
- * where this one is a plain store. A waiter that has spun for a while
- * yields the CPU, so that a preempted holder on an oversubscribed machine
- * can finish.
+ * A spin-then-sleep lock (0 free, 1 held, 2 held with sleepers). Critical
+ * sections are short (a probe, a few list and slot updates), so a waiter
+ * first spins a little: a futex round trip costs far more than most
+ * sections. But with more threads than cores the holder may be descheduled
+ * for a whole time slice, and a spinning or yielding waiter would then burn
+ * the CPU that the holder needs; so after MT_CACHE_SPINS it marks the lock
+ * contended and sleeps on it in the kernel, and the unlock of a contended
+ * lock wakes one sleeper (the progress rule: no spinning or yielding on
+ * another thread's unbounded wait).
  */
-#define MT_CACHE_SPINS 256
+#define MT_CACHE_SPINS 128
+
+static void mt_cache_futex(uint32_t *l, int op, uint32_t val)
+{
+	(void)syscall(SYS_futex, l, op, val, NULL, NULL, 0);
+}
 
 static void mt_cache_lock_slow(uint32_t *l)
 {
-	unsigned spins = 0;
-
-	for (;;) {
-		while (ck_pr_load_32(l) != 0) {
-			ck_pr_stall();
-			if (++spins == MT_CACHE_SPINS) {
-				spins = 0;
-				sched_yield();
-			}
-		}
-		/* Acquire: as in mt_cache_lock. */
-		if (ck_pr_fas_32(l, 1) == 0)
+	for (unsigned spins = 0; spins < MT_CACHE_SPINS; spins++) {
+		ck_pr_stall();
+		/* Acquire (seq_cst CAS), as in mt_cache_lock. */
+		if (ck_pr_load_32(l) == 0 && ck_pr_cas_32(l, 0, 1))
 			return;
 	}
+	/* Sleep until the lock is ours. Taking it with 2 (not 1) is
+	 * conservative: we cannot know whether other sleepers remain, so our
+	 * unlock will wake one. Acquire: the exchange is a full barrier. */
+	while (ck_pr_fas_32(l, 2) != 0)
+		mt_cache_futex(l, FUTEX_WAIT_PRIVATE, 2);
 }
 
 static inline void mt_cache_lock(uint32_t *l)
 {
-	/* Acquire: the exchange is a full barrier on x86-64, so the critical
-	 * section's accesses cannot move before it. */
-	if (ck_pr_fas_32(l, 1) != 0)
+	/* Acquire: the CAS is a full barrier on x86-64 (seq_cst elsewhere),
+	 * so the critical section's accesses cannot move before it. */
+	if (!ck_pr_cas_32(l, 0, 1))
 		mt_cache_lock_slow(l);
 }
 
 static inline int mt_cache_trylock(uint32_t *l)
 {
-	return ck_pr_load_32(l) == 0 && ck_pr_fas_32(l, 1) == 0;
+	return ck_pr_load_32(l) == 0 && ck_pr_cas_32(l, 0, 1);
 }
 
 static inline void mt_cache_unlock(uint32_t *l)
 {
-	/* Release: every access of the critical section before the store that
-	 * frees the lock. */
-	ck_pr_fence_release();
-	ck_pr_store_32(l, 0);
+	/* Release (full-barrier exchange): every access of the critical
+	 * section before the store that frees the lock; a 2 means someone
+	 * sleeps (or is about to: its FUTEX_WAIT then sees 0 and returns). */
+	if (ck_pr_fas_32(l, 0) == 2)
+		mt_cache_futex(l, FUTEX_WAKE_PRIVATE, 1);
 }
 
 /* ------------------------------------------------------------------ hashing */
@@ -787,8 +795,24 @@ static void mt_cache_reap(struct mt_cache_shard *sh, ck_epoch_record_t *r, struc
 	mt_cache_retire_flush(r, &rt);
 }
 
+void mt_cache_prefetch_in(struct mt_cache *c, uint64_t hash, int stage)
+{
+	struct mt_cache_shard *sh = mt_cache_shard_of(c, hash);
+	const struct mt_cache_table *t = ck_pr_load_ptr(&sh->table);
+	uint64_t w;
+
+	if (stage == 0) {
+		__builtin_prefetch(&t->slots[hash & t->mask]);
+		return;
+	}
+	w = ck_pr_load_64(&t->slots[hash & t->mask]);
+	if (w != MT_CACHE_TOMB && (w >> 48) == mt_cache_tag(hash))
+		__builtin_prefetch((const void *)(uintptr_t)(w & MT_CACHE_PTR_MASK));
+}
+
 int mt_cache_get_in(struct mt_cache *c, ck_epoch_record_t *r, uint64_t hash, const void *key,
-                    size_t klen, void *buf, size_t cap, size_t *vlen_out, uint64_t *version_out)
+                    size_t klen, void *buf, size_t cap, size_t *vlen_out, uint64_t *version_out,
+                    int count)
 {
 	struct mt_cache_shard *sh = mt_cache_shard_of(c, hash);
 	struct mt_cache_table *t = ck_pr_load_ptr(&sh->table);
@@ -803,10 +827,12 @@ int mt_cache_get_in(struct mt_cache *c, ck_epoch_record_t *r, uint64_t hash, con
 		}
 	}
 	if (e == NULL) {
-		mt_cache_count(c, 1);
+		if (count)
+			mt_cache_count(c, 1);
 		return MANTIS_NOTFOUND;
 	}
-	mt_cache_count(c, 0);
+	if (count)
+		mt_cache_count(c, 0);
 	mt_cpol_hit(e);
 	*vlen_out = e->vlen;
 	if (e->vlen > cap)
@@ -834,7 +860,7 @@ int mantis_cache_get(uint64_t cache, const void *key, size_t klen, void *buf, si
 	if (rc != MANTIS_OK)
 		return rc;
 	rc = mt_cache_get_in(c, r, mt_cache_hash(key, klen), key, klen, buf, cap, vlen_out,
-	                     version_out);
+	                     version_out, 1);
 	mt_handle_leave(r);
 	return rc;
 }

@@ -97,8 +97,16 @@ struct mt_cache_guard {
 
 uint64_t mt_cache_key_hash(const void *key, size_t klen);
 
+/* mantis_cache_get; count 0 leaves the hit and miss counters alone (a
+ * lookup that is not a read of its own: a batch that may fall back). */
 int mt_cache_get_in(struct mt_cache *c, ck_epoch_record_t *r, uint64_t hash, const void *key,
-                    size_t klen, void *buf, size_t cap, size_t *vlen_out, uint64_t *version_out);
+                    size_t klen, void *buf, size_t cap, size_t *vlen_out, uint64_t *version_out,
+                    int count);
+
+/* Starts loading what a lookup of hash touches, for batches that overlap
+ * their cache misses: stage 0 the key's home slot, stage 1 (after stage 0
+ * had time) the entry that slot names if its tag matches. */
+void mt_cache_prefetch_in(struct mt_cache *c, uint64_t hash, int stage);
 
 /* mantis_cache_put; with a guard (NULL: none) that fails, nothing changes
  * and *admitted_out is 0 (counted as a rejection). */

@@ -84,8 +84,8 @@ int mgo_snap_get(uint64_t db, uint64_t snap, const char *key, size_t klen, char 
 		 size_t *vlen_out, uint64_t *seq_out) __asm__("mantis_db_get");
 int mgo_write_raw(uint64_t db, const char *batch, size_t len, uint64_t check_seq,
 		  uint64_t *seq_out) __asm__("mantis_db_write");
-int mgo_multiget(uint64_t db, uint64_t snap, const char *keys, size_t keys_len, uint32_t nkeys,
-		 char *out, size_t out_cap, size_t *out_len) __asm__("mantis_db_multiget");
+int mgo_multiget(uint64_t db, uint64_t cache, const char *keys, size_t keys_len, uint32_t nkeys,
+		 char *out, size_t out_cap, size_t *out_len) __asm__("mantis_coherent_multiget");
 int mgo_iter_open(uint64_t db, uint64_t snap, const char *prefix, size_t plen, uint64_t *it_out)
 	__asm__("mantis_iter_open");
 int mgo_iter_chunk(uint64_t it, char *buf, size_t cap, uint32_t max_entries, size_t *len_out,
@@ -225,12 +225,12 @@ func cWriteRaw(db uint64, batch []byte) (int, uint64) {
 	return int(rc), uint64(seq)
 }
 
-// cMultiGet reads nkeys encoded keys at a fresh snapshot into out (all of
-// its capacity); it returns the code and the bytes written (needed on
-// cEBufSize).
-func cMultiGet(db uint64, keys []byte, nkeys int, out []byte) (int, int) {
+// cMultiGet reads nkeys encoded keys at a fresh snapshot (from the cache
+// when it can) into out (all of its capacity); it returns the code and the
+// bytes written (needed on cEBufSize).
+func cMultiGet(db, cache uint64, keys []byte, nkeys int, out []byte) (int, int) {
 	var n C.size_t
-	rc := C.mgo_multiget(C.uint64_t(db), 0, bufPtr(keys), C.size_t(len(keys)),
+	rc := C.mgo_multiget(C.uint64_t(db), C.uint64_t(cache), bufPtr(keys), C.size_t(len(keys)),
 		C.uint32_t(nkeys), bufPtr(out), C.size_t(cap(out)), &n)
 	return int(rc), int(n)
 }

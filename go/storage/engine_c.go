@@ -534,7 +534,9 @@ func countDuplicates(keys []string) int {
 	return n
 }
 
-// BatchGet reads keys at one snapshot with one mantis_db_multiget. See
+// BatchGet reads keys at one snapshot with one mantis_coherent_multiget
+// (from the cache when every key is resident and no write of them is in
+// flight, else mantis_db_multiget). See
 // StorageEngine.BatchGet. The values found share one buffer (copied once
 // by C): keeping any of them keeps that buffer alive.
 func (e *CStorageEngine) BatchGet(ctx context.Context, keys []string) (map[string]string, error) {
@@ -568,10 +570,10 @@ func (e *CStorageEngine) BatchGet(ctx context.Context, keys []string) (map[strin
 	// MANTIS_EBUFSIZE C says the size needed: retry once with it (again if
 	// the values grew in between).
 	vals := make([]byte, min(len(keys)*(4+int(e.hint.Load())), 4*maxHint))
-	rc, n := cMultiGet(st.db, b.buf, len(keys), vals)
+	rc, n := cMultiGet(st.db, st.cache, b.buf, len(keys), vals)
 	for rc == cEBufSize {
 		vals = make([]byte, n)
-		rc, n = cMultiGet(st.db, b.buf, len(keys), vals)
+		rc, n = cMultiGet(st.db, st.cache, b.buf, len(keys), vals)
 	}
 	putBatch(b)
 	if rc != cOK {

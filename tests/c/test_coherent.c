@@ -354,3 +354,197 @@ Test(coherent, stress_notices_an_overlapping_writer_insert)
 {
 	coh_broken(MT_COH_BREAK_ALONE, MT_COH_POLICY_ALWAYS);
 }
+
+/* ------------------------------------------------------------------ multiget */
+
+static void coh_keys(struct tdb_batch *b, const char *const *keys, unsigned n)
+{
+	unsigned char l[4];
+
+	b->len = 0;
+	for (unsigned i = 0; i < n; i++) {
+		tdb_le32(l, (uint32_t)strlen(keys[i]));
+		tdb_batch_raw(b, l, 4);
+		tdb_batch_raw(b, keys[i], strlen(keys[i]));
+	}
+}
+
+Test(coherent, multiget_from_the_cache_when_all_resident)
+{
+	static const char *const keys[] = {"a", "b", "c"};
+	uint64_t db = coh_db(), c = coh_cache(1 << 20);
+	unsigned char out[64], want[64];
+	struct tdb_batch kb = {0};
+	mantis_db_stats_t s0, s1;
+	char buf[16];
+	size_t n = 0, wn = 0;
+
+	for (unsigned i = 0; i < 3; i++)
+		cr_assert_eq(mantis_coherent_put(db, c, keys[i], 1, keys[i], 1, 0, NULL),
+		             MANTIS_OK);
+	coh_keys(&kb, keys, 3);
+	/* Not resident: from storage. */
+	cr_assert_eq(mantis_coherent_multiget(db, c, kb.buf, kb.len, 3, out, sizeof(out), &n),
+	             MANTIS_OK);
+	cr_assert_eq(mantis_db_multiget(db, 0, kb.buf, kb.len, 3, want, sizeof(want), &wn),
+	             MANTIS_OK);
+	cr_assert_eq(n, wn);
+	cr_assert_arr_eq(out, want, n);
+	/* Resident: from the cache, the db reads nothing. */
+	for (unsigned i = 0; i < 3; i++)
+		cr_assert_eq(coh_get(db, c, keys[i], buf, sizeof(buf), NULL), MANTIS_OK);
+	cr_assert_eq(mantis_db_stats(db, &s0), MANTIS_OK);
+	cr_assert_eq(mantis_coherent_multiget(db, c, kb.buf, kb.len, 3, out, sizeof(out), &n),
+	             MANTIS_OK);
+	cr_assert_eq(mantis_db_stats(db, &s1), MANTIS_OK);
+	cr_assert_eq(s1.reads, s0.reads, "a resident batch reads the cache only");
+	cr_assert_eq(n, wn);
+	cr_assert_arr_eq(out, want, n);
+	/* A small buffer gets the size needed; a deleted key reads absent. */
+	cr_assert_eq(mantis_coherent_multiget(db, c, kb.buf, kb.len, 3, out, 5, &n),
+	             MANTIS_EBUFSIZE);
+	cr_assert_eq(n, wn);
+	cr_assert_eq(mantis_coherent_delete(db, c, "b", 1, NULL), MANTIS_OK);
+	cr_assert_eq(mantis_coherent_multiget(db, c, kb.buf, kb.len, 3, out, sizeof(out), &n),
+	             MANTIS_OK);
+	cr_assert_eq(n, 5 + 4 + 5);
+	cr_assert_eq(memcmp(out + 5, "\xff\xff\xff\xff", 4), 0);
+	/* Malformed key lists get storage's answer. */
+	cr_assert_eq(mantis_coherent_multiget(db, c, kb.buf, kb.len - 1, 3, out, sizeof(out), &n),
+	             MANTIS_EINVAL);
+	cr_assert_eq(mantis_coherent_multiget(db, c, kb.buf, kb.len, 3, out, sizeof(out), NULL),
+	             MANTIS_EINVAL);
+	tdb_batch_free(&kb);
+	cr_assert_eq(mantis_cache_close(c), MANTIS_OK);
+	cr_assert_eq(mantis_db_close(db), MANTIS_OK);
+}
+
+struct coh_mrun {
+	uint64_t db, cache;
+	uint64_t ops;
+	uint64_t torn, cached;
+	int stop;
+};
+
+/* Writes both keys in one batch with the same value, or deletes both. */
+static void *coh_mwriter(void *arg)
+{
+	struct coh_mrun *run = arg;
+	struct tdb_batch b = {0};
+
+	for (uint64_t i = 1; i <= run->ops; i++) {
+		b.len = 0;
+		if (i % 5 == 0) {
+			tdb_batch_del(&b, "x");
+			tdb_batch_del(&b, "y");
+		} else {
+			tdb_batch_rec(&b, MANTIS_OP_PUT, "x", 1, &i, sizeof(i), 0);
+			tdb_batch_rec(&b, MANTIS_OP_PUT, "y", 1, &i, sizeof(i), 0);
+		}
+		cr_assert_eq(mantis_coherent_write(run->db, run->cache, b.buf, b.len, 0, NULL),
+		             MANTIS_OK);
+	}
+	__atomic_store_n(&run->stop, 1, __ATOMIC_SEQ_CST);
+	tdb_batch_free(&b);
+	mantis_thread_release();
+	return NULL;
+}
+
+/* Fills the cache with gets, and checks that every multiget of both keys
+ * sees one batch: the same value or both absent. */
+static void *coh_mreader(void *arg)
+{
+	static const char *const keys[] = {"x", "y"};
+	struct coh_mrun *run = arg;
+	struct tdb_batch kb = {0};
+	unsigned char out[64];
+	uint64_t v[2], g;
+	mantis_db_stats_t s0, s1;
+
+	coh_keys(&kb, keys, 2);
+	while (!__atomic_load_n(&run->stop, __ATOMIC_SEQ_CST)) {
+		size_t n = 0, vn;
+		uint32_t l0, l1;
+
+		(void)mantis_coherent_get(run->db, run->cache, "x", 1, &g, sizeof(g), &vn, NULL);
+		(void)mantis_coherent_get(run->db, run->cache, "y", 1, &g, sizeof(g), &vn, NULL);
+		cr_assert_eq(mantis_db_stats(run->db, &s0), MANTIS_OK);
+		cr_assert_eq(mantis_coherent_multiget(run->db, run->cache, kb.buf, kb.len, 2, out,
+		                                      sizeof(out), &n),
+		             MANTIS_OK);
+		cr_assert_eq(mantis_db_stats(run->db, &s1), MANTIS_OK);
+		memcpy(&l0, out, 4);
+		if (l0 == MANTIS_ABSENT) {
+			memcpy(&l1, out + 4, 4);
+			if (l1 != MANTIS_ABSENT)
+				__atomic_add_fetch(&run->torn, 1, __ATOMIC_RELAXED);
+			continue;
+		}
+		memcpy(&v[0], out + 4, 8);
+		memcpy(&l1, out + 12, 4);
+		if (l1 == MANTIS_ABSENT) {
+			__atomic_add_fetch(&run->torn, 1, __ATOMIC_RELAXED);
+			continue;
+		}
+		memcpy(&v[1], out + 16, 8);
+		if (v[0] != v[1])
+			__atomic_add_fetch(&run->torn, 1, __ATOMIC_RELAXED);
+		if (s1.reads == s0.reads)
+			__atomic_add_fetch(&run->cached, 1, __ATOMIC_RELAXED);
+	}
+	tdb_batch_free(&kb);
+	mantis_thread_release();
+	return NULL;
+}
+
+/* Batches only invalidate, so fills race every batch: a multiget served
+ * from the cache must still see whole batches. */
+Test(coherent, multiget_sees_whole_batches)
+{
+	struct coh_mrun run = {0};
+	pthread_t t[8];
+
+	run.db = coh_db();
+	run.cache = coh_cache(1 << 20);
+	run.ops = test_scaled(100000);
+	for (unsigned i = 0; i < 8; i++)
+		cr_assert_eq(pthread_create(&t[i], NULL, i < 2 ? coh_mwriter : coh_mreader, &run),
+		             0);
+	for (unsigned i = 0; i < 8; i++)
+		pthread_join(t[i], NULL);
+	cr_assert_eq(run.torn, 0, "%llu multigets saw part of a batch",
+	             (unsigned long long)run.torn);
+	cr_log_info("multigets served from the cache: %llu", (unsigned long long)run.cached);
+	cr_assert_eq(mantis_cache_close(run.cache), MANTIS_OK);
+	cr_assert_eq(mantis_db_close(run.db), MANTIS_OK);
+}
+
+/* Values over 4 KiB are read from storage, never cached (mt_coherent.c,
+ * "Large values"); writes of them still invalidate. */
+Test(coherent, large_values_are_not_cached)
+{
+	static char big[8192], buf[8192];
+	uint64_t db = coh_db(), c = coh_cache(1 << 20), seq = 0, s = 0;
+	mantis_cache_stats_t cs;
+	size_t n = 0;
+
+	memset(big, 'v', sizeof(big));
+	cr_assert_eq(mantis_coherent_put(db, c, "s", 1, "small", 5, 0, NULL), MANTIS_OK);
+	cr_assert_eq(coh_get(db, c, "s", buf, sizeof(buf), NULL), MANTIS_OK); /* cached */
+	cr_assert_eq(mantis_coherent_put(db, c, "s", 1, big, sizeof(big), 0, &s), MANTIS_OK);
+	cr_assert_eq(mantis_coherent_put(db, c, "b", 1, big, sizeof(big), 0, NULL), MANTIS_OK);
+	for (int i = 0; i < 2; i++) {
+		cr_assert_eq(mantis_coherent_get(db, c, "s", 1, buf, sizeof(buf), &n, &seq),
+		             MANTIS_OK);
+		cr_assert_eq(n, sizeof(big));
+		cr_assert_eq(seq, s);
+		cr_assert_eq(mantis_coherent_get(db, c, "b", 1, buf, sizeof(buf), &n, NULL),
+		             MANTIS_OK);
+	}
+	cr_assert_eq(mantis_cache_stats(c, &cs), MANTIS_OK);
+	cr_assert_eq(cs.entries, 0);
+	cr_assert_eq(cs.hits, 0);
+	cr_assert_eq(cs.misses, 5);
+	cr_assert_eq(mantis_cache_close(c), MANTIS_OK);
+	cr_assert_eq(mantis_db_close(db), MANTIS_OK);
+}
