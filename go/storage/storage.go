@@ -20,7 +20,7 @@ import (
 // changes nothing. A nil context is treated as context.Background().
 type StorageEngine interface {
 	// Init opens the engine; every other method (but Close) fails with
-	// ErrClosed until it is called. dataDir "" keeps everything in memory.
+	// ErrNotInitialized until it is called. dataDir "" keeps everything in memory.
 	// A non-empty dataDir is created if missing (mode 0750) and must be a
 	// writable directory, else Init fails with the operating system's
 	// error; the data still lives in memory only (no engine persists
@@ -76,7 +76,7 @@ type StorageEngine interface {
 	BeginTransaction(ctx context.Context) (Transaction, error)
 
 	// HealthCheck returns nil if the engine is initialised, open and
-	// serving, ErrClosed if it is closed or not yet initialised.
+	// serving, ErrClosed if it is closed, ErrNotInitialized before Init.
 	HealthCheck(ctx context.Context) error
 }
 

@@ -154,7 +154,7 @@ Test(db_batch, malformed_batches_apply_nothing)
 			break;
 		case 8: {
 			/* A header claiming a huge value with the bytes present
-			 * would need 16 MiB; claim it and supply them. */
+			 * would need MANTIS_VALUE_MAX; claim it and supply them. */
 			size_t n = (size_t)MANTIS_VALUE_MAX + 1;
 			unsigned char *v = calloc(1, n);
 
