@@ -6,8 +6,10 @@
 //   - The pure-Go engine (PureGoStorageEngine, NewPureGoStorageEngine): a Go
 //     map behind a sync.RWMutex. It is in every build.
 //   - The C engine (CStorageEngine, NewCStorageEngine): the C core
-//     (build/libmantis.a: a lock-free MVCC skiplist and a concurrent cache)
-//     through cgo. It is in builds with -tags ccore and cgo enabled.
+//     (libmantis: a lock-free MVCC skiplist and a concurrent cache) through
+//     cgo. It is in builds with -tags ccore and cgo enabled, and links
+//     libmantis through pkg-config (mantis.pc: installed by make install,
+//     or build/pkgconfig in this repository; see link_c.go).
 //
 // NewStorageEngine returns the C engine in builds with -tags ccore and cgo,
 // and the pure-Go engine otherwise (the default build, and every build with
@@ -37,12 +39,16 @@
 //   - PutWithTTL(ttl > 0) makes a key expire ttl (rounded up to a whole
 //     millisecond) from now; ttl <= 0 is a plain Put.
 //   - A context that is done fails a call with ctx.Err(), changing nothing.
+//   - Reads without allocation: Engine.GetAppend appends a value to the
+//     caller's slice, and the iterators of both engines implement
+//     BytesIterator (KeyBytes, ValueBytes: views valid until the next Next).
 //
 // # Lifetimes
 //
 //   - An engine: New... creates it, Init opens it, Close releases it
 //     (idempotent, safe concurrently with calls in flight). Calls before
-//     Init or after Close fail with ErrClosed. An engine cannot be reopened.
+//     Init fail with ErrNotInitialized, calls after Close with ErrClosed.
+//     An engine cannot be reopened.
 //   - Strings passed in are only read during the call; strings returned are
 //     the caller's and stay valid forever (they never alias engine memory
 //     that could change or be freed).
@@ -60,7 +66,7 @@
 // # Errors
 //
 // Errors are the sentinels of this package (ErrNotFound, ErrClosed,
-// ErrInvalidKey, ErrTooLarge, ErrConflict, ErrTxnDone, ErrInitialized),
+// ErrNotInitialized, ErrInvalidKey, ErrTooLarge, ErrConflict, ErrTxnDone, ErrInitialized),
 // possibly wrapped with what failed, to be tested with errors.Is; a context's
 // own error; or, from Init, the operating system's error about the data
 // directory. Messages start with "storage: ". When a call has several faults

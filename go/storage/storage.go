@@ -20,7 +20,7 @@ import (
 // changes nothing. A nil context is treated as context.Background().
 type StorageEngine interface {
 	// Init opens the engine; every other method (but Close) fails with
-	// ErrClosed until it is called. dataDir "" keeps everything in memory.
+	// ErrNotInitialized until it is called. dataDir "" keeps everything in memory.
 	// A non-empty dataDir is a durable database (docs/format.md): created
 	// if missing (mode 0750), else recovered (the newest checkpoint, then
 	// the log after it). It must be a writable directory, else Init fails
@@ -79,7 +79,7 @@ type StorageEngine interface {
 	BeginTransaction(ctx context.Context) (Transaction, error)
 
 	// HealthCheck returns nil if the engine is initialised, open and
-	// serving, ErrClosed if it is closed or not yet initialised.
+	// serving, ErrClosed if it is closed, ErrNotInitialized before Init.
 	HealthCheck(ctx context.Context) error
 }
 

@@ -192,8 +192,8 @@ Test(db_api, empty_values_and_small_buffers)
 
 Test(db_api, largest_value)
 {
-	if (test_on_valgrind())
-		cr_skip_test("512 MiB values under valgrind");
+	if (test_huge_values_too_slow())
+		cr_skip_test("512 MiB values under valgrind or TSan");
 	uint64_t db = tdb_open();
 	unsigned char *v = malloc(MANTIS_VALUE_MAX), *out = malloc(MANTIS_VALUE_MAX);
 	size_t vlen;

@@ -6,7 +6,7 @@
  * MANTIS_VALUE_MAX is 512 MiB, so each test holds one source buffer and one
  * output buffer of that size (plus the library's copy) and fills them with
  * memset and sparse markers rather than byte loops, to stay quick under the
- * sanitizers; under valgrind (minutes) they skip themselves. The markers (one every 4 KiB,
+ * sanitizers; under valgrind and TSan (minutes) they skip themselves. The markers (one every 4 KiB,
  * differing from page to page) catch a copy at a wrong offset or of a wrong length that a uniform
  * fill would not.
  */
@@ -59,8 +59,8 @@ Test(limits, constants)
 
 Test(limits, largest_value_every_db_path)
 {
-	if (test_on_valgrind())
-		cr_skip_test("512 MiB values under valgrind");
+	if (test_huge_values_too_slow())
+		cr_skip_test("512 MiB values under valgrind or TSan");
 	uint64_t db = tdb_open(), it = 0;
 	size_t blen, vlen = 0, olen = 0, cap = MANTIS_VALUE_MAX + 8 + MANTIS_KEY_MAX;
 	unsigned char *b = tl_batch(MANTIS_VALUE_MAX, &blen);
@@ -131,8 +131,8 @@ Test(limits, largest_value_every_db_path)
 
 Test(limits, largest_value_in_cache)
 {
-	if (test_on_valgrind())
-		cr_skip_test("512 MiB values under valgrind");
+	if (test_huge_values_too_slow())
+		cr_skip_test("512 MiB values under valgrind or TSan");
 	mantis_cache_options_t o = {.capacity = 2 * (uint64_t)MANTIS_VALUE_MAX};
 	uint64_t c = 0;
 	size_t vlen = 0;

@@ -21,11 +21,19 @@ static inline uint64_t test_scaled(uint64_t n)
 	return n == 0 ? 1 : n;
 }
 
-/* Whether the tests run under valgrind, where a test that copies values of
- * MANTIS_VALUE_MAX (512 MiB) takes a minute: such tests skip themselves
- * there (the release, ASan and TSan runs still check them). */
-static inline int test_on_valgrind(void)
+/* Whether copying values of MANTIS_VALUE_MAX (512 MiB) is too slow here:
+ * under valgrind (a minute per test) and ThreadSanitizer (minutes, and
+ * gigabytes of shadow memory). Such tests skip themselves there; the release
+ * and ASan+UBSan runs still check them. */
+static inline int test_huge_values_too_slow(void)
 {
+#if defined(__SANITIZE_THREAD__)
+	return 1;
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+	return 1;
+#endif
+#endif
 	return RUNNING_ON_VALGRIND;
 }
 
