@@ -44,7 +44,11 @@ func buildBinary(t *testing.T) string {
 	if buildTags != "" {
 		args = append(args, "-tags", buildTags)
 	}
-	cmd := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), append(args, ".")...)
+	gocmd, err := exec.LookPath("go") // go test puts its GOROOT/bin first on PATH
+	if err != nil {
+		gocmd = filepath.Join(runtime.GOROOT(), "bin", "go")
+	}
+	cmd := exec.Command(gocmd, append(args, ".")...)
 	cmd.Env = os.Environ() // CGO_ENABLED included
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
