@@ -225,15 +225,20 @@ func TestDurableCheckpointBoundsDisk(t *testing.T) {
 				live = int64(520 * (len(val) + 5))
 			}
 			if i > 1000 && i%500 == 0 {
+				// Between checkpoints (one in flight adds its new file
+				// and the log written meanwhile, which depends on speed).
+				d := durableOf(e)
+				d.ckptMu.Lock()
 				r := float64(dirSize(t, dir)) / float64(live)
+				d.ckptMu.Unlock()
 				maxRatio = max(maxRatio, r)
 			}
 		}
 		e.Close()
 		// live data ~0.5 MB; the trigger is max(256 KiB, checkpoint/2):
-		// between checkpoints log + checkpoint <= 1.5x live; while one is
-		// written, the new one and the log written meanwhile add to it.
-		if maxRatio > 4.5 {
+		// between checkpoints log + checkpoint <= 1.5x live, plus what the
+		// writer added while the last checkpoint was written.
+		if maxRatio > 4 {
 			t.Fatalf("%s: directory reached %.2fx the live data", te.name, maxRatio)
 		}
 		t.Logf("%s: directory at most %.2fx the live data", te.name, maxRatio)
