@@ -311,3 +311,32 @@ func TestDurableReadOnlyAfterFailure(t *testing.T) {
 		}
 	}
 }
+
+// TestDurableTornSegmentCreation: a crash while the newest segment was being
+// created leaves it shorter than a header or with an unwritten (zero)
+// header; recovery removes it and keeps everything before it.
+func TestDurableTornSegmentCreation(t *testing.T) {
+	for _, te := range testEngines {
+		for _, content := range [][]byte{nil, make([]byte, 10), make([]byte, fileHeaderSize)} {
+			dir := t.TempDir()
+			e := openDurableEngine(t, te, dir, true, nil)
+			want := runOps(t, e, 31, "k/", 30, nil)
+			e.Close()
+			next := durableNext(t, dir)
+			os.WriteFile(filepath.Join(dir, segmentName(next)), content, 0o640)
+			e = openDurableEngine(t, te, dir, true, nil)
+			checkState(t, e, "k/", want, "after a torn segment creation")
+			e.Close()
+		}
+	}
+}
+
+// durableNext returns the seq the next record of the closed database in dir
+// would get.
+func durableNext(t *testing.T, dir string) uint64 {
+	st, err := recoverDir(osFS{}, dir, false, func([]walOp) error { return nil }, func(uint64, []walOp) error { return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st.next
+}
