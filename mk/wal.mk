@@ -15,6 +15,8 @@ crash: lib
 		-run 'TestWALKill$$|TestWALPowerLoss|TestWALCorruption' ./go/storage/
 
 bench-wal: lib
-	$(GO) test -run '^$$' -bench 'BenchmarkWAL' -benchtime 4000x $(GO_TAGS_C) ./go/storage/
+	$(GO) test -run '^$$' -bench 'BenchmarkWAL(SyncPut|UnsyncedPut)' -benchtime 3000x $(GO_TAGS_C) ./go/storage/
+	$(GO) test -run '^$$' -bench 'BenchmarkWALReplay' -benchtime 5x $(GO_TAGS_C) ./go/storage/
+	$(GO) test -run '^$$' -bench 'BenchmarkWALInMemoryPut' -benchtime 2000000x $(GO_TAGS_C) ./go/storage/
 
 .PHONY: crash bench-wal

@@ -99,6 +99,11 @@ func openDurable(dir string, syncWrites bool, o *durableOptions, snap snapshotFu
 		d.opts.syncInterval = time.Second
 	}
 	d.fs = d.opts.fs
+	// Init may have just created dir: make its entry in the parent
+	// durable before anything acknowledged lives in it.
+	if err := d.fs.SyncDir(filepath.Dir(filepath.Clean(dir))); err != nil {
+		return nil, fmt.Errorf("storage: init: sync the parent of %s: %w", dir, err)
+	}
 	unlock, err := d.fs.Lock(filepath.Join(dir, lockFileName))
 	if err != nil {
 		if isLocked(err) {
@@ -283,7 +288,9 @@ func backupTo(ctx context.Context, dir string, seq uint64, snap snapshotFunc) er
 			return emit(k, v, exp)
 		})
 	}
-	if _, err := writeCheckpoint(osFS{}, dir, seq, checked, nil); err != nil {
+	if _, err := writeCheckpoint(osFS{}, dir, seq, checked, func() error {
+		return osFS{}.SyncDir(filepath.Dir(filepath.Clean(dir)))
+	}); err != nil {
 		if cerr := checkCtx(ctx); cerr != nil {
 			return cerr
 		}

@@ -15,8 +15,8 @@ package storage
 //     survive the process being killed.
 //   - syncTo(seq) makes seq durable. Group commit, leader/follower: the
 //     first waiter that finds no fdatasync in flight becomes the leader,
-//     syncs the segment up to everything written when it started, and
-//     wakes every waiter; the others sleep on a sync.Cond meanwhile. So
+//     writes out everything appended, syncs the segment, and wakes every
+//     waiter; the others sleep on a sync.Cond meanwhile. So
 //     waiting writers are parked goroutines, never threads blocked in C, and
 //     one fdatasync covers every record written before it started.
 //
@@ -142,10 +142,10 @@ func (l *walLog) append(fill func([]byte) []byte) uint64 {
 // commit returns once seq is in the kernel (sync false) or durable (sync
 // true), or with the log's failure.
 func (l *walLog) commit(op string, seq uint64, sync bool) error {
-	if err := l.writeOut(seq); err != nil {
-		return readOnlyErr(op, err)
-	}
 	if !sync {
+		if err := l.writeOut(seq); err != nil {
+			return readOnlyErr(op, err)
+		}
 		return nil
 	}
 	if err := l.syncTo(seq); err != nil {
@@ -287,7 +287,11 @@ func (l *walLog) rotate() (uint64, error) {
 	return l.written + 1, nil
 }
 
-// syncTo returns once seq (already written) is durable: group commit.
+// syncTo returns once seq is durable: group commit. Only sync leaders write
+// (one write(2) of everything pending right before their fdatasync), so no
+// write to the segment overlaps an fdatasync of it: on ext4 a concurrent
+// append moves the inode's datasync transaction and makes the sync wait
+// for a later journal commit.
 //
 // Gathering (PostgreSQL's commit_delay, made adaptive): the writers a sync
 // acknowledges come back with their next write a few microseconds after it,
@@ -300,24 +304,30 @@ func (l *walLog) rotate() (uint64, error) {
 func (l *walLog) syncTo(seq uint64) error {
 	l.smu.Lock()
 	defer l.smu.Unlock()
-	gathered := false
 	for l.synced < seq && l.err == nil {
 		if l.syncing || l.gathering {
 			l.scond.Wait()
 			continue
 		}
-		if !gathered && l.lastGroup > 1 {
-			gathered = true
-			l.gathering = true
-			want, base, dur := l.lastGroup, l.synced, l.lastSyncDur
-			l.smu.Unlock()
+		// This goroutine leads the next sync: gather, write out
+		// everything pending in one write(2), then fdatasync.
+		l.gathering = true
+		want, base, dur := l.lastGroup, l.synced, l.lastSyncDur
+		l.smu.Unlock()
+		if want > 1 {
 			deadline := time.Now().Add(dur / 2)
 			for l.lastSeq()-base < want && time.Now().Before(deadline) {
 				time.Sleep(20 * time.Microsecond)
 			}
-			l.writeOut(l.lastSeq()) // a failure is sticky: seen below
-			l.smu.Lock()
-			l.gathering = false
+		}
+		werr := l.writeOut(l.lastSeq())
+		l.smu.Lock()
+		l.gathering = false
+		if werr != nil || l.syncing {
+			// A failure is sticky (the loop ends); a rotation that took
+			// the sync flag meanwhile (it does not wait for gatherers,
+			// whose writeOut needs its wmu) is waited for, then retry.
+			l.scond.Broadcast()
 			continue
 		}
 		l.syncing = true
@@ -326,8 +336,8 @@ func (l *walLog) syncTo(seq uint64) error {
 		start := time.Now()
 		err := f.Sync()
 		l.syncs.Add(1)
-		dur := time.Since(start)
-		l.syncNanos.Add(int64(dur))
+		took := time.Since(start)
+		l.syncNanos.Add(int64(took))
 		l.smu.Lock()
 		l.syncing = false
 		if err != nil {
@@ -335,7 +345,7 @@ func (l *walLog) syncTo(seq uint64) error {
 		} else {
 			l.synced = max(l.synced, target)
 			if target > prev {
-				l.lastGroup, l.lastSyncDur = target-prev, dur
+				l.lastGroup, l.lastSyncDur = target-prev, took
 			}
 		}
 		l.scond.Broadcast()

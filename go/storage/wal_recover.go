@@ -12,6 +12,9 @@ package storage
 //     first remaining one must start at or before the checkpoint's seq (or
 //     at 1 without a checkpoint), and each segment must start where the
 //     previous one ended: a missing segment is ErrCorrupt.
+//   - A newest segment no longer than a header whose header is not valid
+//     is a torn creation (its header is synced before any record is
+//     written): removed.
 //   - Frames carry consecutive seqs. In every segment but the newest, any
 //     bad frame is ErrCorrupt. In the newest, a bad frame is a torn tail
 //     (cut there, the file truncated) if no valid frame with a later seq
@@ -110,9 +113,10 @@ func recoverDir(fs walFS, dir string, repair bool, load func([]walOp) error, app
 		if err != nil {
 			return st, err
 		}
-		if newest && len(b) < fileHeaderSize {
+		if newest && (len(b) < fileHeaderSize || (len(b) == fileHeaderSize && !validHeader(b, walMagic, seg))) {
 			// Torn creation: the crash came before its header was
-			// synced; it holds no record.
+			// synced (records are written only after that), so it
+			// holds no record.
 			st.tornAt = 0
 			if repair {
 				if err := fs.Remove(name); err != nil {
@@ -178,6 +182,12 @@ func recoverDir(fs walFS, dir string, repair bool, load func([]walOp) error, app
 	st.segs = live
 	st.next = next
 	return st, nil
+}
+
+// validHeader reports whether b starts with a valid header of magic and seq.
+func validHeader(b []byte, magic string, seq uint64) bool {
+	h, err := parseHeader(b, magic, "")
+	return err == nil && h == seq
 }
 
 // laterFrame reports whether a valid frame with a seq after expect starts

@@ -225,15 +225,20 @@ func TestDurableCheckpointBoundsDisk(t *testing.T) {
 				live = int64(520 * (len(val) + 5))
 			}
 			if i > 1000 && i%500 == 0 {
+				// Between checkpoints (one in flight adds its new file
+				// and the log written meanwhile, which depends on speed).
+				d := durableOf(e)
+				d.ckptMu.Lock()
 				r := float64(dirSize(t, dir)) / float64(live)
+				d.ckptMu.Unlock()
 				maxRatio = max(maxRatio, r)
 			}
 		}
 		e.Close()
 		// live data ~0.5 MB; the trigger is max(256 KiB, checkpoint/2):
-		// between checkpoints log + checkpoint <= 1.5x live; while one is
-		// written, the new one and the log written meanwhile add to it.
-		if maxRatio > 4.5 {
+		// between checkpoints log + checkpoint <= 1.5x live, plus what the
+		// writer added while the last checkpoint was written.
+		if maxRatio > 4 {
 			t.Fatalf("%s: directory reached %.2fx the live data", te.name, maxRatio)
 		}
 		t.Logf("%s: directory at most %.2fx the live data", te.name, maxRatio)
@@ -305,4 +310,33 @@ func TestDurableReadOnlyAfterFailure(t *testing.T) {
 			e.Close()
 		}
 	}
+}
+
+// TestDurableTornSegmentCreation: a crash while the newest segment was being
+// created leaves it shorter than a header or with an unwritten (zero)
+// header; recovery removes it and keeps everything before it.
+func TestDurableTornSegmentCreation(t *testing.T) {
+	for _, te := range testEngines {
+		for _, content := range [][]byte{nil, make([]byte, 10), make([]byte, fileHeaderSize)} {
+			dir := t.TempDir()
+			e := openDurableEngine(t, te, dir, true, nil)
+			want := runOps(t, e, 31, "k/", 30, nil)
+			e.Close()
+			next := durableNext(t, dir)
+			os.WriteFile(filepath.Join(dir, segmentName(next)), content, 0o640)
+			e = openDurableEngine(t, te, dir, true, nil)
+			checkState(t, e, "k/", want, "after a torn segment creation")
+			e.Close()
+		}
+	}
+}
+
+// durableNext returns the seq the next record of the closed database in dir
+// would get.
+func durableNext(t *testing.T, dir string) uint64 {
+	st, err := recoverDir(osFS{}, dir, false, func([]walOp) error { return nil }, func(uint64, []walOp) error { return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st.next
 }
