@@ -100,8 +100,8 @@
  * snapshot and iterator; it is freed when the handle is closed and the
  * last snapshot and iterator are gone. Point reads and writes look the
  * handle up without a reference (mt_handle_peek: no shared write per call)
- * inside their epoch section, so mt_db_destroy first waits for every
- * section active at that point (ck_epoch_synchronize_wait): a call that saw
+ * inside their epoch section, so mt_db_destroy defers the free until every
+ * section active at that point has ended (mt_epoch_call): a call that saw
  * the handle open began its section before the close, and the handle was
  * closed before the last reference went. Sweeps, stats, snapshot and
  * iterator opens take a reference (mt_handle_acquire). Nothing of the db
@@ -172,20 +172,11 @@ static int mt_db_create(struct mt_db **out)
 	return MANTIS_OK;
 }
 
-static void mt_db_destroy(struct mt_db *db)
+/* Frees the db and everything still in it (no thread can reach it). */
+static void mt_db_free(struct mt_db *db)
 {
 	struct mt_db_snapchunk *c = db->snaps, *next;
 
-	/* Last reference. Calls that hold a reference are gone; calls that
-	 * looked the handle up without one (mt_handle_peek) did so inside an
-	 * epoch section that began before they saw it open, and the handle
-	 * was closed before the last reference went: waiting for every
-	 * section that is active now waits for all of them. Then no thread
-	 * can reach the db, and the list is freed directly. Never called
-	 * inside a section (handle releases and closes happen outside). */
-	assert(!mt_epoch_in_section());
-	ck_epoch_synchronize_wait(&mt_epoch_global, NULL, NULL);
-	mt_epoch_reclaim_acquire();
 	mt_sl_destroy(&db->sl);
 	mt_free(db->ready);
 	while (c != NULL) {
@@ -194,6 +185,39 @@ static void mt_db_destroy(struct mt_db *db)
 		c = next;
 	}
 	mt_free(db);
+}
+
+static void mt_db_free_cb(ck_epoch_entry_t *e)
+{
+	mt_epoch_reclaim_acquire();
+	mt_db_free((struct mt_db *)((char *)e - offsetof(struct mt_db, free_entry)));
+}
+
+/*
+ * Last reference. Calls that hold a reference are gone; calls that looked
+ * the handle up without one (mt_handle_peek) did so inside an epoch section
+ * that began before they saw it open, and the handle was closed before the
+ * last reference went. So the db is freed once every section active now has
+ * ended: deferred through the epoch like any unlinked node (no wait here:
+ * ck_epoch_synchronize_wait used to spin on the calls still running), and
+ * then reclaimed at once if no section is active (mt_epoch_reclaim), else
+ * by the next poll of any thread. Never called inside a section (handle
+ * releases and closes happen outside).
+ */
+static void mt_db_destroy(struct mt_db *db)
+{
+	ck_epoch_record_t *r = mt_epoch_record();
+
+	assert(!mt_epoch_in_section());
+	if (r == NULL) {
+		/* No record to defer on (ENOMEM): wait, sleeping. */
+		(void)mt_epoch_reclaim();
+		mt_epoch_reclaim_acquire();
+		mt_db_free(db);
+		return;
+	}
+	mt_epoch_call(r, &db->free_entry, mt_db_free_cb);
+	(void)mt_epoch_reclaim();
 }
 
 void mt_db_ref(struct mt_db *db)
@@ -576,7 +600,7 @@ static int mt_db_apply(uint64_t dbh, struct mt_db_rec *recs, size_t n, uint64_t 
 	size_t i;
 
 	/* The handle is looked up without a reference: the section keeps the
-	 * db alive until its end (mt_db_destroy waits for it). Everything
+	 * db alive until its end (mt_db_destroy defers the free past it). Everything
 	 * that touches db stays inside it. */
 	rc = mt_handle_enter(dbh, MT_HANDLE_DB, &r, (void **)&db);
 	if (rc != MANTIS_OK)
@@ -1238,8 +1262,10 @@ int mantis_db_sweep(uint64_t dbh, uint64_t *reclaimed_out)
 	mt_epoch_end(a.r, &sec);
 	mt_free(snaps);
 	mt_handle_release(dbh);
-	/* Free what was unlinked once current readers are gone. */
+	/* Free what was unlinked once current readers are gone, and what
+	 * every other thread deferred meanwhile, parked ones included. */
 	mt_epoch_barrier();
+	(void)mt_epoch_reclaim();
 	if (reclaimed_out != NULL)
 		*reclaimed_out = a.st.versions;
 	return MANTIS_OK;

@@ -1034,6 +1034,8 @@ void mt_sl_prune(struct mt_sl *sl, ck_epoch_record_t *r, struct mt_sl_node *n,
 		/* Only this pruner changes links below min_seq: the tail is
 		 * frozen, so counting it first is exact. */
 		if (tail != NULL && mt_sl_carrier_room(r, &c, mt_sl_chain_len(tail))) {
+			/* A plain store: mt_epoch_call (in the retire below)
+			 * fences it before it reads the epoch. */
 			ck_pr_store_ptr(&v->next, NULL);
 			mt_sl_carry_chain(c, tail, n->klen, st);
 		}
