@@ -100,8 +100,8 @@
  * snapshot and iterator; it is freed when the handle is closed and the
  * last snapshot and iterator are gone. Point reads and writes look the
  * handle up without a reference (mt_handle_peek: no shared write per call)
- * inside their epoch section, so mt_db_destroy first waits for every
- * section active at that point (ck_epoch_synchronize_wait): a call that saw
+ * inside their epoch section, so mt_db_destroy defers the free until every
+ * section active at that point has ended (mt_epoch_call): a call that saw
  * the handle open began its section before the close, and the handle was
  * closed before the last reference went. Sweeps, stats, snapshot and
  * iterator opens take a reference (mt_handle_acquire). Nothing of the db
@@ -172,19 +172,11 @@ static int mt_db_create(struct mt_db **out)
 	return MANTIS_OK;
 }
 
-static void mt_db_destroy(struct mt_db *db)
+/* Frees the db and everything still in it (no thread can reach it). */
+static void mt_db_free(struct mt_db *db)
 {
 	struct mt_db_snapchunk *c = db->snaps, *next;
 
-	/* Last reference. Calls that hold a reference are gone; calls that
-	 * looked the handle up without one (mt_handle_peek) did so inside an
-	 * epoch section that began before they saw it open, and the handle
-	 * was closed before the last reference went: waiting for every
-	 * section that is active now waits for all of them. Then no thread
-	 * can reach the db, and the list is freed directly. Never called
-	 * inside a section (handle releases and closes happen outside). */
-	ck_epoch_synchronize_wait(&mt_epoch_global, NULL, NULL);
-	mt_epoch_reclaim_acquire();
 	mt_sl_destroy(&db->sl);
 	mt_free(db->ready);
 	while (c != NULL) {
@@ -193,6 +185,39 @@ static void mt_db_destroy(struct mt_db *db)
 		c = next;
 	}
 	mt_free(db);
+}
+
+static void mt_db_free_cb(ck_epoch_entry_t *e)
+{
+	mt_epoch_reclaim_acquire();
+	mt_db_free((struct mt_db *)((char *)e - offsetof(struct mt_db, free_entry)));
+}
+
+/*
+ * Last reference. Calls that hold a reference are gone; calls that looked
+ * the handle up without one (mt_handle_peek) did so inside an epoch section
+ * that began before they saw it open, and the handle was closed before the
+ * last reference went. So the db is freed once every section active now has
+ * ended: deferred through the epoch like any unlinked node (no wait here:
+ * ck_epoch_synchronize_wait used to spin on the calls still running), and
+ * then reclaimed at once if no section is active (mt_epoch_reclaim), else
+ * by the next poll of any thread. Never called inside a section (handle
+ * releases and closes happen outside).
+ */
+static void mt_db_destroy(struct mt_db *db)
+{
+	ck_epoch_record_t *r = mt_epoch_record();
+
+	assert(!mt_epoch_in_section());
+	if (r == NULL) {
+		/* No record to defer on (ENOMEM): wait, sleeping. */
+		(void)mt_epoch_reclaim();
+		mt_epoch_reclaim_acquire();
+		mt_db_free(db);
+		return;
+	}
+	mt_epoch_call(r, &db->free_entry, mt_db_free_cb);
+	(void)mt_epoch_reclaim();
 }
 
 void mt_db_ref(struct mt_db *db)
@@ -366,12 +391,38 @@ void mt_db_prune_account(struct mt_db *db, const struct mt_sl_prune_stats *st)
 	mt_sl_stripe_add(&sp->entries, (uint64_t)st->entries);
 }
 
+/*
+ * The cached bound only rises when someone rescans the slots. Snapshot
+ * opens and closes do; call-long registrations (multiget) rescan when they
+ * end; and a pruner that finds the bound more than MT_DB_REFRESH_LAG seqs
+ * behind published rescans, at most once every MT_DB_REFRESH_EVERY prunes
+ * of its thread (a scan reads every slot: a chunk of 63 for most dbs). So
+ * however registrations overlap, a chain keeps what live snapshots read
+ * plus a bounded lag (defect 2 of issue 8: without this, back-to-back
+ * multigets held the bound still and chains grew without limit).
+ */
+#define MT_DB_REFRESH_LAG   64u
+#define MT_DB_REFRESH_EVERY 8u
+static __thread uint32_t mt_db_tls_prunes;
+
+static uint64_t mt_db_prune_bound(struct mt_db *db)
+{
+	uint64_t m = mt_db_min_seq(db);
+
+	if (ck_pr_load_64(&db->published) - m > MT_DB_REFRESH_LAG &&
+	    ++mt_db_tls_prunes % MT_DB_REFRESH_EVERY == 0) {
+		mt_db_refresh_min(db);
+		m = mt_db_min_seq(db);
+	}
+	return m;
+}
+
 void mt_db_prune_node(struct mt_db *db, ck_epoch_record_t *r, struct mt_sl_node *n, uint64_t now_ms)
 {
 	struct mt_sl_prune_stats st = {0};
 	struct mt_sl_bound b = {0};
 
-	b.min_seq = mt_db_min_seq(db);
+	b.min_seq = mt_db_prune_bound(db);
 	b.now_ms = now_ms;
 	mt_sl_prune(&db->sl, r, n, &b, &db->removed_seq, &st);
 	mt_db_prune_account(db, &st);
@@ -549,7 +600,7 @@ static int mt_db_apply(uint64_t dbh, struct mt_db_rec *recs, size_t n, uint64_t 
 	size_t i;
 
 	/* The handle is looked up without a reference: the section keeps the
-	 * db alive until its end (mt_db_destroy waits for it). Everything
+	 * db alive until its end (mt_db_destroy defers the free past it). Everything
 	 * that touches db stays inside it. */
 	rc = mt_handle_enter(dbh, MT_HANDLE_DB, &r, (void **)&db);
 	if (rc != MANTIS_OK)
@@ -714,8 +765,13 @@ static void mt_db_put_le32(unsigned char *p, uint32_t v)
 int mt_db_acquire_snap(struct mt_db *db, uint64_t h, struct mt_snap **out)
 {
 	void *obj;
-	int rc = mt_handle_acquire(h, MT_HANDLE_SNAPSHOT, &obj);
+	int rc;
 
+	/* Both releases below may drop the last reference of the handle and
+	 * destroy its object (and db), which must not happen inside one of
+	 * this thread's sections (defect 1 of issue 8): callers hold none. */
+	assert(!mt_epoch_in_section());
+	rc = mt_handle_acquire(h, MT_HANDLE_SNAPSHOT, &obj);
 	if (rc != MANTIS_OK)
 		return rc;
 	if (((struct mt_snap *)obj)->db != db) {
@@ -724,6 +780,48 @@ int mt_db_acquire_snap(struct mt_db *db, uint64_t h, struct mt_snap **out)
 	}
 	*out = obj;
 	return MANTIS_OK;
+}
+
+/*
+ * The entry of the point reads that take a snapshot handle: the snapshot is
+ * acquired before the epoch section begins and released after it ends, by
+ * mt_db_leave_snap, because releasing it may drop its last reference (and
+ * its db's) and destroy them, which waits for a grace period: inside the
+ * caller's own section, for ever. The db handle's error comes first, as it
+ * did when the db was looked up first.
+ */
+static int mt_db_enter_snap(uint64_t dbh, uint64_t snaph, ck_epoch_record_t **r, struct mt_db **db,
+                            struct mt_snap **snap)
+{
+	void *obj = NULL;
+	int src = MANTIS_OK, rc;
+
+	*snap = NULL;
+	if (snaph != 0)
+		src = mt_handle_acquire(snaph, MT_HANDLE_SNAPSHOT, &obj);
+	rc = mt_handle_enter(dbh, MT_HANDLE_DB, r, (void **)db);
+	if (rc == MANTIS_OK && src != MANTIS_OK) {
+		mt_handle_leave(*r);
+		rc = src;
+	} else if (rc == MANTIS_OK && obj != NULL && ((struct mt_snap *)obj)->db != *db) {
+		mt_handle_leave(*r);
+		rc = MANTIS_EINVAL;
+	}
+	if (rc != MANTIS_OK) {
+		if (src == MANTIS_OK && obj != NULL)
+			mt_handle_release(snaph);
+		return rc;
+	}
+	*snap = obj;
+	return MANTIS_OK;
+}
+
+/* Ends the section of mt_db_enter_snap, then releases the snapshot. */
+static void mt_db_leave_snap(ck_epoch_record_t *r, uint64_t snaph, struct mt_snap *snap)
+{
+	mt_handle_leave(r);
+	if (snap != NULL)
+		mt_handle_release(snaph);
 }
 
 /* ------------------------------------------------------------ public: db */
@@ -782,16 +880,24 @@ int mantis_db_delete(uint64_t db, const void *key, size_t klen, uint64_t *seq_ou
 }
 
 /*
- * Parses a batch. With recs NULL only validates and counts; otherwise fills
- * recs (as many as counted). Returns MANTIS_OK or the first error.
+ * Parses a batch in one pass into *recs, which starts as the caller's
+ * stack array of *cap records and is replaced by a larger heap array
+ * (mt_malloc, doubling) when it fills; the caller frees *recs if it is no
+ * longer stack. One pass, so that the count and the records come from the
+ * same reading of the caller's buffer: two passes (count, then fill) trusted
+ * the second to find no more records than the first, and a buffer changed
+ * in between (a caller's bug, never ours to crash on) overflowed the array
+ * (defect 7 of issue 8). Returns MANTIS_OK or the first error.
  */
-static int mt_db_parse_batch(const unsigned char *b, size_t len, struct mt_db_rec *recs,
-                             size_t *n_out)
+static int mt_db_parse_batch(const unsigned char *b, size_t len, struct mt_db_rec *stack,
+                             struct mt_db_rec **recs, size_t *cap, size_t *n_out)
 {
 	size_t off = 0, n = 0;
 
+	assert(*recs == stack && *cap > 0);
 	while (off < len) {
 		size_t left = len - off;
+		struct mt_db_rec *rec;
 		uint8_t op;
 		uint32_t klen, vlen;
 		uint64_t ttl;
@@ -814,18 +920,28 @@ static int mt_db_parse_batch(const unsigned char *b, size_t len, struct mt_db_re
 			return rc;
 		if (vlen > MANTIS_VALUE_MAX)
 			return MANTIS_ETOOLARGE;
-		if (recs != NULL) {
-			struct mt_db_rec *rec = &recs[n];
+		if (n == *cap) {
+			/* Records are at least MANTIS_BATCH_HDR + 1 bytes, so
+			 * len bounds the count and the doubling cannot wrap. */
+			struct mt_db_rec *grown = mt_malloc(2 * n * sizeof(*grown));
 
-			memset(rec, 0, sizeof(*rec));
-			rec->op = op;
-			rec->klen = klen;
-			rec->vlen = vlen;
-			rec->ttl = ttl;
-			rec->key = b + off + MANTIS_BATCH_HDR;
-			rec->val = rec->key + klen;
-			rec->order = (uint32_t)n;
+			if (grown == NULL)
+				return MANTIS_ENOMEM;
+			memcpy(grown, *recs, n * sizeof(*grown));
+			if (*recs != stack)
+				mt_free(*recs);
+			*recs = grown;
+			*cap = 2 * n;
 		}
+		rec = &(*recs)[n];
+		memset(rec, 0, sizeof(*rec));
+		rec->op = op;
+		rec->klen = klen;
+		rec->vlen = vlen;
+		rec->ttl = ttl;
+		rec->key = b + off + MANTIS_BATCH_HDR;
+		rec->val = rec->key + klen;
+		rec->order = (uint32_t)n;
 		n++;
 		off += MANTIS_BATCH_HDR + (size_t)klen + vlen;
 	}
@@ -839,23 +955,19 @@ int mantis_db_write(uint64_t dbh, const void *batch, size_t len, uint64_t check_
                     uint64_t *seq_out)
 {
 	struct mt_db_rec stack[MT_DB_STACK_RECS], *recs = stack;
-	size_t n = 0, i;
+	size_t n = 0, i, cap = MT_DB_STACK_RECS;
 	int rc;
 
 	if (batch == NULL && len > 0)
 		return MANTIS_EINVAL;
 	if (len > MANTIS_BATCH_MAX)
 		return MANTIS_ETOOLARGE;
-	rc = mt_db_parse_batch(batch, len, NULL, &n);
-	if (rc != MANTIS_OK)
+	rc = mt_db_parse_batch(batch, len, stack, &recs, &cap, &n);
+	if (rc != MANTIS_OK) {
+		if (recs != stack)
+			mt_free(recs);
 		return rc;
-	if (n > MT_DB_STACK_RECS) {
-		recs = mt_malloc(n * sizeof(*recs));
-		if (recs == NULL)
-			return MANTIS_ENOMEM;
 	}
-	if (n > 0)
-		(void)mt_db_parse_batch(batch, len, recs, &n);
 	if (n > 1)
 		qsort(recs, n, sizeof(*recs), mt_db_rec_cmp);
 	/* The last write of each key applies (sorted by key, then position). */
@@ -921,15 +1033,9 @@ int mantis_db_get(uint64_t dbh, uint64_t snaph, const void *key, size_t klen, vo
 	if (vlen_out == NULL || (buf == NULL && cap > 0))
 		return MANTIS_EINVAL;
 	/* A reference-free lookup: the section keeps db alive. */
-	rc = mt_handle_enter(dbh, MT_HANDLE_DB, &r, (void **)&db);
+	rc = mt_db_enter_snap(dbh, snaph, &r, &db, &snap);
 	if (rc != MANTIS_OK)
 		return rc;
-	if (snaph != 0)
-		rc = mt_db_acquire_snap(db, snaph, &snap);
-	if (rc != MANTIS_OK) {
-		mt_handle_leave(r);
-		return rc;
-	}
 	v = mt_db_read(db, key, klen, snap != NULL ? snap->seq : 0, snap == NULL, &n);
 	if (v == NULL || (mt_sl_ver_seqf(v) & MT_SL_V_TOMB)) {
 		rc = MANTIS_NOTFOUND;
@@ -947,10 +1053,7 @@ int mantis_db_get(uint64_t dbh, uint64_t snaph, const void *key, size_t klen, vo
 			*seq_out = mt_sl_ver_seqf(v) & MT_SL_SEQ_MASK;
 	}
 	mt_sl_stripe_add(&mt_db_stripe(db)->reads, 1);
-	mt_handle_leave(r);
-	/* Outside the section: dropping the last reference may destroy. */
-	if (snap != NULL)
-		mt_handle_release(snaph);
+	mt_db_leave_snap(r, snaph, snap);
 	return rc;
 }
 
@@ -1006,13 +1109,10 @@ int mantis_db_multiget(uint64_t dbh, uint64_t snaph, const void *keys, size_t ke
 	}
 	if (off != keys_len)
 		return MANTIS_EINVAL; /* trailing bytes */
-	rc = mt_handle_enter(dbh, MT_HANDLE_DB, &r, (void **)&db);
+	rc = mt_db_enter_snap(dbh, snaph, &r, &db, &snap);
 	if (rc != MANTIS_OK)
 		return rc;
-	if (snaph != 0) {
-		rc = mt_db_acquire_snap(db, snaph, &snap);
-		if (rc != MANTIS_OK)
-			goto out;
+	if (snap != NULL) {
 		seq = snap->seq;
 	} else {
 		/* One snapshot for the whole call, so that keys agree. */
@@ -1049,12 +1149,10 @@ int mantis_db_multiget(uint64_t dbh, uint64_t snaph, const void *keys, size_t ke
 	*out_len = need;
 	rc = need <= out_cap ? MANTIS_OK : MANTIS_EBUFSIZE;
 out:
+	/* Refresh: the bound may rise past this call's registration. */
 	if (slot != NULL)
-		mt_db_snap_unregister(db, slot, 0);
-	mt_handle_leave(r);
-	/* Outside the section: dropping the last reference may destroy. */
-	if (snap != NULL)
-		mt_handle_release(snaph);
+		mt_db_snap_unregister(db, slot, 1);
+	mt_db_leave_snap(r, snaph, snap);
 	return rc;
 }
 
@@ -1164,8 +1262,10 @@ int mantis_db_sweep(uint64_t dbh, uint64_t *reclaimed_out)
 	mt_epoch_end(a.r, &sec);
 	mt_free(snaps);
 	mt_handle_release(dbh);
-	/* Free what was unlinked once current readers are gone. */
+	/* Free what was unlinked once current readers are gone, and what
+	 * every other thread deferred meanwhile, parked ones included. */
 	mt_epoch_barrier();
+	(void)mt_epoch_reclaim();
 	if (reclaimed_out != NULL)
 		*reclaimed_out = a.st.versions;
 	return MANTIS_OK;

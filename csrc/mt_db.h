@@ -57,6 +57,7 @@ struct mt_db {
 	uint64_t refs;        /* the handle's, and one per snapshot/iterator */
 	char pad2[CK_MD_CACHELINE - 2 * sizeof(uint64_t)];
 	struct mt_db_stripe stripe[MT_SL_STRIPES];
+	ck_epoch_entry_t free_entry; /* the deferred free of the last reference */
 } CK_CC_CACHELINE;
 
 /* A snapshot handle's object. Holds a reference on db. */

@@ -23,6 +23,7 @@
 #include "mt_pr.h"
 
 #include <ck_epoch.h>
+#include <stdint.h>
 
 #ifdef MT_TSAN
 void __tsan_acquire(void *addr);
@@ -42,6 +43,15 @@ static inline ck_epoch_record_t *mt_epoch_record(void)
 	ck_epoch_record_t *r = mt_epoch_tls;
 
 	return r != NULL ? r : mt_epoch_record_slow();
+}
+
+/* Is the calling thread inside one of its sections? (For assertions: code
+ * that may wait for a grace period must not run inside one.) */
+static inline int mt_epoch_in_section(void)
+{
+	ck_epoch_record_t *r = mt_epoch_tls;
+
+	return r != NULL && ck_pr_load_uint(&r->active) != 0;
 }
 
 static inline void mt_epoch_begin(ck_epoch_record_t *r, ck_epoch_section_t *s)
@@ -67,12 +77,22 @@ static inline void mt_epoch_reclaim_acquire(void)
 
 /* Defers cb(e) until no section that began before this call is active. Must
  * be called outside a section or inside one of r's; r must be the calling
- * thread's record. Polls for expired grace periods every few calls so that
- * deferred memory stays bounded. */
+ * thread's record. Every store the caller made before (the unlink above
+ * all) is ordered before the epoch is read. Polls for expired grace periods
+ * every few calls, its own record's and one other thread's, so that
+ * deferred memory stays bounded even when its deferring thread parks.
+ * cb may run on any thread, inside that thread's section. */
 void mt_epoch_call(ck_epoch_record_t *r, ck_epoch_entry_t *e, ck_epoch_cb_t *cb);
 
 /* Runs every callback the calling thread has deferred, waiting for the
- * grace periods they need. Must not be called inside a section. */
+ * grace periods they need (sleeping, see mt_wait). Must not be called
+ * inside a section. */
 void mt_epoch_barrier(void);
+
+/* Reclaims what every thread deferred before this call, its own and parked
+ * threads' alike (callbacks whose owner holds its record's lock at that
+ * instant are left to it): two grace periods, then every record's expired
+ * callbacks. Returns how many ran. Must not be called inside a section. */
+uint64_t mt_epoch_reclaim(void);
 
 #endif /* MT_EPOCH_H */

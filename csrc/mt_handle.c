@@ -32,6 +32,7 @@ static struct mt_handle_slot *mt_handle_dir[MT_HANDLE_DIR];
 static uint32_t mt_handle_chunks;    /* chunks allocated, under the lock */
 static uint32_t mt_handle_free_head; /* 0: empty; index 0 is never issued */
 static uint64_t mt_handle_open;
+static uint64_t mt_handle_retired; /* slots whose generation ran out */
 static pthread_mutex_t mt_handle_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static struct mt_handle_slot *mt_handle_slot(uint32_t index)
@@ -180,15 +181,28 @@ int mt_handle_peek(uint64_t h, enum mt_handle_kind kind, void **obj_out)
 	return MANTIS_OK;
 }
 
-/* Frees a slot whose object was destroyed: bump the generation so every
- * outstanding copy of the handle goes stale, and put it on the free list. */
+/*
+ * Frees a slot whose object was destroyed: bump the generation so every
+ * outstanding copy of the handle goes stale, and put it on the free list.
+ *
+ * A slot whose generation would wrap is retired instead: it stays CLOSED
+ * at the last generation for ever and never returns to the free list.
+ * Reusing it would issue generation 1 again, and a stale copy of that
+ * handle (2^32 opens ago: about 70 minutes at a million opens a second on
+ * one slot, which the LIFO free list makes the common case) would validate
+ * against the new object (defect 5 of issue 8). A retired slot costs its 32
+ * bytes once per 2^32 opens.
+ */
 static void mt_handle_recycle(struct mt_handle_slot *s, uint32_t index, uint32_t gen)
 {
-	uint32_t next = gen + 1 == 0 ? 1 : gen + 1;
-
 	ck_pr_store_ptr(&s->obj, NULL);
 	s->destroy = NULL;
-	ck_pr_store_64(&s->state, (uint64_t)next << 32 | MT_HS_CLOSED);
+	if (gen == UINT32_MAX) {
+		ck_pr_store_64(&s->state, (uint64_t)gen << 32 | MT_HS_CLOSED);
+		ck_pr_inc_64(&mt_handle_retired);
+		return;
+	}
+	ck_pr_store_64(&s->state, (uint64_t)(gen + 1) << 32 | MT_HS_CLOSED);
 	pthread_mutex_lock(&mt_handle_lock);
 	s->next_free = mt_handle_free_head;
 	mt_handle_free_head = index;
@@ -246,4 +260,28 @@ int mt_handle_close(uint64_t h, enum mt_handle_kind kind)
 uint64_t mt_handle_open_count(void)
 {
 	return ck_pr_load_64(&mt_handle_open);
+}
+
+uint64_t mt_handle_retired_count(void)
+{
+	return ck_pr_load_64(&mt_handle_retired);
+}
+
+int mt_handle_test_set_gen(uint32_t index, uint32_t gen)
+{
+	struct mt_handle_slot *s = mt_handle_slot(index);
+	uint64_t w;
+
+	if (s == NULL || gen == 0)
+		return MANTIS_EINVAL;
+	pthread_mutex_lock(&mt_handle_lock);
+	w = ck_pr_load_64(&s->state);
+	/* Only a free slot: an open one's holders know its generation. */
+	if (!(w & MT_HS_CLOSED) || (w & MT_HS_REFS) != 0) {
+		pthread_mutex_unlock(&mt_handle_lock);
+		return MANTIS_EINVAL;
+	}
+	ck_pr_store_64(&s->state, (uint64_t)gen << 32 | (w & 0xffffffffull));
+	pthread_mutex_unlock(&mt_handle_lock);
+	return MANTIS_OK;
 }

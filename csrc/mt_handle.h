@@ -17,8 +17,9 @@
  * Slots live in fixed chunks reached through a directory that only grows,
  * so a slot's address never changes and lookups need no epoch. Allocation
  * and slot recycling take a mutex (handle creation is not a hot path).
- * Handle 0 is never issued (index 0 is reserved), and generation 0 is
- * skipped on wrap-around.
+ * Handle 0 is never issued (index 0 is reserved). Generations never wrap:
+ * a slot whose generation reaches 2^32 - 1 is retired when that handle
+ * closes, never reused.
  */
 #ifndef MT_HANDLE_H
 #define MT_HANDLE_H
@@ -96,5 +97,12 @@ static inline void mt_handle_leave(ck_epoch_record_t *r)
 
 /* The number of handles open now (for tests and leak checks). */
 uint64_t mt_handle_open_count(void);
+/* The number of slots retired because their generation ran out. */
+uint64_t mt_handle_retired_count(void);
+
+/* Test hook: sets the generation of free slot index (closed, no holder) to
+ * gen, so that tests reach the wrap-around of a slot's generation without
+ * 2^32 opens. Returns MANTIS_OK, or MANTIS_EINVAL if the slot is not free. */
+int mt_handle_test_set_gen(uint32_t index, uint32_t gen);
 
 #endif /* MT_HANDLE_H */

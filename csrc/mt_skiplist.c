@@ -820,6 +820,9 @@ void mt_sl_pos_drop(struct mt_sl_pos *pos)
 static void mt_sl_carry(struct mt_sl_carrier *c, struct mt_sl_ver *v, size_t klen,
                         struct mt_sl_prune_stats *st)
 {
+	/* Room was made for a frozen chain: no writer links below a version
+	 * at or below the decided bound, nor into a chain with no pending
+	 * aborted head (see mt_sl_prune), so the count taken cannot grow. */
 	assert(c->n < c->cap);
 	c->v[c->n++] = v;
 	st->versions++;
@@ -947,7 +950,7 @@ void mt_sl_prune(struct mt_sl *sl, ck_epoch_record_t *r, struct mt_sl_node *n,
 	struct mt_sl_ver *h, *pred = NULL, *cur, *v = NULL;
 	uint64_t decided = b->min_seq > b->aged ? b->min_seq : b->aged, newer = 0;
 	struct mt_sl_carrier *c = NULL;
-	int newer_live = 0;
+	int newer_live = 0, pending = 0;
 	uint32_t s;
 
 	for (;;) {
@@ -972,6 +975,14 @@ void mt_sl_prune(struct mt_sl *sl, ck_epoch_record_t *r, struct mt_sl_node *n,
 			 * seq is published). The last version of the chain
 			 * stays (I5): it goes with the node. */
 			drop = sq <= decided && (pred != NULL || nx != NULL);
+			/* Above the decided bound, an aborted write may sit
+			 * over a writer with a lower seq still in flight (an
+			 * abort does not wait for lower seqs), which links
+			 * below it: the chain is not frozen, so the node must
+			 * not be removed (defect 4 of issue 8: the removal lost
+			 * that writer's version, or overran its carrier). */
+			if (sq > decided)
+				pending = 1;
 		} else if (sq > b->min_seq) {
 			/* Middle versions (sweeps only): a committed version
 			 * whose newer neighbour every unregistered reader
@@ -1023,12 +1034,14 @@ void mt_sl_prune(struct mt_sl *sl, ck_epoch_record_t *r, struct mt_sl_node *n,
 		/* Only this pruner changes links below min_seq: the tail is
 		 * frozen, so counting it first is exact. */
 		if (tail != NULL && mt_sl_carrier_room(r, &c, mt_sl_chain_len(tail))) {
+			/* A plain store: mt_epoch_call (in the retire below)
+			 * fences it before it reads the epoch. */
 			ck_pr_store_ptr(&v->next, NULL);
 			mt_sl_carry_chain(c, tail, n->klen, st);
 		}
 	}
 	mt_sl_carrier_retire(r, c);
-	if (!newer_live &&
+	if (!newer_live && !pending &&
 	    (v == NULL || (mt_sl_ver_seqf(v) & MT_SL_V_TOMB) || mt_sl_ver_expired(v, b->now_ms))) {
 		if (mt_sl_remove(sl, r, n, h, v, removed_seq, st))
 			return; /* PRUNING stays set on a removed node */

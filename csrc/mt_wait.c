@@ -1,0 +1,76 @@
+/*
+ * mt_wait.c - spin-then-futex lock and sleeping backoff (see mt_wait.h for
+ * when each is allowed).
+ *
+ * The lock is Drepper's third futex mutex: a free lock is taken by one CAS
+ * 0 -> 1; a contender that finds it held marks it 2 ("maybe sleepers") and
+ * sleeps on the word while it reads 2; unlock stores 0 and wakes one sleeper
+ * only if the word was 2, so an uncontended lock and unlock are a CAS and a
+ * swap with no system call. A woken thread takes the lock as 2 (others may
+ * still sleep), so no wake-up is lost.
+ */
+#include "mt_wait.h"
+
+#include "mt_pr.h"
+
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+static void mt_wait_futex_wait(uint32_t *addr, uint32_t val)
+{
+	/* Returns at once if *addr != val (no lost wake-up); spurious
+	 * returns are fine, the caller re-checks. */
+	(void)syscall(SYS_futex, addr, FUTEX_WAIT_PRIVATE, val, NULL, NULL, 0);
+}
+
+static void mt_wait_futex_wake(uint32_t *addr)
+{
+	(void)syscall(SYS_futex, addr, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+}
+
+int mt_wait_trylock(uint32_t *l)
+{
+	/* Acquire (full barrier): the holder's critical section follows. */
+	return ck_pr_load_32(l) == 0 && ck_pr_cas_32(l, 0, 1);
+}
+
+void mt_wait_lock(uint32_t *l)
+{
+	for (unsigned i = 0; i < MT_WAIT_SPINS; i++) {
+		if (mt_wait_trylock(l))
+			return;
+		ck_pr_stall();
+	}
+	/* Announce a sleeper; the swap (full barrier) takes the lock if the
+	 * holder left meanwhile (it read 0). */
+	while (ck_pr_fas_32(l, 2) != 0)
+		mt_wait_futex_wait(l, 2);
+}
+
+void mt_wait_unlock(uint32_t *l)
+{
+	/* Release (full barrier): the critical section precedes the store
+	 * that frees the lock. */
+	if (ck_pr_fas_32(l, 0) == 2)
+		mt_wait_futex_wake(l);
+}
+
+void mt_wait_backoff(unsigned *n)
+{
+	struct timespec ts = {0, 1000};
+
+	if (*n < MT_WAIT_SPINS) {
+		(*n)++;
+		ck_pr_stall();
+		return;
+	}
+	/* 1 us doubling up to 1 ms (2^10 us). */
+	if (*n - MT_WAIT_SPINS < 10)
+		ts.tv_nsec <<= *n - MT_WAIT_SPINS;
+	else
+		ts.tv_nsec = 1000000;
+	(*n)++;
+	nanosleep(&ts, NULL);
+}

@@ -1,0 +1,42 @@
+/*
+ * mt_wait.h - the library's only ways to wait for another thread: a lock
+ * that spins briefly and then sleeps on a futex, and a backoff that sleeps.
+ *
+ * The progress rule (DEVELOPERS.md): Go calls in from more OS threads than
+ * cores and the OS deschedules any of them at any instruction, so a thread
+ * must never spin or yield for long waiting for another. Every wait of the
+ * library goes through here:
+ *
+ *  - mt_wait_lock guards short critical sections of bounded length (no
+ *    allocation, no search, no I/O, no system call inside). It spins
+ *    MT_WAIT_SPINS times (the holder is usually running and about to
+ *    leave), then sleeps on a futex until the holder's unlock wakes it, so
+ *    a descheduled holder costs waiters no CPU.
+ *  - mt_wait_backoff paces a wait for a condition nobody signals (a grace
+ *    period of ck_epoch, whose records have no futex): a few spins, then
+ *    nanosleep from 1 us doubling to 1 ms. Only maintenance calls (sweep,
+ *    thread exit, a barrier a test asks for) wait this way, never a point
+ *    operation.
+ *
+ * The lock word: 0 free, 1 held, 2 held with (maybe) sleepers (Drepper,
+ * "Futexes Are Tricky", mutex #3).
+ */
+#ifndef MT_WAIT_H
+#define MT_WAIT_H
+
+#include <stdint.h>
+
+#define MT_WAIT_SPINS 128u
+
+/* Takes *l; returns 1 if it was free, else 0 without waiting. */
+int mt_wait_trylock(uint32_t *l);
+/* Takes *l, spinning then sleeping while another thread holds it. */
+void mt_wait_lock(uint32_t *l);
+/* Releases *l (held by the caller) and wakes one sleeper if any. */
+void mt_wait_unlock(uint32_t *l);
+
+/* One step of a paced wait: call with *n = 0 first, then again each time
+ * the condition is still false. */
+void mt_wait_backoff(unsigned *n);
+
+#endif /* MT_WAIT_H */
