@@ -275,13 +275,14 @@ type cStats struct {
 	cache C.mantis_cache_stats_t
 }
 
-// cReadStats reads both counters; a closed cache leaves s.cache zeroed and
-// reports the db's code (or the cache's when the db is fine).
+// cReadStats reads both counters and reports the cache's code, or the db's
+// when the cache is fine. An engine's Close closes the db before the cache,
+// so a closed cache means a closed engine.
 func cReadStats(db, cache uint64, s *cStats) int {
 	rc := int(C.mantis_db_stats(C.uint64_t(db), &s.db))
 	rc2 := int(C.mantis_cache_stats(C.uint64_t(cache), &s.cache))
-	if rc != cOK {
-		return rc
+	if rc2 != cOK {
+		return rc2
 	}
-	return rc2
+	return rc
 }
