@@ -2,6 +2,11 @@
  * mt_cache.c - the concurrent bounded cache (mantis_cache_*): sharded map,
  * lock-free reads, per-shard writers, O(1) eviction, TTL by timer wheel.
  *
+ * Past 800 lines because the shard lock, the table, retirement and the
+ * put/delete/expire paths share one critical-section discipline that is
+ * easier to check in one place; the policy (mt_cache_policy.c), the wheel
+ * (mt_timerwheel.c) and the coherence protocol (mt_coherent.c) live apart.
+ *
  * Design. A cache is 2^k shards (k <= 6), chosen by the top bits of a 64-bit
  * key hash. Each shard owns, under one lock held by writers only:
  *  - an open-addressing table (linear probing) of 64-bit slot words:
