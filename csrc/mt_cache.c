@@ -2,6 +2,11 @@
  * mt_cache.c - the concurrent bounded cache (mantis_cache_*): sharded map,
  * lock-free reads, per-shard writers, O(1) eviction, TTL by timer wheel.
  *
+ * Past 800 lines because the shard lock, the table, retirement and the
+ * put/delete/expire paths share one critical-section discipline that is
+ * easier to check in one place; the policy (mt_cache_policy.c), the wheel
+ * (mt_timerwheel.c) and the coherence protocol (mt_coherent.c) live apart.
+ *
  * Design. A cache is 2^k shards (k <= 6), chosen by the top bits of a 64-bit
  * key hash. Each shard owns, under one lock held by writers only:
  *  - an open-addressing table (linear probing) of 64-bit slot words:
@@ -102,11 +107,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#define MT_CACHE_SHARD_MIN  (1ull << 16) /* cost units per shard, at least */
-#define MT_CACHE_SHARDS_MAX 64u
-#define MT_CACHE_TSLOTS     64u /* exclusive stat stripes; one more shared */
-#define MT_CACHE_TICK_SHIFT 20  /* timer wheel tick: 2^20 ns */
-#define MT_CACHE_TABLE_MIN  16u
+#define MT_CACHE_SHARD_MIN     (1ull << 16) /* cost units per shard, at least */
+#define MT_CACHE_SHARDS_MAX    64u
+#define MT_CACHE_TSLOTS        64u /* exclusive stat stripes; one more shared */
+#define MT_CACHE_TICK_SHIFT    20  /* timer wheel tick: 2^20 ns */
+#define MT_CACHE_TABLE_MIN     16u
+#define MT_CACHE_EXPIRE_BUDGET 64u /* timers one put or get may fire (see mt_cache_advance) */
 
 #define MT_CACHE_EMPTY    0ull
 #define MT_CACHE_TOMB     1ull
@@ -631,9 +637,15 @@ static void mt_cache_fire(struct mt_tw_node *n, void *arg)
 	f->expired++;
 }
 
-/* Advances the shard's wheel to now_ns, reclaiming expired entries. */
+/* Advances the shard's wheel toward now_ns, reclaiming expired entries,
+ * firing at most about `max` timers (see mt_tw_advance_max): a put, a get's
+ * reap or a neighbour's sweep passes MT_CACHE_EXPIRE_BUDGET, so that the
+ * time it holds the shard lock does not grow with the number of entries that
+ * expired at once; the rest waits for the next call (an expired entry is a
+ * miss for readers whether or not it was reclaimed yet, and
+ * mantis_cache_expire reclaims everything). */
 static uint64_t mt_cache_advance(struct mt_cache_shard *sh, struct mt_cache_retired *rt,
-                                 uint64_t now_ns)
+                                 uint64_t now_ns, uint64_t max)
 {
 	struct mt_cache_fire f = {
 	        .sh = sh, .rt = rt, .now_ns = now_ns, .early = NULL, .expired = 0};
@@ -643,7 +655,7 @@ static uint64_t mt_cache_advance(struct mt_cache_shard *sh, struct mt_cache_reti
 		                                                      : sh->wheel.now;
 		return 0;
 	}
-	mt_tw_advance(&sh->wheel, mt_cache_tick(now_ns), mt_cache_fire, &f);
+	mt_tw_advance_max(&sh->wheel, mt_cache_tick(now_ns), max, mt_cache_fire, &f);
 	while (f.early != NULL) {
 		struct mt_tw_node *n = f.early;
 
@@ -788,7 +800,7 @@ static void mt_cache_reap(struct mt_cache_shard *sh, ck_epoch_record_t *r, struc
 	if (mt_cache_table_find(sh->table, e->hash, e->data, e->klen, &at, &sh->probes) == e) {
 		mt_cache_remove(sh, &rt, e);
 		mt_cache_bump(&sh->expirations, 1);
-		mt_cache_advance(sh, &rt, now_ns);
+		mt_cache_advance(sh, &rt, now_ns, MT_CACHE_EXPIRE_BUDGET);
 		mt_cache_sync_counts(sh);
 	}
 	mt_cache_unlock(&sh->lock);
@@ -882,7 +894,7 @@ static void mt_cache_sweep_one(struct mt_cache *c, ck_epoch_record_t *r, uint64_
 
 	if (!mt_cache_trylock(&sh->lock))
 		return;
-	mt_cache_advance(sh, &rt, now_ns);
+	mt_cache_advance(sh, &rt, now_ns, MT_CACHE_EXPIRE_BUDGET);
 	mt_cache_unlock(&sh->lock);
 	mt_cache_retire_flush(r, &rt);
 }
@@ -1003,7 +1015,7 @@ int mt_cache_put_in(struct mt_cache *c, ck_epoch_record_t *r, uint64_t hash, con
 		mt_cache_entry_fill(e, hash, key, klen, value, vlen, cost, ttl_ms, version, now_ns);
 	mt_cpol_prefetch(&sh->pol, hash);
 	if (ttl_active && sh->wheel.count > 0)
-		mt_cache_advance(sh, &rt, now_ns);
+		mt_cache_advance(sh, &rt, now_ns, MT_CACHE_EXPIRE_BUDGET);
 	old = mt_cache_table_find(sh->table, hash, key, klen, &at, &sh->probes);
 	if (old != NULL && mt_cache_expired(old, now_ns)) {
 		/* Logically absent: reclaim it, then insert as a new key. */
@@ -1187,7 +1199,7 @@ int mantis_cache_expire(uint64_t cache, uint64_t *expired_out)
 		struct mt_cache_retired rt = {NULL};
 
 		mt_cache_lock(&sh->lock);
-		total += mt_cache_advance(sh, &rt, mt_cache_now_ns());
+		total += mt_cache_advance(sh, &rt, mt_cache_now_ns(), UINT64_MAX);
 		mt_cache_unlock(&sh->lock);
 		mt_cache_retire_flush(r, &rt);
 	}

@@ -78,6 +78,10 @@
  * (mt_handle_enter), held across its storage calls, so the stripe words stay
  * valid until the call's step 5; mantis_cache_close frees them after a grace
  * period. A cache must be used with one db only (the words are per cache).
+ * Holding a section across the db calls requires that those calls never wait
+ * for a grace period themselves (ck_epoch_synchronize would wait for our own
+ * section): true of mantis_db_get/_put/_delete/_write/_multiget with snap 0,
+ * which peek their handle and never drop the db's last reference.
  */
 #include "mantis.h"
 #include "mt_args.h"

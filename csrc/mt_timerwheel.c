@@ -141,11 +141,19 @@ static uint64_t mt_tw_run_slot(struct mt_tw *w, unsigned l, mt_tw_fire_fn *fire,
 
 uint64_t mt_tw_advance(struct mt_tw *w, uint64_t to, mt_tw_fire_fn *fire, void *arg)
 {
+	return mt_tw_advance_max(w, to, UINT64_MAX, fire, arg);
+}
+
+uint64_t mt_tw_advance_max(struct mt_tw *w, uint64_t to, uint64_t max, mt_tw_fire_fn *fire,
+                           void *arg)
+{
 	uint64_t fired = 0;
 
 	if (to > MT_TW_MAX)
 		to = MT_TW_MAX;
-	while (w->now < to) {
+	/* Stops only between steps, where the wheel is consistent: every timer
+	 * due at or before the new now has fired. */
+	while (w->now < to && fired < max) {
 		uint64_t next = mt_tw_next(w);
 
 		if (next > to) {

@@ -76,6 +76,13 @@ void mt_tw_del(struct mt_tw *w, struct mt_tw_node *n);
  * add timers. Returns the number fired. */
 uint64_t mt_tw_advance(struct mt_tw *w, uint64_t to, mt_tw_fire_fn *fire, void *arg);
 
+/* As mt_tw_advance, but stops at the first step at or after which `max`
+ * timers have fired (the wheel's time is then before `to`; a later advance
+ * continues). One step fires the timers of one tick, so a call fires at most
+ * max plus one tick's timers. */
+uint64_t mt_tw_advance_max(struct mt_tw *w, uint64_t to, uint64_t max, mt_tw_fire_fn *fire,
+                           void *arg);
+
 /* The earliest tick at which mt_tw_advance would have work to do, or
  * UINT64_MAX if the wheel is empty (a lower bound: may be an empty slot). */
 uint64_t mt_tw_next(const struct mt_tw *w);

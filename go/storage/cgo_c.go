@@ -47,6 +47,7 @@ package storage
 #cgo noescape mgo_bench_cache_get
 #cgo nocallback mgo_bench_cache_get
 #cgo nocallback mt_bench_nop
+#cgo nocallback mt_coherent_test_hooks
 #cgo nocallback mt_handle_open_count
 #cgo noescape mantis_db_stats
 #cgo nocallback mantis_db_stats
@@ -94,9 +95,11 @@ int mgo_iter_chunk(uint64_t it, char *buf, size_t cap, uint32_t max_entries, siz
 // Not public API, linked from libmantis.a for tests and benchmarks: the
 // handle table's count of open handles (csrc/mt_handle.h), an empty C
 // function (the floor of every cgo call) and a loop of n cache lookups over
-// encoded keys (csrc/mt_bench.h).
+// encoded keys (csrc/mt_bench.h); and the coherence protocol's test hook
+// (csrc/mt_coherent.h), with which benchmarks compare write policies.
 uint64_t mt_handle_open_count(void);
 int mt_bench_nop(void);
+void mt_coherent_test_hooks(unsigned breaks, uint64_t delay_ns, int policy);
 uint64_t mgo_bench_cache_get(uint64_t cache, const char *keys, size_t len, uint64_t n)
 	__asm__("mt_bench_cache_get");
 */
@@ -162,6 +165,11 @@ func cNop() int { return int(C.mt_bench_nop()) }
 func cBenchCacheGet(cache uint64, keys []byte, n int) uint64 {
 	return uint64(C.mgo_bench_cache_get(C.uint64_t(cache), bufPtr(keys), C.size_t(len(keys)), C.uint64_t(n)))
 }
+
+// cSetWritePolicy sets the coherence protocol's write policy, process-wide
+// (benchmarks only): 0 insert a written key's new version only if it was
+// cached (the default), 1 always, 2 never.
+func cSetWritePolicy(policy int) { C.mt_coherent_test_hooks(0, 0, C.int(policy)) }
 
 // cHandleOpenCount is the number of C handles open in the process (tests).
 func cHandleOpenCount() uint64 { return uint64(C.mt_handle_open_count()) }
@@ -266,13 +274,14 @@ type cStats struct {
 	cache C.mantis_cache_stats_t
 }
 
-// cReadStats reads both counters; a closed cache leaves s.cache zeroed and
-// reports the db's code (or the cache's when the db is fine).
+// cReadStats reads both counters and reports the cache's code, or the db's
+// when the cache is fine. An engine's Close closes the db before the cache,
+// so a closed cache means a closed engine.
 func cReadStats(db, cache uint64, s *cStats) int {
 	rc := int(C.mantis_db_stats(C.uint64_t(db), &s.db))
 	rc2 := int(C.mantis_cache_stats(C.uint64_t(cache), &s.cache))
-	if rc != cOK {
-		return rc
+	if rc2 != cOK {
+		return rc2
 	}
-	return rc2
+	return rc
 }

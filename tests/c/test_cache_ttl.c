@@ -315,3 +315,35 @@ Test(cache_ttl, timer_wheel_exact_boundaries)
 	cr_assert_eq(t.fired_at, 101);
 	free(w);
 }
+
+/* A put holds its shard's lock for a bounded expiry work, whatever the
+ * number of entries that expired at once: it reclaims about
+ * MT_CACHE_EXPIRE_BUDGET (64) of them, later calls the rest, and
+ * mantis_cache_expire everything (issue 11, item 2). */
+Test(cache_ttl, a_put_reclaims_a_bounded_number)
+{
+	uint64_t h = tc_open(1 << 20); /* 8 shards: keys spread over them */
+	mantis_cache_stats_t s;
+	uint64_t expired = 0;
+
+	for (uint64_t i = 0; i < 4000; i++)
+		cr_assert_eq(tc_put8(h, i, i, 1), 1);
+	for (uint64_t i = 0; i < 4000; i++) {
+		unsigned char k[8];
+
+		tc_key8(k, i); /* each a different tick: 1..4000 ms */
+		cr_assert_eq(mantis_cache_put(h, k, 8, &i, 8, 1, i + 1, 2, NULL), MANTIS_OK);
+	}
+	mt_cache_test_advance_clock(10000 * MS);
+	cr_assert_eq(tc_put8(h, 1u << 20, 0, 1), 1);
+	s = tc_stats(h);
+	/* The put's own shard and one neighbour, each about one budget. */
+	cr_assert_leq(s.expirations, 2 * (64 + 8), "one put reclaimed %llu",
+	              (unsigned long long)s.expirations);
+	cr_assert_gt(s.expirations, 0);
+	cr_assert_eq(mantis_cache_expire(h, &expired), MANTIS_OK);
+	s = tc_stats(h);
+	cr_assert_eq(s.expirations, 4000);
+	cr_assert_eq(s.entries, 1);
+	tc_close(h);
+}
