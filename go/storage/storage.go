@@ -218,6 +218,13 @@ type Engine interface {
 	// returns dst unchanged. The engine keeps no reference to dst.
 	GetAppend(ctx context.Context, dst []byte, key string) ([]byte, error)
 
+	// Backup writes a consistent copy of the database, taken from an MVCC
+	// snapshot while writes go on, into dir (created if missing; it must be
+	// empty), as a data directory that Init opens with either engine. It
+	// works for in-memory engines too. Writes that begin after the snapshot
+	// are not in the copy.
+	Backup(ctx context.Context, dir string) error
+
 	// Stats returns the engine's counters. Each counter is exact when no
 	// call is in flight and approximate while calls run. A closed or
 	// uninitialised engine returns the zero Stats.
