@@ -110,7 +110,7 @@ func ParseArgs(args []string, out io.Writer) (Config, error) {
 	fs := flag.NewFlagSet("mantisdb", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.BoolVar(&cfg.BenchmarkOnly, "benchmark-only", false,
-		"run the benchmark suites and exit (the only mode of this build: there is no server yet)")
+		"run the benchmark suites and exit instead of serving")
 	fs.StringVar(&stress, "benchmark-stress", "light",
 		"stress `LEVEL`: "+stressNames()+" (see below)")
 	fs.StringVar(&engines, "engines", "",

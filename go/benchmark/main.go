@@ -43,7 +43,7 @@ func mainIO(args []string, stdout, stderr io.Writer, terminal bool, extra []Regi
 		return 0
 	}
 	if !cfg.BenchmarkOnly {
-		fmt.Fprintln(stderr, "mantisdb: this build has no server yet: run it with --benchmark-only (see --help)")
+		fmt.Fprintln(stderr, "mantisdb: benchmark.Main runs only with --benchmark-only (the command serves otherwise: see go/cli)")
 		return 2
 	}
 	regs, err = filterRegs(regs, cfg.Engines)
