@@ -223,7 +223,7 @@ static void *to_thread(void *p)
 			break;
 		}
 		}
-		a->ops++;
+		ck_pr_store_64(&a->ops, a->ops + 1); /* the main thread sums them */
 	}
 	/* Last word: everything the thread wrote reads back. */
 	for (int k = 0; k < TO_KEYS; k++)
