@@ -114,9 +114,9 @@
 #include "mt_args.h"
 #include "mt_handle.h"
 #include "mt_slidx.h"
+#include "mt_wait.h"
 
 #include <assert.h>
-#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -471,12 +471,52 @@ struct mt_db_rec {
 	struct mt_sl_pos pos;
 };
 
-static void mt_db_pause(unsigned *spins)
+static void mt_db_advance(struct mt_db *db);
+
+/* The low 32 bits of published: the futex word writers sleep on. */
+static inline uint32_t *mt_db_pub_word(struct mt_db *db)
 {
-	if (++*spins < 128)
-		ck_pr_stall();
-	else
-		sched_yield();
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	return (uint32_t *)&db->published;
+#else
+	return (uint32_t *)&db->published + 1;
+#endif
+}
+
+/*
+ * Waits until published >= target, helping to advance it (mt_db_advance).
+ * Spins MT_WAIT_SPINS times, then sleeps on published's low word (a futex)
+ * instead of yielding: a writer waiting on a descheduled predecessor costs
+ * no CPU. Lost wake-ups are impossible: a sleeper increments sleepers (a
+ * full barrier) and then re-reads published, the advancer CASes published
+ * (a full barrier) and then reads sleepers, so at least one sees the
+ * other's write; and the futex sleeps only while the word still holds the
+ * value the sleeper read.
+ */
+static void mt_db_wait_pub(struct mt_db *db, uint64_t target)
+{
+	unsigned spins = 0;
+
+	for (;;) {
+		uint64_t p;
+
+		mt_db_advance(db);
+		p = ck_pr_load_64(&db->published);
+		if (p >= target)
+			break;
+		if (spins < MT_WAIT_SPINS) {
+			spins++;
+			ck_pr_stall();
+			continue;
+		}
+		ck_pr_inc_32(&db->sleepers); /* full barrier: before the re-read */
+		p = ck_pr_load_64(&db->published);
+		if (p < target)
+			mt_wait_on(mt_db_pub_word(db), (uint32_t)p);
+		ck_pr_dec_32(&db->sleepers);
+	}
+	/* Acquire: every write up to target is visible and decided. */
+	ck_pr_fence_load();
 }
 
 /*
@@ -495,12 +535,10 @@ static inline uint64_t *mt_db_ready_slot(struct mt_db *db, uint64_t s)
 
 static void mt_db_ring_wait(struct mt_db *db, uint64_t s)
 {
-	unsigned spins = 0;
-
 	/* The slot was s - MT_DB_RING's: free once that one is published
 	 * (the ring only fills with MT_DB_RING writes in flight). */
-	while (ck_pr_load_64(&db->published) + MT_DB_RING < s)
-		mt_db_pause(&spins);
+	if (ck_pr_load_64(&db->published) + MT_DB_RING < s)
+		mt_db_wait_pub(db, s - MT_DB_RING);
 }
 
 static void mt_db_ready(struct mt_db *db, uint64_t s)
@@ -524,24 +562,18 @@ static void mt_db_advance(struct mt_db *db)
 		 * with its store still buffered, it could read nsnaps 0 while a
 		 * registering snapshot, which incremented nsnaps, reads the old
 		 * published value, and prune what that snapshot needs. Fails
-		 * if another writer advanced first: read again. */
-		(void)ck_pr_cas_64(&db->published, p, p + 1);
+		 * if another writer advanced first: read again. The same
+		 * barrier orders it before the read of sleepers (see
+		 * mt_db_wait_pub). */
+		if (ck_pr_cas_64(&db->published, p, p + 1) && ck_pr_load_32(&db->sleepers) != 0)
+			mt_wait_wake_all(mt_db_pub_word(db));
 	}
 }
 
 /* Helps until published >= s (s must be ready). */
 static void mt_db_wait_published(struct mt_db *db, uint64_t s)
 {
-	unsigned spins = 0;
-
-	for (;;) {
-		mt_db_advance(db);
-		if (ck_pr_load_64(&db->published) >= s)
-			break;
-		mt_db_pause(&spins);
-	}
-	/* Acquire: every write up to s is visible and decided. */
-	ck_pr_fence_load();
+	mt_db_wait_pub(db, s);
 }
 
 /* Conflict check of one key while holding the turn for s. */

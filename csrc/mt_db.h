@@ -45,7 +45,8 @@ struct mt_db {
 	char pad0[2 * CK_MD_CACHELINE - sizeof(uint64_t)];
 	uint64_t published; /* every seq <= published is decided and visible */
 	uint64_t *ready;    /* MT_DB_RING line-sized slots: s once s is ready */
-	char pad0b[2 * CK_MD_CACHELINE - 2 * sizeof(uint64_t)];
+	uint32_t sleepers;  /* writers asleep on published (mt_db_wait_pub) */
+	char pad0b[2 * CK_MD_CACHELINE - 2 * sizeof(uint64_t) - sizeof(uint32_t)];
 	/* Read by every prune, written by snapshot opens and closes. */
 	uint64_t nsnaps;    /* registered snapshot slots */
 	uint64_t min_cache; /* a lower bound of every registered slot */

@@ -13,6 +13,7 @@
 
 #include "mt_pr.h"
 
+#include <limits.h>
 #include <linux/futex.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -73,4 +74,14 @@ void mt_wait_backoff(unsigned *n)
 		ts.tv_nsec = 1000000;
 	(*n)++;
 	nanosleep(&ts, NULL);
+}
+
+void mt_wait_on(uint32_t *addr, uint32_t val)
+{
+	mt_wait_futex_wait(addr, val);
+}
+
+void mt_wait_wake_all(uint32_t *addr)
+{
+	(void)syscall(SYS_futex, addr, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
 }
