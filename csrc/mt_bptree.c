@@ -1,6 +1,10 @@
 /*
  * mt_bptree.c - B+tree with optimistic lock coupling (OLC).
  *
+ * (About 1,000 lines, past the usual 800: the invariant checker at the end
+ * reads the private node layout, and splitting the layout into a header
+ * shared by two files would publish it to the rest of the library.)
+ *
  * WHY A B+TREE
  *
  * At a million keys a skiplist search is about ten dependent cache (and TLB)
@@ -47,7 +51,7 @@
  * copy of at most 41 slots: no allocation, no search, no system call but
  * the futex wake at unlock. A thread that finds a node locked spins about a
  * microsecond, then sleeps (futex) until the holder unlocks: never a yield
- * loop on a descheduled holder.
+ * loop on a descheduled holder (mt_wait_unlocked, mt_wait_version_unlock).
  *
  * INVARIANTS (checked by mt_bpt_check)
  *
@@ -76,23 +80,18 @@
 #include "mantis.h"
 #include "mt_alloc.h"
 #include "mt_pr.h"
+#include "mt_wait.h"
 
 #include <assert.h>
-#include <limits.h>
 #include <stddef.h>
-#include <linux/futex.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
 #define LEAF_CAP  30
 #define INNER_CAP 40
-#define V_LOCKED  1ull
-#define V_WAITERS 2ull
-#define V_STEP    4ull
-#define SPINS     256 /* polls of a locked version before sleeping */
+#define V_LOCKED  MT_WAIT_V_LOCKED
+#define V_WAITERS MT_WAIT_V_WAITERS
 
 struct mt_bpt_sep {
 	uint32_t len;
@@ -154,45 +153,13 @@ static unsigned lcp(const struct mt_bpt_sep *a, const struct mt_bpt_sep *b)
 
 /* ------------------------------------------------------------ locks */
 
-static uint32_t *futex_word(uint64_t *ver)
-{
-	/* The half that holds LOCKED and WAITERS and the counter's low bits. */
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-	return (uint32_t *)ver;
-#else
-	return (uint32_t *)ver + 1;
-#endif
-}
-
-/* Waits until h is unlocked and returns its version. Spins SPINS polls,
- * then sets WAITERS and sleeps; the holder's unlock wakes it. */
-static uint64_t olc_wait(struct hdr *h)
-{
-	for (unsigned i = 0;; i++) {
-		uint64_t v = ck_pr_load_64(&h->ver);
-
-		if (!(v & V_LOCKED))
-			return v;
-		if (i < SPINS) {
-			ck_pr_stall();
-			continue;
-		}
-		/* Full barrier: WAITERS is set before we sleep, so the holder's
-		 * unlock (a CAS on the same word) sees it and wakes us. */
-		if (!(v & V_WAITERS) && !ck_pr_cas_64(&h->ver, v, v | V_WAITERS))
-			continue;
-		(void)syscall(SYS_futex, futex_word(&h->ver), FUTEX_WAIT_PRIVATE,
-		              (uint32_t)(v | V_WAITERS), NULL, NULL, 0);
-	}
-}
-
 /* A reader's version of h (unlocked). */
 static inline uint64_t olc_read(struct hdr *h)
 {
 	uint64_t v = ck_pr_load_64(&h->ver);
 
 	if (v & V_LOCKED)
-		v = olc_wait(h);
+		v = mt_wait_unlocked(&h->ver); /* spins, then sleeps (mt_wait.h) */
 	/* Acquire: the node's fields are read after its version. */
 	ck_pr_fence_load();
 	return v;
@@ -215,16 +182,8 @@ static inline int olc_upgrade(struct hdr *h, uint64_t v)
 
 static void olc_unlock(struct hdr *h)
 {
-	uint64_t o = ck_pr_load_64(&h->ver);
-
-	assert(o & V_LOCKED);
-	/* Full barrier (release): every store of the critical section is
-	 * visible before the new version. Only WAITERS can change under us. */
-	while (!ck_pr_cas_64_value(&h->ver, o, (o & ~(V_LOCKED | V_WAITERS)) + V_STEP, &o))
-		;
-	if (o & V_WAITERS)
-		(void)syscall(SYS_futex, futex_word(&h->ver), FUTEX_WAKE_PRIVATE, INT_MAX, NULL,
-		              NULL, 0);
+	assert(ck_pr_load_64(&h->ver) & V_LOCKED);
+	mt_wait_version_unlock(&h->ver); /* release; wakes sleepers */
 }
 
 /* ------------------------------------------------------------ nodes */

@@ -58,6 +58,51 @@ void mt_wait_unlock(uint32_t *l)
 		mt_wait_futex_wake(l);
 }
 
+/* The half of a version word that holds LOCKED, WAITERS and the counter's
+ * low bits: any change of state changes it. */
+static uint32_t *mt_wait_version_futex(uint64_t *ver)
+{
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	return (uint32_t *)ver;
+#else
+	return (uint32_t *)ver + 1;
+#endif
+}
+
+uint64_t mt_wait_unlocked(uint64_t *ver)
+{
+	for (unsigned i = 0;; i++) {
+		uint64_t v = ck_pr_load_64(ver);
+
+		if (!(v & MT_WAIT_V_LOCKED))
+			return v;
+		if (i < MT_WAIT_SPINS) {
+			ck_pr_stall();
+			continue;
+		}
+		/* Full barrier: WAITERS is set before we sleep, so the holder's
+		 * unlock (a CAS on the same word) sees it and wakes us. */
+		if (!(v & MT_WAIT_V_WAITERS) && !ck_pr_cas_64(ver, v, v | MT_WAIT_V_WAITERS))
+			continue;
+		(void)syscall(SYS_futex, mt_wait_version_futex(ver), FUTEX_WAIT_PRIVATE,
+		              (uint32_t)(v | MT_WAIT_V_WAITERS), NULL, NULL, 0);
+	}
+}
+
+void mt_wait_version_unlock(uint64_t *ver)
+{
+	uint64_t o = ck_pr_load_64(ver);
+
+	/* Full barrier (release): the critical section's stores are visible
+	 * before the new version. Only WAITERS can change under us. */
+	while (!ck_pr_cas_64_value(
+	        ver, o, (o & ~(MT_WAIT_V_LOCKED | MT_WAIT_V_WAITERS)) + MT_WAIT_V_STEP, &o))
+		;
+	if (o & MT_WAIT_V_WAITERS)
+		(void)syscall(SYS_futex, mt_wait_version_futex(ver), FUTEX_WAKE_PRIVATE, INT_MAX,
+		              NULL, NULL, 0);
+}
+
 void mt_wait_backoff(unsigned *n)
 {
 	struct timespec ts = {0, 1000};

@@ -35,6 +35,19 @@ void mt_wait_lock(uint32_t *l);
 /* Releases *l (held by the caller) and wakes one sleeper if any. */
 void mt_wait_unlock(uint32_t *l);
 
+/* Version locks (optimistic lock coupling, mt_bptree.c): a 64-bit word
+ * whose bit 0 is LOCKED and bit 1 WAITERS, a counter above. Readers never
+ * take it; they wait while it is LOCKED. mt_wait_unlocked returns the word
+ * once it is not LOCKED: it spins MT_WAIT_SPINS polls, then sets WAITERS
+ * and sleeps on the futex of the word's low half. The holder releases with
+ * mt_wait_version_unlock, which clears both bits, adds MT_WAIT_V_STEP and
+ * wakes every sleeper if WAITERS was set. */
+#define MT_WAIT_V_LOCKED  1ull
+#define MT_WAIT_V_WAITERS 2ull
+#define MT_WAIT_V_STEP    4ull
+uint64_t mt_wait_unlocked(uint64_t *ver);
+void mt_wait_version_unlock(uint64_t *ver);
+
 /* One step of a paced wait: call with *n = 0 first, then again each time
  * the condition is still false. */
 void mt_wait_backoff(unsigned *n);
