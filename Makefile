@@ -21,7 +21,7 @@ PREFIX ?= /usr/local
 export PATH := /usr/local/go/bin:$(PATH)
 
 DEB_PACKAGES := libck-dev libmimalloc-dev libcriterion-dev liburcu-dev \
-	pkg-config valgrind clang-format clang-tidy zstd
+	pkg-config valgrind clang-format clang-tidy zstd clang-14 libfuzzer-14-dev
 
 VARIANT ?= release
 ifeq ($(VARIANT),release)

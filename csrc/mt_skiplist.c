@@ -122,10 +122,10 @@
 #include "mantis.h"
 #include "mt_alloc.h"
 #include "mt_slidx.h"
+#include "mt_wait.h"
 
 #include <assert.h>
 #include <pthread.h>
-#include <sched.h>
 #include <string.h>
 #include <time.h>
 
@@ -648,16 +648,11 @@ static int mt_sl_link_ver(struct mt_sl_node *n, struct mt_sl_ver *v)
 	}
 }
 
-static void mt_sl_pause(unsigned *spins)
-{
-	if (++*spins < 64)
-		ck_pr_stall();
-	else
-		sched_yield();
-}
-
 /* A writer met a sealed chain: wait until the seal is dropped (the prune
- * gave up) or the node is marked at level 0 (a search then snips it). */
+ * gave up) or the node is marked at level 0 (a search then snips it). The
+ * remover's window is a few CASes and its carrier's fill, so a brief spin
+ * nearly always ends it; a remover descheduled inside it costs waiters a
+ * sleep (mt_wait_backoff), never a busy wait. */
 static void mt_sl_wait_unsealed(struct mt_sl_node *n)
 {
 	unsigned spins = 0;
@@ -667,7 +662,7 @@ static void mt_sl_wait_unsealed(struct mt_sl_node *n)
 			return;
 		if (mt_sl_marked(ck_pr_load_ptr(&n->next[0])))
 			return;
-		mt_sl_pause(&spins);
+		mt_wait_backoff(&spins);
 	}
 }
 

@@ -252,6 +252,7 @@ Test(db_stress, per_thread_ranges_match_expectations, .timeout = 300)
 	for (int t = 0; t < TS_THREADS; t++)
 		for (int i = 0; i < TR_KEYS; i++)
 			free(args[t].val[i]);
+	tdb_check(db);
 	cr_assert_eq(mantis_db_close(db), MANTIS_OK);
 	mt_epoch_barrier();
 	cr_assert_eq(mt_sl_mem_bytes(), mem0);
@@ -386,6 +387,7 @@ Test(db_stress, shared_keys_end_as_the_last_write, .timeout = 300)
 	cr_assert_eq(st.entries, live);
 	cr_assert_eq(st.versions, live);
 	cr_assert_eq(st.bytes, bytes);
+	tdb_check(db);
 	cr_assert_eq(mantis_db_close(db), MANTIS_OK);
 }
 
@@ -562,6 +564,7 @@ Test(db_stress, readers_never_see_part_of_a_batch, .timeout = 300)
 	}
 	ts_run(ta_role, args, sizeof(args[0]), 4);
 	cr_assert_gt(args[2].views + args[3].views, 0);
+	tdb_check(db);
 	cr_assert_eq(mantis_db_close(db), MANTIS_OK);
 }
 
@@ -630,6 +633,7 @@ Test(db_stress, latest_reads_never_miss_a_live_key, .timeout = 300)
 	for (int t = 0; t < 4; t++)
 		args[t] = (struct tl_arg){db, t, test_scaled(100000), &stop};
 	ts_run(tl_role, args, sizeof(args[0]), 4);
+	tdb_check(db);
 	cr_assert_eq(mantis_db_close(db), MANTIS_OK);
 }
 
@@ -687,6 +691,7 @@ Test(db_stress, optimistic_transactions_lose_no_increment, .timeout = 300)
 	ts_run(tx_thread, args, sizeof(args[0]), TS_THREADS);
 	snprintf(want, sizeof(want), "%llu", (unsigned long long)total);
 	tdb_expect(db, 0, "counter", want);
+	tdb_check(db);
 	cr_assert_eq(mantis_db_close(db), MANTIS_OK);
 }
 
@@ -722,7 +727,7 @@ static void *ti_churn(void *p)
 		case 2:
 			cr_assert_eq(mantis_db_put(a->db, key, strlen(key), "ttl", 3, 1, NULL),
 			             MANTIS_OK);
-			mt_db_clock_advance_ms(2);
+			mt_clock_advance_ms(2);
 			break;
 		case 3:
 			snprintf(orig, sizeof(orig), "orig-%d", i);
@@ -781,6 +786,7 @@ Test(db_stress, iterator_sees_its_snapshot_under_churn, .timeout = 300)
 		for (int t = 0; t < 2; t++)
 			cr_assert_eq(pthread_join(churn[t], NULL), 0);
 	}
+	tdb_check(db);
 	cr_assert_eq(mantis_db_close(db), MANTIS_OK);
 }
 
@@ -936,6 +942,7 @@ Test(db_stress, short_lived_threads_recycle_their_state, .timeout = 300)
 	mt_epoch_barrier();
 	cr_assert_eq(mt_sl_mem_bytes(), base, "exited threads' deferred frees ran (%llu vs %llu)",
 	             (unsigned long long)mt_sl_mem_bytes(), (unsigned long long)base);
+	tdb_check(db);
 	cr_assert_eq(mantis_db_close(db), MANTIS_OK);
 }
 
@@ -1010,6 +1017,7 @@ Test(db_stress, point_index_resizes_under_readers, .timeout = 300)
 		args[t] = (struct tpi_arg){db, t, test_scaled(30000), &lo, &hi, &stop};
 	ts_run(tpi_role, args, sizeof(args[0]), 3);
 	cr_assert_eq(tdb_stats(db).entries, hi - lo);
+	tdb_check(db);
 	cr_assert_eq(mantis_db_close(db), MANTIS_OK);
 }
 
@@ -1064,5 +1072,6 @@ Test(db_stress, counters_exact_with_more_threads_than_stripes, .timeout = 300)
 	cr_assert_eq(mantis_db_sweep(db, NULL), MANTIS_OK);
 	cr_assert_eq(tdb_stats(db).versions, TM_THREADS);
 	cr_assert_eq(tdb_stats(db).bytes, TM_THREADS * (9u + 3u));
+	tdb_check(db);
 	cr_assert_eq(mantis_db_close(db), MANTIS_OK);
 }

@@ -6,6 +6,7 @@
 #define TEST_DB_UTIL_H
 
 #include "mantis.h"
+#include "mt_check.h"
 
 #include <criterion/criterion.h>
 #include <stdint.h>
@@ -171,6 +172,16 @@ static inline const char *tdb_iter_all(uint64_t it)
 static inline void tdb_key(char *out, size_t cap, const char *prefix, uint64_t i)
 {
 	snprintf(out, cap, "%s%08llu", prefix, (unsigned long long)i);
+}
+
+/* Runs the invariant checker on a db no thread is using (after every stress
+ * test): order, chains, index agreement, counters (csrc/mt_check.c). */
+static inline void tdb_check(uint64_t db)
+{
+	char msg[256];
+	int rc = mt_check_db(db, msg, sizeof(msg));
+
+	cr_assert_eq(rc, MANTIS_OK, "invariant check: %s (%s)", msg, mantis_strerror(rc));
 }
 
 #endif /* TEST_DB_UTIL_H */

@@ -1,0 +1,254 @@
+/*
+ * mt_check.c - the storage invariant checker (see mt_check.h).
+ *
+ * It reads the structures the way a reader does (inside an epoch section,
+ * through the same links), on a db no other thread uses, so every
+ * invariant that holds "when quiescent" must hold exactly:
+ *
+ *  - I1 (mt_skiplist.c): at every level the unmarked nodes are in strictly
+ *    ascending key order; every node at level i has a tower taller than i
+ *    and is a live level-0 node; no live node is REMOVED or still
+ *    INSERTING; no pins remain.
+ *  - I4/I5 and P1/P2: a live node's head is unsealed and untagged; its
+ *    chain is non-empty, strictly descending in seq, every seq at or below
+ *    published; every committed version has been counted (DONE).
+ *  - X1 (mt_slidx.c): every index slot holds a live node with INDEXED set,
+ *    found again by a lookup of its key; every INDEXED node sits in exactly
+ *    one slot.
+ *  - Counters: entries = live nodes whose newest committed version is a
+ *    put; versions and bytes = every version reachable (aborted included).
+ *
+ * It is compiled into every build: a few hundred instructions of code that
+ * only tests call, so that the release test run checks too.
+ */
+#include "mt_check.h"
+
+#include "mantis.h"
+#include "mt_alloc.h"
+#include "mt_db.h"
+#include "mt_handle.h"
+#include "mt_slidx.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MT_CHECK_NODE_MASK ((1ull << 48) - 1)
+
+struct mt_check {
+	char *msg;
+	size_t cap;
+	int bad;
+};
+
+static void mt_check_fail(struct mt_check *c, const char *fmt, ...)
+        __attribute__((format(printf, 2, 3)));
+
+static void mt_check_fail(struct mt_check *c, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (c->bad++)
+		return; /* keep the first */
+	va_start(ap, fmt);
+	if (c->cap > 0)
+		vsnprintf(c->msg, c->cap, fmt, ap);
+	va_end(ap);
+}
+
+static struct mt_sl_node *mt_check_strip(struct mt_sl_node *p)
+{
+	return (struct mt_sl_node *)((uintptr_t)p & ~(uintptr_t)1);
+}
+
+static int mt_check_ptr_cmp(const void *a, const void *b)
+{
+	uintptr_t x = *(const uintptr_t *)a, y = *(const uintptr_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+static int mt_check_is_live(const uintptr_t *live, size_t n, const struct mt_sl_node *p)
+{
+	uintptr_t a = (uintptr_t)p;
+
+	return n > 0 && bsearch(&a, live, n, sizeof(uintptr_t), mt_check_ptr_cmp) != NULL;
+}
+
+/* Level 0: order, node states, chains, counters. Returns the live nodes'
+ * addresses, sorted (NULL with *n 0 if none; c->bad on ENOMEM). */
+static uintptr_t *mt_check_level0(struct mt_check *c, struct mt_db *db, size_t *n_out)
+{
+	struct mt_sl_node *prev = NULL, *cur;
+	uintptr_t *live = NULL;
+	uint64_t published = ck_pr_load_64(&db->published), versions = 0, bytes = 0, entries = 0;
+	uint64_t sv = 0, sb = 0, se = 0;
+	size_t n = 0, cap = 0;
+
+	for (cur = mt_check_strip(ck_pr_load_ptr(&db->sl.head->next[0])); cur != NULL;
+	     cur = mt_check_strip(ck_pr_load_ptr(&cur->next[0]))) {
+		uint32_t st = ck_pr_load_32(&cur->state);
+		uintptr_t hraw = (uintptr_t)ck_pr_load_ptr(&cur->head);
+		struct mt_sl_ver *v;
+		uint64_t last = UINT64_MAX;
+		int newest = 1;
+
+		if ((uintptr_t)ck_pr_load_ptr(&cur->next[0]) & 1u) {
+			if (!(st & MT_SL_REMOVED))
+				mt_check_fail(c, "a marked node is not REMOVED");
+			continue; /* removed, not snipped yet: not live */
+		}
+		if (st & (MT_SL_REMOVED | MT_SL_INSERTING | MT_SL_PRUNING))
+			mt_check_fail(c, "a live node has state %#x", st);
+		if (st >> MT_SL_PIN_SHIFT)
+			mt_check_fail(c, "a live node holds %u pins", st >> MT_SL_PIN_SHIFT);
+		if (cur->height < 1 || cur->height > MT_SL_MAX_HEIGHT || cur->klen == 0)
+			mt_check_fail(c, "a node has height %u, key length %u", cur->height,
+			              cur->klen);
+		if (prev != NULL && mt_sl_cmp(mt_sl_node_key(prev), prev->klen, mt_sl_node_key(cur),
+		                              cur->klen) >= 0)
+			mt_check_fail(c, "level 0 out of order at key %.*s", (int)cur->klen,
+			              (const char *)mt_sl_node_key(cur));
+		prev = cur;
+		if (hraw & 1u)
+			mt_check_fail(c, "a live node's head is sealed");
+		v = (struct mt_sl_ver *)(hraw & ~(uintptr_t)1);
+		if (v == NULL)
+			mt_check_fail(c, "a live node has no version (I5)");
+		for (; v != NULL; v = mt_sl_ver_next(v)) {
+			uint64_t sf = mt_sl_ver_seqf(v), sq = sf & MT_SL_SEQ_MASK;
+
+			if ((uintptr_t)ck_pr_load_ptr(&v->next) & 1u)
+				mt_check_fail(c, "a live chain holds a carrier tag");
+			if (sq == 0 || sq > published || sq >= last)
+				mt_check_fail(c,
+				              "chain of %.*s: seq %llu after %llu (published %llu)",
+				              (int)cur->klen, (const char *)mt_sl_node_key(cur),
+				              (unsigned long long)sq, (unsigned long long)last,
+				              (unsigned long long)published);
+			last = sq;
+			if (!(sf & MT_SL_V_ABORTED)) {
+				if (!(sf & MT_SL_V_DONE))
+					mt_check_fail(c, "a committed version is not DONE");
+				if (newest && !(sf & MT_SL_V_TOMB))
+					entries++;
+				newest = 0;
+			}
+			versions++;
+			bytes += cur->klen + v->vlen;
+		}
+		if (n == cap) {
+			uintptr_t *g = mt_malloc((cap ? 2 * cap : 64) * sizeof(uintptr_t));
+
+			if (g == NULL) {
+				mt_check_fail(c, "out of memory");
+				mt_free(live);
+				return NULL;
+			}
+			if (n > 0)
+				memcpy(g, live, n * sizeof(uintptr_t));
+			mt_free(live);
+			live = g;
+			cap = cap ? 2 * cap : 64;
+		}
+		live[n++] = (uintptr_t)cur;
+	}
+	for (unsigned i = 0; i < MT_SL_STRIPES; i++) {
+		sv += ck_pr_load_64(&db->stripe[i].versions);
+		sb += ck_pr_load_64(&db->stripe[i].bytes);
+		se += ck_pr_load_64(&db->stripe[i].entries);
+	}
+	if (sv != versions || sb != bytes || se != entries)
+		mt_check_fail(c,
+		              "counters: versions %llu (reachable %llu), bytes %llu (%llu), "
+		              "entries %llu (%llu)",
+		              (unsigned long long)sv, (unsigned long long)versions,
+		              (unsigned long long)sb, (unsigned long long)bytes,
+		              (unsigned long long)se, (unsigned long long)entries);
+	if (n > 1)
+		qsort(live, n, sizeof(uintptr_t), mt_check_ptr_cmp);
+	*n_out = n;
+	return live;
+}
+
+/* Upper levels: order, towers, membership. */
+static void mt_check_upper(struct mt_check *c, struct mt_db *db, const uintptr_t *live, size_t n)
+{
+	for (int i = 1; i < MT_SL_MAX_HEIGHT; i++) {
+		struct mt_sl_node *prev = NULL, *cur;
+
+		for (cur = mt_check_strip(ck_pr_load_ptr(&db->sl.head->next[i])); cur != NULL;
+		     cur = mt_check_strip(ck_pr_load_ptr(&cur->next[i]))) {
+			if ((uintptr_t)ck_pr_load_ptr(&cur->next[i]) & 1u)
+				continue; /* removed above level 0 already */
+			if (cur->height <= i)
+				mt_check_fail(c, "a node of height %u linked at level %d",
+				              cur->height, i);
+			if (!mt_check_is_live(live, n, cur))
+				mt_check_fail(c, "level %d holds a node not live at level 0", i);
+			if (prev != NULL && mt_sl_cmp(mt_sl_node_key(prev), prev->klen,
+			                              mt_sl_node_key(cur), cur->klen) >= 0)
+				mt_check_fail(c, "level %d out of order", i);
+			prev = cur;
+		}
+	}
+}
+
+/* The point index against the list (X1). */
+static void mt_check_index(struct mt_check *c, struct mt_db *db, const uintptr_t *live, size_t n)
+{
+	struct mt_slx_table *t = ck_pr_load_ptr(&db->sl.idx);
+	size_t indexed = 0, slots = 0;
+
+	for (size_t i = 0; i < n; i++)
+		indexed += (ck_pr_load_32(&((struct mt_sl_node *)live[i])->state) &
+		            MT_SL_INDEXED) != 0;
+	for (uint64_t i = 0; i < t->slots; i++) {
+		uint64_t w = ck_pr_load_64(&t->slot[i]);
+		struct mt_sl_node *p = (struct mt_sl_node *)(uintptr_t)(w & MT_CHECK_NODE_MASK);
+
+		if (w == 0)
+			continue;
+		slots++;
+		if (!mt_check_is_live(live, n, p)) {
+			mt_check_fail(c, "an index slot holds a node not in the list");
+			continue;
+		}
+		if (!(ck_pr_load_32(&p->state) & MT_SL_INDEXED))
+			mt_check_fail(c, "an index slot holds a node without INDEXED");
+		if (mt_slx_lookup(&db->sl, mt_sl_node_key(p), p->klen,
+		                  mt_slx_hash(mt_sl_node_key(p), p->klen)) != p)
+			mt_check_fail(c, "an indexed node is not found by its key");
+	}
+	if (slots != indexed)
+		mt_check_fail(c, "%zu index slots for %zu INDEXED nodes", slots, indexed);
+}
+
+int mt_check_db(uint64_t dbh, char *msg, size_t cap)
+{
+	struct mt_check c = {msg, cap, 0};
+	uintptr_t *live;
+	ck_epoch_record_t *r;
+	struct mt_db *db;
+	size_t n = 0;
+	int rc;
+
+	if (cap > 0)
+		msg[0] = '\0';
+	rc = mt_handle_enter(dbh, MT_HANDLE_DB, &r, (void **)&db);
+	if (rc != MANTIS_OK)
+		return rc;
+	if (ck_pr_load_64(&db->published) != ck_pr_load_64(&db->next_seq))
+		mt_check_fail(&c, "published %llu behind next_seq %llu",
+		              (unsigned long long)ck_pr_load_64(&db->published),
+		              (unsigned long long)ck_pr_load_64(&db->next_seq));
+	live = mt_check_level0(&c, db, &n);
+	if (!c.bad) {
+		mt_check_upper(&c, db, live, n);
+		mt_check_index(&c, db, live, n);
+	}
+	mt_handle_leave(r);
+	mt_free(live);
+	return c.bad ? MANTIS_EINVAL : MANTIS_OK;
+}
