@@ -84,8 +84,7 @@ uint64_t mt_wait_unlocked(uint64_t *ver)
 		 * unlock (a CAS on the same word) sees it and wakes us. */
 		if (!(v & MT_WAIT_V_WAITERS) && !ck_pr_cas_64(ver, v, v | MT_WAIT_V_WAITERS))
 			continue;
-		(void)syscall(SYS_futex, mt_wait_version_futex(ver), FUTEX_WAIT_PRIVATE,
-		              (uint32_t)(v | MT_WAIT_V_WAITERS), NULL, NULL, 0);
+		mt_wait_on(mt_wait_version_futex(ver), (uint32_t)(v | MT_WAIT_V_WAITERS));
 	}
 }
 
@@ -99,8 +98,7 @@ void mt_wait_version_unlock(uint64_t *ver)
 	        ver, o, (o & ~(MT_WAIT_V_LOCKED | MT_WAIT_V_WAITERS)) + MT_WAIT_V_STEP, &o))
 		;
 	if (o & MT_WAIT_V_WAITERS)
-		(void)syscall(SYS_futex, mt_wait_version_futex(ver), FUTEX_WAKE_PRIVATE, INT_MAX,
-		              NULL, NULL, 0);
+		mt_wait_wake_all(mt_wait_version_futex(ver));
 }
 
 void mt_wait_backoff(unsigned *n)
