@@ -209,6 +209,11 @@ ck_epoch_record_t *mt_epoch_record_slow(void)
 		er->lock = 0;
 		er->last_e = 0;
 		r = &er->r;
+#ifdef MT_TSAN
+		/* libck's publishing store is not instrumented: pairs with the
+		 * acquire of a reclaimer that finds r on the record list. */
+		__tsan_release(r);
+#endif
 		ck_epoch_register(&mt_epoch_global, r, NULL);
 	}
 	if (mt_epoch_key != (pthread_key_t)-1)
@@ -227,6 +232,9 @@ static unsigned mt_epoch_reclaim_record(ck_epoch_record_t *x)
 	ck_stack_entry_t *todo = NULL, *c;
 	unsigned e, n = 0;
 
+#ifdef MT_TSAN
+	__tsan_acquire(x); /* pairs with the release before ck_epoch_register */
+#endif
 	if (!mt_wait_trylock(&mt_epoch_rec(x)->lock))
 		return 0;
 	/* After the lock: every entry of x was deferred at an epoch <= e. */
