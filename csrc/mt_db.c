@@ -326,6 +326,8 @@ static void mt_db_wait_pub(struct mt_db *db, uint64_t target)
 {
 	unsigned spins = 0;
 
+	/* Only seqs already handed out are ever published. */
+	assert(target <= ck_pr_load_64(&db->next_seq));
 	for (;;) {
 		uint64_t p;
 

@@ -163,6 +163,7 @@ int mt_snapshot_register_at(struct mt_db *db, const uint64_t *held, uint64_t **s
 
 void mt_snapshot_unregister(struct mt_db *db, uint64_t *slot, int refresh)
 {
+	assert(ck_pr_load_64(slot) & MT_DB_SLOT_USED); /* registered, once */
 	/* Release: the snapshot's reads happen before its versions may go. */
 	ck_pr_store_64(slot, 0);
 	ck_pr_dec_64(&db->nsnaps);
