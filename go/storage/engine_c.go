@@ -604,7 +604,8 @@ func (e *CStorageEngine) BatchGet(ctx context.Context, keys []string) (map[strin
 	return out, nil
 }
 
-// HealthCheck reports whether the engine is open and its C handles answer.
+// HealthCheck reports whether the engine is open, its C handles answer and
+// its log accepts writes (ErrReadOnly wrapping the log's failure if not).
 // See StorageEngine.HealthCheck.
 func (e *CStorageEngine) HealthCheck(ctx context.Context) error {
 	if err := checkCtx(ctx); err != nil {
@@ -613,6 +614,11 @@ func (e *CStorageEngine) HealthCheck(ctx context.Context) error {
 	st, err := e.state()
 	if err != nil {
 		return err
+	}
+	if st.dur != nil {
+		if err := st.dur.check("health check"); err != nil {
+			return err
+		}
 	}
 	var s cStats
 	if rc := cReadStats(st.db, st.cache, &s); rc != cOK {

@@ -257,8 +257,8 @@ func dirSize(t testing.TB, dir string) int64 {
 }
 
 // TestDurableReadOnlyAfterFailure: a failed write, a failed fsync and a full
-// disk each put the engine read-only: the failing write and every later one
-// return ErrReadOnly wrapping the cause, reads keep working, and reopening
+// disk each put the engine read-only: the failing write, every later one and
+// HealthCheck return ErrReadOnly wrapping the cause, reads keep working, and reopening
 // finds every acknowledged write.
 func TestDurableReadOnlyAfterFailure(t *testing.T) {
 	ctx := context.Background()
@@ -276,6 +276,7 @@ func TestDurableReadOnlyAfterFailure(t *testing.T) {
 			dir := t.TempDir()
 			fs := newFaultFS(1)
 			e := openDurableEngine(t, te, dir, true, &durableOptions{fs: fs, ckptMin: -1})
+			mustIs(t, te.name+" "+c.name+" HealthCheck before the failure", e.HealthCheck(ctx), nil)
 			c.set(fs)
 			acked := map[string]string{}
 			var failed error
@@ -293,6 +294,9 @@ func TestDurableReadOnlyAfterFailure(t *testing.T) {
 			}
 			if err := e.BatchDelete(ctx, []string{"ka"}); !errors.Is(err, ErrReadOnly) {
 				t.Fatalf("%s %s: batch delete after the failure: %v", te.name, c.name, err)
+			}
+			if err := e.HealthCheck(ctx); !errors.Is(err, ErrReadOnly) || !errors.Is(err, c.cause) {
+				t.Fatalf("%s %s: HealthCheck after the failure returned %v, want ErrReadOnly wrapping %v", te.name, c.name, err, c.cause)
 			}
 			for k, v := range acked {
 				if got, err := e.Get(ctx, k); err != nil || got != v {
