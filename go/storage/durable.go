@@ -209,7 +209,8 @@ func (d *durable) checkpointLocked() error {
 }
 
 // close stops the background work, makes the log durable and releases the
-// directory. Idempotent.
+// directory. It returns the log's failure (sticky, or of the final flush or
+// close) wrapped in "storage: close". Idempotent: a second call returns nil.
 func (d *durable) close() error {
 	if d.closed.Swap(true) {
 		return nil
@@ -222,7 +223,10 @@ func (d *durable) close() error {
 	if uerr := d.unlock(); err == nil {
 		err = uerr
 	}
-	return err
+	if err != nil {
+		return fmt.Errorf("storage: close: %w", err)
+	}
+	return nil
 }
 
 // stripe returns key's stripe index.

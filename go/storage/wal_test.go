@@ -344,3 +344,47 @@ func durableNext(t *testing.T, dir string) uint64 {
 	}
 	return st.next
 }
+
+// TestDurableCloseError: Close returns the log's failure to make it durable
+// (a failed final fdatasync, or the sticky failure of an earlier write), a
+// second Close returns nil, and the engine is closed either way.
+func TestDurableCloseError(t *testing.T) {
+	ctx := context.Background()
+	for _, te := range testEngines {
+		for _, c := range []string{"final fsync", "earlier write"} {
+			dir := t.TempDir()
+			fs := newFaultFS(2)
+			e := openDurableEngine(t, te, dir, false, &durableOptions{fs: fs, ckptMin: -1, syncInterval: time.Hour})
+			want := runOps(t, e, 5, "k/", 50, nil)
+			if c == "final fsync" {
+				fs.mu.Lock()
+				fs.failSync = 1
+				fs.mu.Unlock()
+			} else {
+				fs.mu.Lock()
+				fs.failWrite = 1
+				fs.mu.Unlock()
+				if err := e.Put(ctx, "x", "y"); !errors.Is(err, ErrReadOnly) {
+					t.Fatalf("%s: failing put returned %v", te.name, err)
+				}
+			}
+			err := e.Close()
+			if !errors.Is(err, errInjected) {
+				t.Fatalf("%s %s: Close returned %v, want the injected error", te.name, c, err)
+			}
+			mustIs(t, te.name+" "+c+" second Close", e.Close(), nil)
+			mustIs(t, te.name+" "+c+" Get after Close", getErr(e, "k/1"), ErrClosed)
+			// Every write reached the kernel before Close (SyncWrites
+			// false acknowledges there): the process lives on, so a
+			// reopen finds them.
+			e = openDurableEngine(t, te, dir, true, nil)
+			checkState(t, e, "k/", want, te.name+" "+c+": after reopen")
+			mustIs(t, te.name+" "+c+" Close", e.Close(), nil)
+		}
+	}
+}
+
+func getErr(e Engine, key string) error {
+	_, err := e.Get(context.Background(), key)
+	return err
+}
