@@ -27,6 +27,18 @@ package storage
 // the log written meanwhile coexist), and,
 // with SyncWrites false, an fdatasync every syncInterval (Redis
 // "appendfsync everysec").
+//
+// Backpressure: a writer faster than the checkpointer would grow the log
+// without bound. So once the log written since the rotation of the last
+// completed checkpoint passes logMax (default twice the trigger: about the
+// live data once the database is larger than 2*ckptMin), commit parks the
+// writer (sync.Cond, in Go, after every engine lock is released, so the
+// checkpoint's snapshot never waits for it) until a checkpoint brings the
+// log back within the limit. The log stays within logMax plus two records
+// per writer (one that passed the check as another crossed the limit, and
+// the one it parks with: commit comes after the append). A failed attempt
+// (or Close) releases the parked writers, so nothing waits forever on a
+// checkpoint that cannot succeed.
 
 import (
 	"context"
@@ -48,6 +60,7 @@ type durableOptions struct {
 	segmentSize  int64         // log segment size; 0: 64 MiB
 	ckptMin      int64         // log bytes that trigger a checkpoint at least; 0: 64 MiB; <0: never
 	syncInterval time.Duration // SyncWrites false: background fdatasync period; 0: 1 s
+	logMax       int64         // log bytes since the last checkpoint past which writers wait; 0: 2x the trigger; <0: never
 }
 
 const durStripes = 1024
@@ -67,6 +80,19 @@ type durable struct {
 	ckptSize atomic.Int64
 	ckpts    atomic.Uint64
 
+	// Backpressure (see the file comment): doneBase is log.totalWritten
+	// at the rotation of the last completed checkpoint; bpGen counts
+	// ended checkpoint attempts, bpFailed says the last one failed (both
+	// under bpMu, with bpCond).
+	bpMu     sync.Mutex
+	bpCond   sync.Cond
+	bpGen    uint64
+	bpFailed bool
+	doneBase atomic.Int64
+	logMax   atomic.Int64 // 0: no backpressure
+	parked   atomic.Int64 // writers waiting now
+	stalls   atomic.Uint64
+
 	stop   chan struct{}
 	kick   chan struct{}
 	bg     sync.WaitGroup
@@ -83,6 +109,7 @@ type durable struct {
 func openDurable(dir string, syncWrites bool, o *durableOptions, snap snapshotFunc,
 	load func([]walOp) error, apply func(uint64, []walOp) error) (*durable, error) {
 	d := &durable{dir: dir, sync: syncWrites, snap: snap, seed: maphash.MakeSeed()}
+	d.bpCond.L = &d.bpMu
 	if o != nil {
 		d.opts = *o
 	}
@@ -124,7 +151,7 @@ func openDurable(dir string, syncWrites bool, o *durableOptions, snap snapshotFu
 	d.stop = make(chan struct{})
 	d.kick = make(chan struct{}, 1)
 	if d.opts.ckptMin > 0 {
-		d.log.ckptTrigger.Store(max(d.opts.ckptMin, d.rec.ckptSize/2))
+		d.setTrigger(d.rec.ckptSize)
 		d.log.ckptWanted = func() {
 			select {
 			case d.kick <- struct{}{}:
@@ -162,8 +189,61 @@ func (d *durable) background() {
 // check refuses writes once the log failed.
 func (d *durable) check(op string) error { return d.log.check(op) }
 
-// commit waits until seq is acknowledged under the configured guarantee.
-func (d *durable) commit(op string, seq uint64) error { return d.log.commit(op, seq, d.sync) }
+// commit waits until seq is acknowledged under the configured guarantee,
+// first for a checkpoint if the log is past its limit (backpressure).
+func (d *durable) commit(op string, seq uint64) error {
+	if d.overLimit() {
+		d.backpressure()
+	}
+	return d.log.commit(op, seq, d.sync)
+}
+
+// setTrigger sets the checkpoint trigger and the backpressure limit from the
+// size of the last checkpoint.
+func (d *durable) setTrigger(ckptSize int64) {
+	t := max(d.opts.ckptMin, ckptSize/2)
+	d.log.ckptTrigger.Store(t)
+	switch {
+	case d.opts.logMax > 0:
+		d.logMax.Store(d.opts.logMax)
+	case d.opts.logMax == 0:
+		d.logMax.Store(2 * t)
+	}
+}
+
+// overLimit reports whether the log written since the last completed
+// checkpoint is past the backpressure limit (and the log still works: a
+// failed one refuses the write anyway).
+func (d *durable) overLimit() bool {
+	lim := d.logMax.Load()
+	return lim > 0 && d.log.totalWritten.Load()-d.doneBase.Load() > lim && !d.log.failed.Load()
+}
+
+// backpressure parks the caller, asking for checkpoints, until the log is
+// back within its limit, the engine closes, or an attempt failed since the
+// caller parked (a checkpoint that cannot succeed must not hold writes
+// forever). A successful attempt whose rotation came soon after the previous
+// one may leave the log past the limit: the caller waits for the next.
+func (d *durable) backpressure() {
+	d.bpMu.Lock()
+	defer d.bpMu.Unlock()
+	if !d.overLimit() || d.closed.Load() { // an attempt ended since the caller looked
+		return
+	}
+	d.stalls.Add(1)
+	d.parked.Add(1)
+	defer d.parked.Add(-1)
+	for {
+		gen := d.bpGen
+		d.log.ckptWanted()
+		for d.bpGen == gen && !d.closed.Load() {
+			d.bpCond.Wait()
+		}
+		if d.closed.Load() || d.bpFailed || !d.overLimit() {
+			return
+		}
+	}
+}
 
 // checkpoint writes a checkpoint now and removes the log it makes obsolete.
 func (d *durable) checkpoint() error {
@@ -172,28 +252,38 @@ func (d *durable) checkpoint() error {
 	if d.closed.Load() {
 		return ErrClosed
 	}
-	err := d.checkpointLocked()
+	base, err := d.checkpointLocked()
 	d.ckptErr = err
+	d.bpMu.Lock()
+	if err == nil {
+		d.doneBase.Store(base)
+	}
+	d.bpFailed = err != nil
+	d.bpGen++
+	d.bpCond.Broadcast()
+	d.bpMu.Unlock()
 	return err
 }
 
-func (d *durable) checkpointLocked() error {
-	seq, err := d.log.rotate()
+// checkpointLocked writes a checkpoint and removes what it makes obsolete;
+// it returns log.totalWritten at its rotation. Call under ckptMu.
+func (d *durable) checkpointLocked() (int64, error) {
+	seq, base, err := d.log.rotate()
 	if err != nil {
-		return err
+		return 0, err
 	}
 	size, err := writeCheckpoint(d.fs, d.dir, seq, d.snap, d.log.flush)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	d.ckptSize.Store(size)
 	d.ckpts.Add(1)
 	if d.opts.ckptMin > 0 {
-		d.log.ckptTrigger.Store(max(d.opts.ckptMin, size/2))
+		d.setTrigger(size)
 	}
 	ckpts, segs, _, err := scanDir(d.fs, d.dir)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	for _, c := range ckpts {
 		if c < seq {
@@ -205,16 +295,20 @@ func (d *durable) checkpointLocked() error {
 			d.fs.Remove(filepath.Join(d.dir, segmentName(s)))
 		}
 	}
-	return d.fs.SyncDir(d.dir)
+	return base, d.fs.SyncDir(d.dir)
 }
 
 // close stops the background work, makes the log durable and releases the
-// directory. Idempotent.
+// directory. It returns the log's failure (sticky, or of the final flush or
+// close) wrapped in "storage: close". Idempotent: a second call returns nil.
 func (d *durable) close() error {
 	if d.closed.Swap(true) {
 		return nil
 	}
 	close(d.stop)
+	d.bpMu.Lock() // parked writers see closed (they checked it under bpMu)
+	d.bpCond.Broadcast()
+	d.bpMu.Unlock()
 	d.bg.Wait()
 	d.ckptMu.Lock() // a checkpoint started by a caller finishes first
 	d.ckptMu.Unlock()
@@ -222,7 +316,10 @@ func (d *durable) close() error {
 	if uerr := d.unlock(); err == nil {
 		err = uerr
 	}
-	return err
+	if err != nil {
+		return fmt.Errorf("storage: close: %w", err)
+	}
+	return nil
 }
 
 // stripe returns key's stripe index.

@@ -180,26 +180,27 @@ func (e *CStorageEngine) Close() error {
 		e.res.cleanup.Stop()
 	}
 	e.res.mu.Unlock()
-	e.res.close()
-	return nil
+	return e.res.close()
 }
 
 // close releases everything r holds, once: open iterators and snapshots
 // first (they keep the database alive in C), then the database, then the
-// cache. A second call finds the state closed and does nothing.
-func (r *cres) close() {
+// cache. A second call finds the state closed and does nothing. It returns
+// the log's failure to flush and close (nil in memory).
+func (r *cres) close() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.state == stateClosed {
-		return
+		return nil
 	}
 	prev := r.state
 	r.state = stateClosed
 	if prev != stateOpen {
-		return
+		return nil
 	}
+	var err error
 	if r.st.dur != nil {
-		r.st.dur.close() // flushes the log; failures were reported to the writers
+		err = r.st.dur.close() // flushes the log
 	}
 	for h, isIter := range r.open {
 		if isIter {
@@ -211,6 +212,7 @@ func (r *cres) close() {
 	clear(r.open)
 	cDBClose(r.st.db)
 	cCacheClose(r.st.cache)
+	return err
 }
 
 // register records an open iterator (isIter) or snapshot handle so that
@@ -604,7 +606,8 @@ func (e *CStorageEngine) BatchGet(ctx context.Context, keys []string) (map[strin
 	return out, nil
 }
 
-// HealthCheck reports whether the engine is open and its C handles answer.
+// HealthCheck reports whether the engine is open, its C handles answer and
+// its log accepts writes (ErrReadOnly wrapping the log's failure if not).
 // See StorageEngine.HealthCheck.
 func (e *CStorageEngine) HealthCheck(ctx context.Context) error {
 	if err := checkCtx(ctx); err != nil {
@@ -613,6 +616,11 @@ func (e *CStorageEngine) HealthCheck(ctx context.Context) error {
 	st, err := e.state()
 	if err != nil {
 		return err
+	}
+	if st.dur != nil {
+		if err := st.dur.check("health check"); err != nil {
+			return err
+		}
 	}
 	var s cStats
 	if rc := cReadStats(st.db, st.cache, &s); rc != cOK {

@@ -427,7 +427,8 @@ func (e *PureGoStorageEngine) BatchDelete(ctx context.Context, keys []string) er
 	return nil
 }
 
-// HealthCheck reports whether the engine is open. See
+// HealthCheck reports whether the engine is open and its log accepts writes
+// (ErrReadOnly wrapping the log's failure if not). See
 // StorageEngine.HealthCheck.
 func (e *PureGoStorageEngine) HealthCheck(ctx context.Context) error {
 	if err := checkCtx(ctx); err != nil {
@@ -435,7 +436,7 @@ func (e *PureGoStorageEngine) HealthCheck(ctx context.Context) error {
 	}
 	e.mu.RLock()
 	defer e.mu.RUnlock()
-	if err := e.openErr(); err != nil {
+	if err := e.writeErr("health check"); err != nil {
 		return err
 	}
 	if e.m == nil {

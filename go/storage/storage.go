@@ -79,7 +79,8 @@ type StorageEngine interface {
 	BeginTransaction(ctx context.Context) (Transaction, error)
 
 	// HealthCheck returns nil if the engine is initialised, open and
-	// serving, ErrClosed if it is closed, ErrNotInitialized before Init.
+	// serving, ErrClosed if it is closed, ErrNotInitialized before Init,
+	// ErrReadOnly (wrapping the cause) once its log failed.
 	HealthCheck(ctx context.Context) error
 }
 

@@ -270,21 +270,22 @@ func (l *walLog) rotateLocked(seq uint64) error {
 }
 
 // rotate writes everything appended so far into the current segment and
-// starts a new one; it returns the new segment's first seq: every record
-// appended before the call has a smaller seq.
-func (l *walLog) rotate() (uint64, error) {
+// starts a new one; it returns the new segment's first seq (every record
+// appended before the call has a smaller seq) and totalWritten at the
+// rotation.
+func (l *walLog) rotate() (uint64, int64, error) {
 	l.wmu.Lock()
 	defer l.wmu.Unlock()
 	if _, _, err := l.state(); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	if err := l.writeLocked(true); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	l.smu.Lock()
 	defer l.smu.Unlock()
 	l.sinceCkpt.Store(0)
-	return l.written + 1, nil
+	return l.written + 1, l.totalWritten.Load(), nil
 }
 
 // syncTo returns once seq is durable: group commit. Only sync leaders write

@@ -8,10 +8,13 @@ package storage
 import (
 	"context"
 	"errors"
+	"fmt"
 	"maps"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -257,8 +260,8 @@ func dirSize(t testing.TB, dir string) int64 {
 }
 
 // TestDurableReadOnlyAfterFailure: a failed write, a failed fsync and a full
-// disk each put the engine read-only: the failing write and every later one
-// return ErrReadOnly wrapping the cause, reads keep working, and reopening
+// disk each put the engine read-only: the failing write, every later one and
+// HealthCheck return ErrReadOnly wrapping the cause, reads keep working, and reopening
 // finds every acknowledged write.
 func TestDurableReadOnlyAfterFailure(t *testing.T) {
 	ctx := context.Background()
@@ -276,6 +279,7 @@ func TestDurableReadOnlyAfterFailure(t *testing.T) {
 			dir := t.TempDir()
 			fs := newFaultFS(1)
 			e := openDurableEngine(t, te, dir, true, &durableOptions{fs: fs, ckptMin: -1})
+			mustIs(t, te.name+" "+c.name+" HealthCheck before the failure", e.HealthCheck(ctx), nil)
 			c.set(fs)
 			acked := map[string]string{}
 			var failed error
@@ -293,6 +297,9 @@ func TestDurableReadOnlyAfterFailure(t *testing.T) {
 			}
 			if err := e.BatchDelete(ctx, []string{"ka"}); !errors.Is(err, ErrReadOnly) {
 				t.Fatalf("%s %s: batch delete after the failure: %v", te.name, c.name, err)
+			}
+			if err := e.HealthCheck(ctx); !errors.Is(err, ErrReadOnly) || !errors.Is(err, c.cause) {
+				t.Fatalf("%s %s: HealthCheck after the failure returned %v, want ErrReadOnly wrapping %v", te.name, c.name, err, c.cause)
 			}
 			for k, v := range acked {
 				if got, err := e.Get(ctx, k); err != nil || got != v {
@@ -339,4 +346,173 @@ func durableNext(t *testing.T, dir string) uint64 {
 		t.Fatal(err)
 	}
 	return st.next
+}
+
+// TestDurableCloseError: Close returns the log's failure to make it durable
+// (a failed final fdatasync, or the sticky failure of an earlier write), a
+// second Close returns nil, and the engine is closed either way.
+func TestDurableCloseError(t *testing.T) {
+	ctx := context.Background()
+	for _, te := range testEngines {
+		for _, c := range []string{"final fsync", "earlier write"} {
+			dir := t.TempDir()
+			fs := newFaultFS(2)
+			e := openDurableEngine(t, te, dir, false, &durableOptions{fs: fs, ckptMin: -1, syncInterval: time.Hour})
+			want := runOps(t, e, 5, "k/", 50, nil)
+			if c == "final fsync" {
+				fs.mu.Lock()
+				fs.failSync = 1
+				fs.mu.Unlock()
+			} else {
+				fs.mu.Lock()
+				fs.failWrite = 1
+				fs.mu.Unlock()
+				if err := e.Put(ctx, "x", "y"); !errors.Is(err, ErrReadOnly) {
+					t.Fatalf("%s: failing put returned %v", te.name, err)
+				}
+			}
+			err := e.Close()
+			if !errors.Is(err, errInjected) {
+				t.Fatalf("%s %s: Close returned %v, want the injected error", te.name, c, err)
+			}
+			mustIs(t, te.name+" "+c+" second Close", e.Close(), nil)
+			mustIs(t, te.name+" "+c+" Get after Close", getErr(e, "k/1"), ErrClosed)
+			// Every write reached the kernel before Close (SyncWrites
+			// false acknowledges there): the process lives on, so a
+			// reopen finds them.
+			e = openDurableEngine(t, te, dir, true, nil)
+			checkState(t, e, "k/", want, te.name+" "+c+": after reopen")
+			mustIs(t, te.name+" "+c+" Close", e.Close(), nil)
+		}
+	}
+}
+
+func getErr(e Engine, key string) error {
+	_, err := e.Get(context.Background(), key)
+	return err
+}
+
+// TestDurableBackpressure: writers faster than the checkpointer park once the
+// log since the last completed checkpoint passes its limit, so the log and
+// the directory stay bounded. First the checkpointer is held inside its
+// snapshot: every writer must park with the log within the limit plus two
+// records per writer, and stay parked. Then it is released and the writers
+// overwrite in a loop as fast as they can while a sampler watches the log
+// and the directory; at the end every writer's last values survive a reopen.
+func TestDurableBackpressure(t *testing.T) {
+	ctx := context.Background()
+	const writers, keys = 8, 25
+	val := string(make([]byte, 1000))
+	live := int64(writers * keys * (len(val) + 8))
+	for _, te := range testEngines {
+		dir := t.TempDir()
+		e := openDurableEngine(t, te, dir, false, &durableOptions{segmentSize: 64 << 10, ckptMin: 128 << 10})
+		d := durableOf(e)
+		limit := d.logMax.Load()
+		// Past the limit: per writer, one record that passed the check
+		// before another crossed the limit, and the parked one (appended
+		// before commit parks; the background flush writes it).
+		slop := int64(2 * writers * (len(val) + 64))
+		release, entered := make(chan struct{}), make(chan struct{}, 1)
+		var once sync.Once
+		releaseCkpt := func() { once.Do(func() { close(release) }) }
+		d.ckptMu.Lock()
+		snap := d.snap
+		d.snap = func(emit func(key, value string, expiry int64) error) error {
+			select {
+			case entered <- struct{}{}:
+			default:
+			}
+			<-release
+			return snap(emit)
+		}
+		d.ckptMu.Unlock()
+
+		var acked [writers]atomic.Int64
+		var stop atomic.Bool
+		var wg sync.WaitGroup
+		errs := make(chan error, writers)
+		defer func() { // a failure below stops the writers before the cleanup
+			stop.Store(true)
+			releaseCkpt()
+			wg.Wait()
+			e.Close()
+		}()
+		for w := range writers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := int64(0); !stop.Load(); i++ {
+					k := fmt.Sprintf("w%d/%02d", w, i%keys)
+					if err := e.Put(ctx, k, fmt.Sprintf("%d:", i)+val); err != nil {
+						errs <- err
+						return
+					}
+					acked[w].Store(i + 1)
+				}
+			}()
+		}
+		count := func() (n int64) {
+			for w := range writers {
+				n += acked[w].Load()
+			}
+			return n
+		}
+		deadline := time.Now().Add(30 * time.Second)
+		for d.parked.Load() < writers {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: %d of %d writers parked after 30 s with the checkpoint held (log %d bytes, limit %d)",
+					te.name, d.parked.Load(), writers, d.log.totalWritten.Load()-d.doneBase.Load(), limit)
+			}
+			time.Sleep(time.Millisecond)
+		}
+		<-entered
+		before := count()
+		time.Sleep(50 * time.Millisecond)
+		if n := count(); n != before {
+			t.Fatalf("%s: %d writes acknowledged while every writer was parked", te.name, n-before)
+		}
+		if lb := d.log.totalWritten.Load() - d.doneBase.Load(); lb > limit+slop {
+			t.Fatalf("%s: log reached %d bytes with the checkpoint held, limit %d", te.name, lb, limit)
+		}
+
+		// Released: a fast overwrite loop against the real checkpointer.
+		releaseCkpt()
+		var maxLog, maxDir int64
+		target := before + 20000
+		for count() < target && len(errs) == 0 {
+			maxLog = max(maxLog, d.log.totalWritten.Load()-d.doneBase.Load())
+			maxDir = max(maxDir, dirSize(t, dir))
+			time.Sleep(200 * time.Microsecond)
+		}
+		stop.Store(true)
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatalf("%s: writer: %v", te.name, err)
+		}
+		if maxLog > limit+slop {
+			t.Fatalf("%s: log since the last checkpoint reached %d bytes, limit %d", te.name, maxLog, limit)
+		}
+		t.Logf("%s: %d writes, %d stalls, %d checkpoints; log at most %d bytes (limit %d), directory at most %.2fx the live data",
+			te.name, count(), d.stalls.Load(), d.ckpts.Load(), maxLog, limit, float64(maxDir)/float64(live))
+		// Two checkpoint files (old and new) and the log: 2x live + limit.
+		if bound := 2*live + limit + slop + 64<<10; maxDir > 2*bound {
+			t.Fatalf("%s: directory reached %d bytes, live %d", te.name, maxDir, live)
+		}
+		if err := e.Close(); err != nil {
+			t.Fatal(err)
+		}
+		e = openDurableEngine(t, te, dir, false, nil)
+		for w := range writers {
+			n := acked[w].Load()
+			for i := max(n-keys, 0); i < n; i++ {
+				k, want := fmt.Sprintf("w%d/%02d", w, i%keys), fmt.Sprintf("%d:", i)
+				if got, err := e.Get(ctx, k); err != nil || got[:len(want)] != want {
+					t.Fatalf("%s: %s after reopen: %.12q, %v; want %s...", te.name, k, got, err, want)
+				}
+			}
+		}
+		e.Close()
+	}
 }
