@@ -1,7 +1,13 @@
 /*
  * mt_db.c - MVCC over the skiplist: sequence numbers, in-order publication of
- * batches, conflict checks, reads at a snapshot, pruning bounds, TTL, sweep
- * and striped statistics; and the public mantis_db_* functions.
+ * batches, conflict checks, reads at a snapshot, pruning, TTL, sweep and
+ * striped statistics; and the public mantis_db_* functions. Snapshots and
+ * the prune bound are in mt_snapshot.c, the clock in mt_clock.c.
+ *
+ * Past 800 lines (about 1,100): publication, the batch codec, reads and
+ * sweeps all work on struct mt_db_rec and the publication protocol; the
+ * batch codec and the public read functions are the next to move out
+ * (left for the index rebuild of issue 8, which rewrites the write path).
  *
  * SEQUENCE NUMBERS AND PUBLICATION
  *
@@ -41,21 +47,9 @@
  *
  * SNAPSHOTS AND THE PRUNE BOUND
  *
- * A snapshot is a registered slot holding its seq. Registering stores
- * USED | published, then re-reads published until it is unchanged, with a
- * full fence between the store and each re-read; a pruner reads published
- * (p0) and then scans the slots. Either the scan sees the slot (and bounds
- * by it) or the slot's final store came after the scan, and its seq (a
- * read of published after that store) is >= p0. So any value
- * min(p0, slots seen) is a lower bound of every snapshot's seq, now and
- * later: min_cache keeps the greatest such value found (raised on every
- * open and close), and mt_db_min_seq returns p0 when no slot is
- * registered (nsnaps, incremented before the slot is stored, read after
- * p0), else min(min_cache, p0). Both sides of that handshake store then
- * load (the registration increments nsnaps then reads published; the
- * publisher stores published then, pruning, reads nsnaps), so both stores
- * are locked instructions (full barriers): otherwise each could read the
- * other's old value.
+ * Snapshots are registered slots; their protocol and the prune bound
+ * (mt_snapshot_min_seq: a lower bound of every seq a reader may read at,
+ * now or later) are argued in mt_snapshot.c. The TTL clock is mt_clock.c.
  *
  * Readers of "the latest state" (snap 0) register nothing. They read at
  * S = published and may race with a prune whose bound has moved past S:
@@ -112,43 +106,15 @@
 #include "mantis.h"
 #include "mt_alloc.h"
 #include "mt_args.h"
+#include "mt_clock.h"
 #include "mt_handle.h"
 #include "mt_slidx.h"
+#include "mt_snapshot.h"
 #include "mt_wait.h"
 
 #include <assert.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-
-/* ------------------------------------------------------------ clock */
-
-static uint64_t mt_db_clock_offset;
-
-uint64_t mt_db_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	/* +1: never 0, which callers use for "not read yet". */
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u + 1u +
-	       ck_pr_load_64(&mt_db_clock_offset);
-}
-
-void mt_db_clock_advance_ms(uint64_t ms)
-{
-	ck_pr_add_64(&mt_db_clock_offset, ms);
-}
-
-static uint64_t mt_db_expiry(uint64_t ttl_ms)
-{
-	uint64_t now;
-
-	if (ttl_ms == 0)
-		return 0;
-	now = mt_db_now_ms();
-	return ttl_ms > UINT64_MAX - now ? UINT64_MAX : now + ttl_ms;
-}
 
 /* ------------------------------------------------------------ lifetime */
 
@@ -240,143 +206,6 @@ static void mt_db_handle_destroy(void *obj)
 	mt_db_unref(obj);
 }
 
-/* ------------------------------------------------------------ snapshots */
-
-/* Lowers the bound from a scan of every slot (see the top comment). */
-static void mt_db_refresh_min(struct mt_db *db)
-{
-	uint64_t m, cur;
-	struct mt_db_snapchunk *c;
-
-	m = ck_pr_load_64(&db->published);
-	/* p0 before the slots (and before the chunk list head). */
-	ck_pr_fence_load();
-	for (c = ck_pr_load_ptr(&db->snaps); c != NULL; c = ck_pr_load_ptr(&c->next)) {
-		for (unsigned i = 0; i < MT_DB_SNAPCHUNK; i++) {
-			uint64_t v = ck_pr_load_64(&c->slot[i]);
-
-			if ((v & MT_DB_SLOT_USED) && (v & ~MT_DB_SLOT_USED) < m)
-				m = v & ~MT_DB_SLOT_USED;
-		}
-	}
-	/* Keep the greatest bound found: each one is valid for ever. */
-	while ((cur = ck_pr_load_64(&db->min_cache)) < m && !ck_pr_cas_64(&db->min_cache, cur, m))
-		;
-}
-
-uint64_t mt_db_min_seq(struct mt_db *db)
-{
-	uint64_t p = ck_pr_load_64(&db->published), c;
-
-	/* p0 before nsnaps: a registration not counted yet will read a
-	 * published value >= p. */
-	ck_pr_fence_load();
-	if (ck_pr_load_64(&db->nsnaps) == 0)
-		return p;
-	c = ck_pr_load_64(&db->min_cache);
-	return c < p ? c : p;
-}
-
-/*
- * Claims a free slot with value v, searching in scan order from just after
- * slot after (NULL: from the start); chunks are appended at the end of the
- * list, so scan order is stable. Returns the slot, or NULL on ENOMEM.
- */
-static uint64_t *mt_db_slot_claim(struct mt_db *db, uint64_t v, const uint64_t *after)
-{
-	struct mt_db_snapchunk *c, *fresh, **link;
-	unsigned i = 0;
-
-	c = ck_pr_load_ptr(&db->snaps);
-	if (after != NULL) {
-		while (c != NULL && !(after >= c->slot && after < c->slot + MT_DB_SNAPCHUNK))
-			c = ck_pr_load_ptr(&c->next);
-		assert(c != NULL);
-		i = (unsigned)(after - c->slot) + 1;
-	}
-	for (; c != NULL; c = ck_pr_load_ptr(&c->next), i = 0) {
-		for (; i < MT_DB_SNAPCHUNK; i++) {
-			/* Full barrier: the slot is visible before the caller
-			 * re-reads published. */
-			if (ck_pr_load_64(&c->slot[i]) == 0 && ck_pr_cas_64(&c->slot[i], 0, v))
-				return &c->slot[i];
-		}
-	}
-	fresh = mt_calloc(1, sizeof(*fresh));
-	if (fresh == NULL)
-		return NULL;
-	fresh->slot[0] = v;
-	for (;;) {
-		link = &db->snaps;
-		while ((c = ck_pr_load_ptr(link)) != NULL)
-			link = &c->next;
-		/* Release: the chunk and its claimed slot before it is
-		 * reachable; full barrier before the caller re-reads published.
-		 * Fails if another chunk was appended first. */
-		if (ck_pr_cas_ptr(link, NULL, fresh))
-			return &fresh->slot[0];
-	}
-}
-
-int mt_db_snap_register(struct mt_db *db, int refresh, uint64_t **slot_out, uint64_t *seq_out)
-{
-	uint64_t *slot, s, s2;
-
-	/* Counted first (full barrier): see mt_db_min_seq. */
-	ck_pr_inc_64(&db->nsnaps);
-	ck_pr_fence_memory();
-	s = ck_pr_load_64(&db->published);
-	slot = mt_db_slot_claim(db, MT_DB_SLOT_USED | s, NULL);
-	if (slot == NULL) {
-		ck_pr_dec_64(&db->nsnaps);
-		return MANTIS_ENOMEM;
-	}
-	for (;;) {
-		/* The slot's store is ordered before this load (the claim's
-		 * CAS or the fence below): a scan that missed it began after
-		 * published was already s2. */
-		s2 = ck_pr_load_64(&db->published);
-		if (s2 == s)
-			break;
-		s = s2;
-		ck_pr_store_64(slot, MT_DB_SLOT_USED | s);
-		ck_pr_fence_memory(); /* store-load: slot before re-read */
-	}
-	if (refresh)
-		mt_db_refresh_min(db);
-	*slot_out = slot;
-	*seq_out = s;
-	return MANTIS_OK;
-}
-
-int mt_db_snap_register_at(struct mt_db *db, const uint64_t *held, uint64_t **slot_out)
-{
-	uint64_t *slot;
-
-	/* The caller's live registration (held) bounds every prune until
-	 * this slot is visible. A scan that misses both slots would have to
-	 * read this one before it is claimed and held after it is released,
-	 * which is after this claim: impossible when this slot comes later in
-	 * scan order, as claimed here. */
-	ck_pr_inc_64(&db->nsnaps);
-	slot = mt_db_slot_claim(db, ck_pr_load_64(held), held);
-	if (slot == NULL) {
-		ck_pr_dec_64(&db->nsnaps);
-		return MANTIS_ENOMEM;
-	}
-	*slot_out = slot;
-	return MANTIS_OK;
-}
-
-void mt_db_snap_unregister(struct mt_db *db, uint64_t *slot, int refresh)
-{
-	/* Release: the snapshot's reads happen before its versions may go. */
-	ck_pr_store_64(slot, 0);
-	ck_pr_dec_64(&db->nsnaps);
-	if (refresh)
-		mt_db_refresh_min(db);
-}
-
 /* ------------------------------------------------------------ pruning */
 
 void mt_db_prune_account(struct mt_db *db, const struct mt_sl_prune_stats *st)
@@ -407,12 +236,12 @@ static __thread uint32_t mt_db_tls_prunes;
 
 static uint64_t mt_db_prune_bound(struct mt_db *db)
 {
-	uint64_t m = mt_db_min_seq(db);
+	uint64_t m = mt_snapshot_min_seq(db);
 
 	if (ck_pr_load_64(&db->published) - m > MT_DB_REFRESH_LAG &&
 	    ++mt_db_tls_prunes % MT_DB_REFRESH_EVERY == 0) {
-		mt_db_refresh_min(db);
-		m = mt_db_min_seq(db);
+		mt_snapshot_refresh_min(db);
+		m = mt_snapshot_min_seq(db);
 	}
 	return m;
 }
@@ -497,6 +326,8 @@ static void mt_db_wait_pub(struct mt_db *db, uint64_t target)
 {
 	unsigned spins = 0;
 
+	/* Only seqs already handed out are ever published. */
+	assert(target <= ck_pr_load_64(&db->next_seq));
 	for (;;) {
 		uint64_t p;
 
@@ -558,7 +389,7 @@ static void mt_db_advance(struct mt_db *db)
 		if (ck_pr_load_64(mt_db_ready_slot(db, p + 1)) != p + 1)
 			return;
 		/* Locked (full barrier), which a plain store would not be: a
-		 * publisher then reads nsnaps in its prune (mt_db_min_seq);
+		 * publisher then reads nsnaps in its prune (mt_snapshot_min_seq);
 		 * with its store still buffered, it could read nsnaps 0 while a
 		 * registering snapshot, which incremented nsnaps, reads the old
 		 * published value, and prune what that snapshot needs. Fails
@@ -652,7 +483,7 @@ static int mt_db_apply(uint64_t dbh, struct mt_db_rec *recs, size_t n, uint64_t 
 
 		if (!rec->apply)
 			continue;
-		rec->ver = mt_sl_ver_new(rec->val, rec->vlen, mt_db_expiry(rec->ttl),
+		rec->ver = mt_sl_ver_new(rec->val, rec->vlen, mt_clock_expiry(rec->ttl),
 		                         rec->op == MANTIS_OP_DELETE);
 		if (rec->ver == NULL || mt_sl_locate(&db->sl, r, rec->key, rec->klen, rec->ver,
 		                                     &rec->pos) != MANTIS_OK) {
@@ -751,7 +582,7 @@ static int mt_db_apply(uint64_t dbh, struct mt_db_rec *recs, size_t n, uint64_t 
 		if (recs[i].pos.linked && !(sf & (MT_SL_V_ABORTED | MT_SL_V_TOMB)))
 			continue;
 		if (now == 0 && (sf & MT_SL_V_TTL))
-			now = mt_db_now_ms();
+			now = mt_clock_now_ms();
 		mt_db_prune_node(db, r, recs[i].node, now != 0 ? now : 1);
 	}
 	sp = mt_db_stripe(db);
@@ -792,26 +623,6 @@ static void mt_db_put_le32(unsigned char *p, uint32_t v)
 	p[1] = (unsigned char)(v >> 8);
 	p[2] = (unsigned char)(v >> 16);
 	p[3] = (unsigned char)(v >> 24);
-}
-
-int mt_db_acquire_snap(struct mt_db *db, uint64_t h, struct mt_snap **out)
-{
-	void *obj;
-	int rc;
-
-	/* Both releases below may drop the last reference of the handle and
-	 * destroy its object (and db), which must not happen inside one of
-	 * this thread's sections (defect 1 of issue 8): callers hold none. */
-	assert(!mt_epoch_in_section());
-	rc = mt_handle_acquire(h, MT_HANDLE_SNAPSHOT, &obj);
-	if (rc != MANTIS_OK)
-		return rc;
-	if (((struct mt_snap *)obj)->db != db) {
-		mt_handle_release(h);
-		return MANTIS_EINVAL;
-	}
-	*out = obj;
-	return MANTIS_OK;
 }
 
 /*
@@ -1071,9 +882,9 @@ int mantis_db_get(uint64_t dbh, uint64_t snaph, const void *key, size_t klen, vo
 	v = mt_db_read(db, key, klen, snap != NULL ? snap->seq : 0, snap == NULL, &n);
 	if (v == NULL || (mt_sl_ver_seqf(v) & MT_SL_V_TOMB)) {
 		rc = MANTIS_NOTFOUND;
-	} else if ((mt_sl_ver_seqf(v) & MT_SL_V_TTL) && mt_sl_ver_expiry(v) <= mt_db_now_ms()) {
+	} else if ((mt_sl_ver_seqf(v) & MT_SL_V_TTL) && mt_sl_ver_expiry(v) <= mt_clock_now_ms()) {
 		rc = MANTIS_NOTFOUND;
-		mt_db_prune_node(db, r, n, mt_db_now_ms()); /* reclaim it lazily */
+		mt_db_prune_node(db, r, n, mt_clock_now_ms()); /* reclaim it lazily */
 	} else if (v->vlen > cap) {
 		*vlen_out = v->vlen;
 		rc = MANTIS_EBUFSIZE;
@@ -1148,7 +959,7 @@ int mantis_db_multiget(uint64_t dbh, uint64_t snaph, const void *keys, size_t ke
 		seq = snap->seq;
 	} else {
 		/* One snapshot for the whole call, so that keys agree. */
-		rc = mt_db_snap_register(db, 0, &slot, &seq);
+		rc = mt_snapshot_register(db, 0, &slot, &seq);
 		if (rc != MANTIS_OK)
 			goto out;
 	}
@@ -1164,7 +975,7 @@ int mantis_db_multiget(uint64_t dbh, uint64_t snaph, const void *keys, size_t ke
 			v = NULL;
 		if (v != NULL && (mt_sl_ver_seqf(v) & MT_SL_V_TTL)) {
 			if (now == 0)
-				now = mt_db_now_ms();
+				now = mt_clock_now_ms();
 			if (mt_sl_ver_expiry(v) <= now)
 				v = NULL;
 		}
@@ -1183,7 +994,7 @@ int mantis_db_multiget(uint64_t dbh, uint64_t snaph, const void *keys, size_t ke
 out:
 	/* Refresh: the bound may rise past this call's registration. */
 	if (slot != NULL)
-		mt_db_snap_unregister(db, slot, 1);
+		mt_snapshot_unregister(db, slot, 1);
 	mt_db_leave_snap(r, snaph, snap);
 	return rc;
 }
@@ -1200,55 +1011,6 @@ static void mt_db_sweep_node(struct mt_sl_node *n, void *arg)
 	struct mt_db_sweep_arg *a = arg;
 
 	mt_sl_prune(&a->db->sl, a->r, n, &a->b, &a->db->removed_seq, &a->st);
-}
-
-static int mt_db_u64_cmp(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return (x > y) - (x < y);
-}
-
-/*
- * The sorted seqs of every registered snapshot (see mt_db_refresh_min for
- * why a scan after reading published sees every one that matters). Returns
- * NULL with *n 0 if there are none, or on ENOMEM with *n SIZE_MAX.
- */
-static uint64_t *mt_db_snap_seqs(struct mt_db *db, size_t *n)
-{
-	size_t cap = 0, k = 0;
-	struct mt_db_snapchunk *c;
-	uint64_t *out;
-
-	for (c = ck_pr_load_ptr(&db->snaps); c != NULL; c = ck_pr_load_ptr(&c->next))
-		cap += MT_DB_SNAPCHUNK;
-	*n = 0;
-	if (cap == 0)
-		return NULL;
-	out = mt_malloc(cap * sizeof(*out));
-	if (out == NULL) {
-		*n = SIZE_MAX;
-		return NULL;
-	}
-	/* Every slot must be read (a copied registration may sit in a chunk
-	 * appended since the count): if they do not fit, give up. */
-	for (c = ck_pr_load_ptr(&db->snaps); c != NULL; c = ck_pr_load_ptr(&c->next)) {
-		for (unsigned i = 0; i < MT_DB_SNAPCHUNK; i++) {
-			uint64_t v = ck_pr_load_64(&c->slot[i]);
-
-			if (!(v & MT_DB_SLOT_USED))
-				continue;
-			if (k == cap) {
-				mt_free(out);
-				*n = SIZE_MAX;
-				return NULL;
-			}
-			out[k++] = v & ~MT_DB_SLOT_USED;
-		}
-	}
-	qsort(out, k, sizeof(*out), mt_db_u64_cmp);
-	*n = k;
-	return out;
 }
 
 int mantis_db_sweep(uint64_t dbh, uint64_t *reclaimed_out)
@@ -1273,11 +1035,11 @@ int mantis_db_sweep(uint64_t dbh, uint64_t *reclaimed_out)
 	 * after the barrier began after this read, so reads at or above it. */
 	aged = ck_pr_load_64(&a.db->published);
 	mt_epoch_barrier();
-	mt_db_refresh_min(a.db);
-	/* published, then the slots: as in mt_db_refresh_min. */
+	mt_snapshot_refresh_min(a.db);
+	/* published, then the slots: as in mt_snapshot_refresh_min. */
 	(void)ck_pr_load_64(&a.db->published);
 	ck_pr_fence_load();
-	snaps = mt_db_snap_seqs(a.db, &nsnaps);
+	snaps = mt_snapshot_seqs(a.db, &nsnaps);
 	if (nsnaps == SIZE_MAX) {
 		aged = 0; /* no memory for the list: skip middle versions */
 		nsnaps = 0;
@@ -1286,8 +1048,8 @@ int mantis_db_sweep(uint64_t dbh, uint64_t *reclaimed_out)
 	a.b.snaps = snaps;
 	a.b.nsnaps = nsnaps;
 	mt_epoch_begin(a.r, &sec);
-	a.b.min_seq = mt_db_min_seq(a.db);
-	a.b.now_ms = mt_db_now_ms();
+	a.b.min_seq = mt_snapshot_min_seq(a.db);
+	a.b.now_ms = mt_clock_now_ms();
 	mt_sl_walk(&a.db->sl, a.r, mt_db_sweep_node, &a);
 	mt_db_prune_account(a.db, &a.st);
 	mt_slx_resize(&a.db->sl, a.r, mt_db_entries(a.db)); /* maybe shrink */
@@ -1339,58 +1101,4 @@ int mantis_db_stats(uint64_t dbh, mantis_db_stats_t *out)
 	*out = s;
 	mt_handle_release(dbh);
 	return MANTIS_OK;
-}
-
-/* ------------------------------------------------------------ public: snapshots */
-
-static void mt_snap_destroy(void *obj)
-{
-	struct mt_snap *snap = obj;
-	struct mt_db *db = snap->db;
-
-	mt_db_snap_unregister(db, snap->slot, 1);
-	mt_free(snap);
-	mt_db_unref(db);
-}
-
-int mantis_snapshot_open(uint64_t dbh, uint64_t *snap_out, uint64_t *seq_out)
-{
-	struct mt_snap *snap;
-	struct mt_db *db;
-	void *obj;
-	int rc;
-
-	if (snap_out == NULL)
-		return MANTIS_EINVAL;
-	rc = mt_handle_acquire(dbh, MT_HANDLE_DB, &obj);
-	if (rc != MANTIS_OK)
-		return rc;
-	db = obj;
-	snap = mt_malloc(sizeof(*snap));
-	if (snap == NULL) {
-		rc = MANTIS_ENOMEM;
-		goto out;
-	}
-	snap->db = db;
-	rc = mt_db_snap_register(db, 1, &snap->slot, &snap->seq);
-	if (rc != MANTIS_OK) {
-		mt_free(snap);
-		goto out;
-	}
-	mt_db_ref(db);
-	rc = mt_handle_alloc(MT_HANDLE_SNAPSHOT, snap, mt_snap_destroy, snap_out);
-	if (rc != MANTIS_OK) {
-		mt_snap_destroy(snap);
-		goto out;
-	}
-	if (seq_out != NULL)
-		*seq_out = snap->seq;
-out:
-	mt_handle_release(dbh);
-	return rc;
-}
-
-int mantis_snapshot_close(uint64_t snap)
-{
-	return mt_handle_close(snap, MT_HANDLE_SNAPSHOT);
 }

@@ -6,6 +6,7 @@
 #ifndef MT_DB_H
 #define MT_DB_H
 
+#include "mt_clock.h"
 #include "mt_epoch.h"
 #include "mt_pr.h"
 #include "mt_skiplist.h"
@@ -73,31 +74,9 @@ static inline struct mt_db_stripe *mt_db_stripe(struct mt_db *db)
 	return &db->stripe[mt_sl_thread_stripe()];
 }
 
-/* Milliseconds of the clock TTLs are measured with (monotonic). */
-uint64_t mt_db_now_ms(void);
-/* Test hook: moves that clock forward by ms (process-wide). */
-void mt_db_clock_advance_ms(uint64_t ms);
-
 /* References: mt_db_unref destroys the db when the last one goes. */
 void mt_db_ref(struct mt_db *db);
 void mt_db_unref(struct mt_db *db);
-
-/* A lower bound of every seq a reader of db may read at, now or later. */
-uint64_t mt_db_min_seq(struct mt_db *db);
-
-/* Registers a snapshot of the latest committed state: writes its slot and
- * seq. refresh: recompute the prune bound (skip for call-long snapshots).
- * Returns MANTIS_OK or MANTIS_ENOMEM. */
-int mt_db_snap_register(struct mt_db *db, int refresh, uint64_t **slot_out, uint64_t *seq_out);
-/* Registers another slot at the seq of slot held, a live registration the
- * caller keeps until this returns (to hand a snapshot's seq to an
- * iterator). */
-int mt_db_snap_register_at(struct mt_db *db, const uint64_t *held, uint64_t **slot_out);
-void mt_db_snap_unregister(struct mt_db *db, uint64_t *slot, int refresh);
-
-/* Acquires snapshot handle h (the caller releases it) and checks that it
- * belongs to db: MANTIS_EINVAL if not. */
-int mt_db_acquire_snap(struct mt_db *db, uint64_t h, struct mt_snap **out);
 
 /* Applies what a prune did to the calling thread's counters. */
 void mt_db_prune_account(struct mt_db *db, const struct mt_sl_prune_stats *st);
@@ -122,7 +101,7 @@ static inline struct mt_sl_ver *mt_db_visible(const struct mt_sl_node *n, uint64
 		return NULL;
 	if (sf & MT_SL_V_TTL) {
 		if (*now_ms == 0)
-			*now_ms = mt_db_now_ms();
+			*now_ms = mt_clock_now_ms();
 		if (mt_sl_ver_expiry(v) <= *now_ms)
 			return NULL;
 	}

@@ -31,6 +31,7 @@
 #include "mt_alloc.h"
 #include "mt_args.h"
 #include "mt_db.h"
+#include "mt_snapshot.h"
 #include "mt_handle.h"
 
 #include <assert.h>
@@ -60,7 +61,7 @@ static void mt_iter_destroy(void *obj)
 
 	if (it->cur != NULL)
 		mt_sl_unpin(it->cur);
-	mt_db_snap_unregister(db, it->slot, 1);
+	mt_snapshot_unregister(db, it->slot, 1);
 	mt_free(it);
 	mt_db_unref(db);
 }
@@ -83,7 +84,7 @@ int mantis_iter_open(uint64_t dbh, uint64_t snaph, const void *prefix, size_t pl
 		return rc;
 	db = obj;
 	if (snaph != 0) {
-		rc = mt_db_acquire_snap(db, snaph, &snap);
+		rc = mt_snapshot_acquire(db, snaph, &snap);
 		if (rc != MANTIS_OK)
 			goto out;
 	}
@@ -100,9 +101,9 @@ int mantis_iter_open(uint64_t dbh, uint64_t snaph, const void *prefix, size_t pl
 		memcpy(it->prefix, prefix, plen);
 	if (snap != NULL) {
 		it->seq = snap->seq;
-		rc = mt_db_snap_register_at(db, snap->slot, &it->slot);
+		rc = mt_snapshot_register_at(db, snap->slot, &it->slot);
 	} else {
-		rc = mt_db_snap_register(db, 1, &it->slot, &it->seq);
+		rc = mt_snapshot_register(db, 1, &it->slot, &it->seq);
 	}
 	if (rc != MANTIS_OK) {
 		mt_free(it);

@@ -751,6 +751,8 @@ static int mt_sl_link_slow(struct mt_sl *sl, ck_epoch_record_t *r, const void *k
 int mt_sl_link_at(struct mt_sl *sl, ck_epoch_record_t *r, const void *key, size_t klen,
                   struct mt_sl_ver *v, struct mt_sl_pos *pos, struct mt_sl_node **node_out)
 {
+	/* Its seq is set (taken after locate), in the writer's section. */
+	assert((v->seqf & MT_SL_SEQ_MASK) != 0 && mt_epoch_in_section());
 	if (pos->node != NULL && mt_sl_link_ver(pos->node, v) == 0) {
 		*node_out = pos->node;
 		return MANTIS_OK;
@@ -864,6 +866,9 @@ static int mt_sl_remove(struct mt_sl *sl, ck_epoch_record_t *r, struct mt_sl_nod
 	struct mt_sl_ver *tail;
 	uint32_t s;
 
+	/* The caller holds n's PRUNING (the chain's old end is its alone). */
+	assert(ck_pr_load_32(&n->state) & MT_SL_PRUNING);
+	assert(mt_epoch_in_section());
 	/* The node's carrier, before anything (no memory: no removal). The
 	 * chain below h is decided and only this pruner changes it. */
 	c = mt_sl_carrier_new(1 + mt_sl_chain_len(mt_sl_ver_next(h)));
@@ -948,6 +953,7 @@ void mt_sl_prune(struct mt_sl *sl, ck_epoch_record_t *r, struct mt_sl_node *n,
 	int newer_live = 0, pending = 0;
 	uint32_t s;
 
+	assert(mt_epoch_in_section() && b->min_seq <= MT_SL_SEQ_MASK);
 	for (;;) {
 		s = ck_pr_load_32(&n->state);
 		if (s & (MT_SL_PRUNING | MT_SL_REMOVED))

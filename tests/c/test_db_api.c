@@ -538,9 +538,9 @@ Test(db_api, ttl_expiry_hides_and_sweep_reclaims)
 	cr_assert_eq(mantis_db_put(db, "t3", 2, "forever", 7, UINT64_MAX, NULL), MANTIS_OK);
 	tdb_put(db, "plain", "p");
 	tdb_expect(db, 0, "t1", "short");
-	mt_db_clock_advance_ms(50000);
+	mt_clock_advance_ms(50000);
 	tdb_expect(db, 0, "t1", "short");
-	mt_db_clock_advance_ms(60000);
+	mt_clock_advance_ms(60000);
 	tdb_expect(db, 0, "t1", NULL);
 	tdb_expect(db, 0, "t2", "long");
 	tdb_expect(db, 0, "t3", "forever");
@@ -551,7 +551,7 @@ Test(db_api, ttl_expiry_hides_and_sweep_reclaims)
 	cr_assert_eq(mantis_iter_open(db, 0, "t", 1, &it), MANTIS_OK);
 	cr_assert_str_eq(tdb_iter_all(it), "t2=long;t3=forever;");
 	cr_assert_eq(mantis_iter_close(it), MANTIS_OK);
-	mt_db_clock_advance_ms(20000000);
+	mt_clock_advance_ms(20000000);
 	tdb_expect(db, 0, "t3", "forever");
 	/* t2 expired too, but nothing read it: sweep reclaims it (t1 was
 	 * reclaimed lazily by the read that found it expired). */
@@ -578,7 +578,7 @@ Test(db_api, ttl_expiry_applies_to_snapshots_too)
 	tdb_put(db, "k", "old");
 	cr_assert_eq(mantis_db_put(db, "k", 1, "new", 3, 1000, NULL), MANTIS_OK);
 	cr_assert_eq(mantis_snapshot_open(db, &snap, NULL), MANTIS_OK);
-	mt_db_clock_advance_ms(2000);
+	mt_clock_advance_ms(2000);
 	/* The expired newest version hides the old one: it is not a fall-back. */
 	tdb_expect(db, snap, "k", NULL);
 	tdb_expect(db, 0, "k", NULL);

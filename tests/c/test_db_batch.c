@@ -248,7 +248,7 @@ Test(db_batch, ttl_records_expire)
 	tdb_batch_put(&b, "p", "v");
 	cr_assert_eq(mantis_db_write(db, b.buf, b.len, 0, NULL), MANTIS_OK);
 	tdb_expect(db, 0, "t", "v");
-	mt_db_clock_advance_ms(100000);
+	mt_clock_advance_ms(100000);
 	tdb_expect(db, 0, "t", NULL);
 	tdb_expect(db, 0, "p", "v");
 	tdb_batch_free(&b);

@@ -257,7 +257,7 @@ Test(db_iter, returned_pointers_survive_until_the_next_call)
 		for (int j = 0; j < 50; j++)
 			tdb_put(db, key, "overwritten-value-that-is-longer");
 		tdb_del(db, key);
-		mt_db_clock_advance_ms(50000);
+		mt_clock_advance_ms(50000);
 		cr_assert_eq(mantis_db_sweep(db, &reclaimed), MANTIS_OK);
 		cr_assert_eq(kl, 2);
 		cr_assert_eq(memcmp(k, key, 2), 0);

@@ -120,7 +120,7 @@ Test(db_mem, expired_entries_are_swept)
 		             MANTIS_OK);
 	}
 	cr_assert_eq(tdb_stats(db).entries, n + 1);
-	mt_db_clock_advance_ms(1000);
+	mt_clock_advance_ms(1000);
 	cr_assert_eq(mantis_db_sweep(db, &reclaimed), MANTIS_OK);
 	cr_assert_eq(reclaimed, n);
 	cr_assert_eq(tdb_stats(db).entries, 1);

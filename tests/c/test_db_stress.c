@@ -727,7 +727,7 @@ static void *ti_churn(void *p)
 		case 2:
 			cr_assert_eq(mantis_db_put(a->db, key, strlen(key), "ttl", 3, 1, NULL),
 			             MANTIS_OK);
-			mt_db_clock_advance_ms(2);
+			mt_clock_advance_ms(2);
 			break;
 		case 3:
 			snprintf(orig, sizeof(orig), "orig-%d", i);
