@@ -30,6 +30,7 @@
 #include "mantis.h"
 #include "mt_alloc.h"
 #include "mt_args.h"
+#include "mt_clock.h"
 #include "mt_db.h"
 #include "mt_snapshot.h"
 #include "mt_handle.h"
@@ -438,7 +439,7 @@ int mantis_iter_next_ttl(uint64_t ith, const void **key, size_t *klen, const voi
 			uint64_t exp = mt_sl_ver_expiry(v);
 
 			if (now == 0)
-				now = mt_db_now_ms();
+				now = mt_clock_now_ms();
 			*ttl_ms = exp > now ? exp - now : 1;
 		}
 		rc = MANTIS_OK;
