@@ -131,6 +131,10 @@ int mantis_iter_close(uint64_t it)
  * only inside the section that read them. */
 static __thread struct mt_sl_cur mt_iter_cur;
 
+/* How many nodes ahead a walk prefetches (bounded by the line fill
+ * buffers: about ten misses in flight per core). */
+#define MT_ITER_AHEAD 6
+
 static struct mt_sl_node *mt_iter_succ(const struct mt_iter *it, const struct mt_sl_node *n)
 {
 	return mt_sl_cur_next(&mt_iter_cur, &it->db->sl, n);
@@ -150,11 +154,17 @@ static struct mt_sl_node *mt_iter_visible_from(const struct mt_iter *it, struct 
 		struct mt_sl_ver *v;
 		const struct mt_sl_cur *c = &mt_iter_cur;
 
-		/* Start loading the next node while this one's version loads:
-		 * a scan of scattered nodes then waits for one miss per entry
-		 * instead of two. */
-		if (c->i + 1 < c->n)
-			__builtin_prefetch(c->b[c->i + 1]);
+		/* The chunk's nodes are known ahead (the tree's leaf): load
+		 * the node MT_ITER_AHEAD entries on, and the head version of
+		 * the one two on (its node was prefetched earlier), so that
+		 * a scan of scattered nodes overlaps its misses instead of
+		 * waiting for two per entry. */
+		if (c->sl != NULL && c->b[c->i] == n) {
+			if (c->i + MT_ITER_AHEAD < c->n)
+				__builtin_prefetch(c->b[c->i + MT_ITER_AHEAD]);
+			if (c->i + 2 < c->n)
+				__builtin_prefetch(mt_sl_node_head(c->b[c->i + 2]));
+		}
 		if (!mt_iter_has_prefix(it, n))
 			return NULL;
 		v = mt_db_visible(n, it->seq, now);

@@ -496,6 +496,10 @@ static struct mt_sl_node *mt_sl_cur_fill(struct mt_sl_cur *c, const void *key, s
 	c->n = (uint32_t)mt_bpt_scan(&c->sl->tree, key, klen, after, NULL, 0, (void **)c->b,
 	                             c->want);
 	c->i = 0;
+	/* Start the first nodes' misses together (a walk prefetches the
+	 * rest as it goes: mt_iter.c). */
+	for (uint32_t k = 0; k < c->n && k < 8; k++)
+		__builtin_prefetch(c->b[k]);
 	if (c->want < MT_SL_CUR_MAX)
 		c->want *= 2; /* a walk that goes on reads larger chunks */
 	return c->n > 0 ? c->b[0] : NULL;
