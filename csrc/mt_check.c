@@ -5,10 +5,10 @@
  * through the same links), on a db no other thread uses, so every
  * invariant that holds "when quiescent" must hold exactly:
  *
- *  - I1 (mt_skiplist.c): at every level the unmarked nodes are in strictly
- *    ascending key order; every node at level i has a tower taller than i
- *    and is a live level-0 node; no live node is REMOVED or still
- *    INSERTING; no pins remain.
+ *  - I1 (mt_skiplist.c): the tree's nodes, walked in key order, are in
+ *    strictly ascending key order; none is REMOVED (a removal takes its
+ *    node out before it returns) or still INSERTING; no pins remain; and
+ *    the tree's own invariants hold (mt_bpt_check).
  *  - I4/I5 and P1/P2: a live node's head is unsealed and untagged; its
  *    chain is non-empty, strictly descending in seq, every seq at or below
  *    published; every committed version has been counted (DONE).
@@ -57,11 +57,6 @@ static void mt_check_fail(struct mt_check *c, const char *fmt, ...)
 	va_end(ap);
 }
 
-static struct mt_sl_node *mt_check_strip(struct mt_sl_node *p)
-{
-	return (struct mt_sl_node *)((uintptr_t)p & ~(uintptr_t)1);
-}
-
 static int mt_check_ptr_cmp(const void *a, const void *b)
 {
 	uintptr_t x = *(const uintptr_t *)a, y = *(const uintptr_t *)b;
@@ -86,29 +81,25 @@ static uintptr_t *mt_check_level0(struct mt_check *c, struct mt_db *db, size_t *
 	uint64_t sv = 0, sb = 0, se = 0;
 	size_t n = 0, cap = 0;
 
-	for (cur = mt_check_strip(ck_pr_load_ptr(&db->sl.head->next[0])); cur != NULL;
-	     cur = mt_check_strip(ck_pr_load_ptr(&cur->next[0]))) {
+	struct mt_sl_cur sc;
+
+	for (cur = mt_sl_cur_seek(&sc, &db->sl, NULL, 0); cur != NULL;
+	     cur = mt_sl_cur_next(&sc, &db->sl, cur)) {
 		uint32_t st = ck_pr_load_32(&cur->state);
 		uintptr_t hraw = (uintptr_t)ck_pr_load_ptr(&cur->head);
 		struct mt_sl_ver *v;
 		uint64_t last = UINT64_MAX;
 		int newest = 1;
 
-		if ((uintptr_t)ck_pr_load_ptr(&cur->next[0]) & 1u) {
-			if (!(st & MT_SL_REMOVED))
-				mt_check_fail(c, "a marked node is not REMOVED");
-			continue; /* removed, not snipped yet: not live */
-		}
 		if (st & (MT_SL_REMOVED | MT_SL_INSERTING | MT_SL_PRUNING))
 			mt_check_fail(c, "a live node has state %#x", st);
 		if (st >> MT_SL_PIN_SHIFT)
 			mt_check_fail(c, "a live node holds %u pins", st >> MT_SL_PIN_SHIFT);
-		if (cur->height < 1 || cur->height > MT_SL_MAX_HEIGHT || cur->klen == 0)
-			mt_check_fail(c, "a node has height %u, key length %u", cur->height,
-			              cur->klen);
+		if (cur->klen == 0)
+			mt_check_fail(c, "a node has key length 0");
 		if (prev != NULL && mt_sl_cmp(mt_sl_node_key(prev), prev->klen, mt_sl_node_key(cur),
 		                              cur->klen) >= 0)
-			mt_check_fail(c, "level 0 out of order at key %.*s", (int)cur->klen,
+			mt_check_fail(c, "key order: out of order at key %.*s", (int)cur->klen,
 			              (const char *)mt_sl_node_key(cur));
 		prev = cur;
 		if (hraw & 1u)
@@ -172,27 +163,17 @@ static uintptr_t *mt_check_level0(struct mt_check *c, struct mt_db *db, size_t *
 	return live;
 }
 
-/* Upper levels: order, towers, membership. */
-static void mt_check_upper(struct mt_check *c, struct mt_db *db, const uintptr_t *live, size_t n)
+/* The tree's own invariants (mt_bptree.c, B1-B5), and that it holds
+ * exactly the live nodes. */
+static void mt_check_tree(struct mt_check *c, struct mt_db *db, size_t n)
 {
-	for (int i = 1; i < MT_SL_MAX_HEIGHT; i++) {
-		struct mt_sl_node *prev = NULL, *cur;
+	char err[160];
+	long items = mt_bpt_check(&db->sl.tree, err, sizeof(err));
 
-		for (cur = mt_check_strip(ck_pr_load_ptr(&db->sl.head->next[i])); cur != NULL;
-		     cur = mt_check_strip(ck_pr_load_ptr(&cur->next[i]))) {
-			if ((uintptr_t)ck_pr_load_ptr(&cur->next[i]) & 1u)
-				continue; /* removed above level 0 already */
-			if (cur->height <= i)
-				mt_check_fail(c, "a node of height %u linked at level %d",
-				              cur->height, i);
-			if (!mt_check_is_live(live, n, cur))
-				mt_check_fail(c, "level %d holds a node not live at level 0", i);
-			if (prev != NULL && mt_sl_cmp(mt_sl_node_key(prev), prev->klen,
-			                              mt_sl_node_key(cur), cur->klen) >= 0)
-				mt_check_fail(c, "level %d out of order", i);
-			prev = cur;
-		}
-	}
+	if (items < 0)
+		mt_check_fail(c, "tree: %s", err);
+	else if ((size_t)items != n)
+		mt_check_fail(c, "the tree holds %ld nodes, the walk met %zu", items, n);
 }
 
 /* The point index against the list (X1). */
@@ -245,7 +226,7 @@ int mt_check_db(uint64_t dbh, char *msg, size_t cap)
 		              (unsigned long long)ck_pr_load_64(&db->next_seq));
 	live = mt_check_level0(&c, db, &n);
 	if (!c.bad) {
-		mt_check_upper(&c, db, live, n);
+		mt_check_tree(&c, db, n);
 		mt_check_index(&c, db, live, n);
 	}
 	mt_handle_leave(r);

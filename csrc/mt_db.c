@@ -1,5 +1,5 @@
 /*
- * mt_db.c - MVCC over the skiplist: sequence numbers, in-order publication of
+ * mt_db.c - MVCC over the key nodes (mt_skiplist.h): sequence numbers, in-order publication of
  * batches, conflict checks, reads at a snapshot, pruning, TTL, sweep and
  * striped statistics; and the public mantis_db_* functions. Snapshots and
  * the prune bound are in mt_snapshot.c, the clock in mt_clock.c.
@@ -13,13 +13,13 @@
  *
  * A write (a put, a delete or a batch) first does everything slow or
  * fallible: allocates its versions, finds each key's node (point index or
- * search) or allocates a new one and remembers where it goes
- * (mt_sl_locate). Then it takes s = ++next_seq, stamps its versions with s
- * and links them (mt_sl_link_at: a CAS each, a new search only if the list
- * changed there; allocation only if a key's node vanished meanwhile), and
+ * tree get) or allocates a new one born with its version (mt_sl_locate).
+ * Then it takes s = ++next_seq, stamps its versions with s and links them
+ * (mt_sl_link_at: a CAS each into a known node, a tree insert for a new
+ * one; allocation only if a key's node was removed meanwhile), and
  * marks s ready in the ready ring. published moves over consecutive ready
  * seqs, advanced by whichever writer gets there (a CAS per step); a writer
- * returns once published >= s. A new node's upper levels are linked after
+ * returns once published >= s. A new node's index slot is installed after
  * that. Readers read published first and ignore versions with a higher
  * seq, so:
  *

@@ -53,7 +53,7 @@ struct mt_db {
 	uint64_t min_cache; /* a lower bound of every registered slot */
 	struct mt_db_snapchunk *snaps;
 	struct mt_sl sl;
-	char pad1[CK_MD_CACHELINE - 3 * sizeof(uint64_t) - sizeof(struct mt_sl)];
+	char pad1[2 * CK_MD_CACHELINE - 3 * sizeof(uint64_t) - sizeof(struct mt_sl)];
 	/* Written by node removals and by opens/closes. */
 	uint64_t removed_seq; /* no dropped history is newer than this */
 	uint64_t refs;        /* the handle's, and one per snapshot/iterator */

@@ -10,8 +10,8 @@
  * Calls on an iterator may come from different threads (Go moves goroutines
  * between OS threads), so no epoch section is held between calls. Instead
  * the iterator pins the node it stands on (mt_sl_pin): a pinned node is not
- * removed, so its key bytes stay, and it stays linked at level 0, so its
- * successor link is live and the next call resumes from it in O(1). The
+ * removed, so its key bytes stay, and the next call resumes with a tree
+ * scan after that key (in chunks: mt_sl_cur). The
  * version mantis_iter_next returned is the one visible at the iterator's
  * snapshot, which no prune unlinks while the snapshot is registered (see
  * mt_skiplist.c), so the value pointer stays valid too. The pin is dropped
@@ -126,6 +126,20 @@ int mantis_iter_close(uint64_t it)
 	return mt_handle_close(it, MT_HANDLE_ITER);
 }
 
+/* The walk of the current call: a cursor reading the tree in chunks. Reset
+ * at the start of every call (mt_iter_start, seek): its nodes are valid
+ * only inside the section that read them. */
+static __thread struct mt_sl_cur mt_iter_cur;
+
+/* How many nodes ahead a walk prefetches (bounded by the line fill
+ * buffers: about ten misses in flight per core). */
+#define MT_ITER_AHEAD 6
+
+static struct mt_sl_node *mt_iter_succ(const struct mt_iter *it, const struct mt_sl_node *n)
+{
+	return mt_sl_cur_next(&mt_iter_cur, &it->db->sl, n);
+}
+
 static int mt_iter_has_prefix(const struct mt_iter *it, const struct mt_sl_node *n)
 {
 	return n->klen >= it->plen && memcmp(mt_sl_node_key(n), it->prefix, it->plen) == 0;
@@ -136,14 +150,21 @@ static int mt_iter_has_prefix(const struct mt_iter *it, const struct mt_sl_node 
 static struct mt_sl_node *mt_iter_visible_from(const struct mt_iter *it, struct mt_sl_node *n,
                                                struct mt_sl_ver **v_out, uint64_t *now)
 {
-	for (; n != NULL; n = mt_sl_succ(n)) {
+	for (; n != NULL; n = mt_iter_succ(it, n)) {
 		struct mt_sl_ver *v;
+		const struct mt_sl_cur *c = &mt_iter_cur;
 
-		/* Start loading the next node while this one's version loads:
-		 * a scan of scattered nodes then waits for one miss per entry
-		 * instead of two. */
-		__builtin_prefetch(
-		        (const void *)((uintptr_t)ck_pr_load_ptr(&n->next[0]) & ~(uintptr_t)1));
+		/* The chunk's nodes are known ahead (the tree's leaf): load
+		 * the node MT_ITER_AHEAD entries on, and the head version of
+		 * the one two on (its node was prefetched earlier), so that
+		 * a scan of scattered nodes overlaps its misses instead of
+		 * waiting for two per entry. */
+		if (c->sl != NULL && c->b[c->i] == n) {
+			if (c->i + MT_ITER_AHEAD < c->n)
+				__builtin_prefetch(c->b[c->i + MT_ITER_AHEAD]);
+			if (c->i + 2 < c->n)
+				__builtin_prefetch(mt_sl_node_head(c->b[c->i + 2]));
+		}
 		if (!mt_iter_has_prefix(it, n))
 			return NULL;
 		v = mt_db_visible(n, it->seq, now);
@@ -158,14 +179,17 @@ static struct mt_sl_node *mt_iter_visible_from(const struct mt_iter *it, struct 
 /* The first candidate for the next entry, by state (inside a section). */
 static struct mt_sl_node *mt_iter_start(const struct mt_iter *it)
 {
+	mt_iter_cur.sl = NULL; /* a new section: forget the last call's nodes */
 	switch (it->state) {
 	case MT_IT_START:
-		return mt_sl_seek(&it->db->sl, it->plen > 0 ? it->prefix : NULL, it->plen);
+		return mt_sl_cur_seek(&mt_iter_cur, &it->db->sl, it->plen > 0 ? it->prefix : NULL,
+		                      it->plen);
 	case MT_IT_PENDING:
 		return it->cur;
 	case MT_IT_AT:
-		/* cur is pinned, hence still linked: its link is live. */
-		return mt_sl_succ(it->cur);
+		/* cur is pinned, hence not removed: its key is the resume
+		 * point. */
+		return mt_iter_succ(it, it->cur);
 	default:
 		return NULL;
 	}
@@ -204,7 +228,7 @@ static int mt_iter_find_pinned(struct mt_iter *it, struct mt_sl_node *n, struct 
 		}
 		if (p < 0)
 			return MANTIS_ENOMEM;
-		n = mt_sl_succ(n);
+		n = mt_iter_succ(it, n);
 	}
 }
 
@@ -243,7 +267,7 @@ int mantis_iter_seek(uint64_t ith, const void *key, size_t klen)
 		flen = it->plen;
 	}
 	mt_epoch_begin(r, NULL);
-	n = mt_sl_seek(&it->db->sl, from, flen);
+	n = mt_sl_cur_seek(&mt_iter_cur, &it->db->sl, from, flen);
 	rc = mt_iter_find_pinned(it, n, &n, &v, &now);
 	if (rc == 1) {
 		mt_iter_move(it, n, MT_IT_PENDING);
@@ -367,7 +391,7 @@ int mantis_iter_next_chunk(uint64_t ith, void *buf, size_t cap, uint32_t max_ent
 			memcpy(out + used + 8 + n->klen, mt_sl_ver_value(v), v->vlen);
 		used += need;
 		count++;
-		n = mt_sl_succ(n);
+		n = mt_iter_succ(it, n);
 	}
 	/* Park on the next entry (not consumed) so the next call starts
 	 * there; pinning may skip entries that died meanwhile. */

@@ -1,44 +1,43 @@
 /*
- * mt_skiplist.c - lock-free skiplist of key nodes with MVCC version chains.
+ * mt_skiplist.c - key nodes with MVCC version chains, ordered by the OLC
+ * B+tree of mt_bptree.c. (The file keeps the name of the skiplist it
+ * replaced, and its prefix: the chains, pruning, removal and pins are what
+ * it holds; the towers are gone.)
  *
  * STRUCTURE
  *
- * A sentinel node of MT_SL_MAX_HEIGHT heads the list. Every other node holds
- * one key (copied after its links), a tower of height h links (h >= 1,
- * P(h > k) = 4^-k) and a chain of versions, newest (highest seq) first. A
- * version is a put (value bytes, maybe an expiry) or a tombstone, and has
- * the seq of the write that made it. The MVCC rules (which seqs a reader may
- * read) live in mt_db.c; here a "reader at seq S" reads the newest version
- * with seq <= S that is not aborted.
+ * A key node holds one key (copied after its header) and a chain of
+ * versions, newest (highest seq) first. A version is a put (value bytes,
+ * maybe an expiry) or a tombstone, and has the seq of the write that made
+ * it. The MVCC rules (which seqs a reader may read) live in mt_db.c; here a
+ * "reader at seq S" reads the newest version with seq <= S that is not
+ * aborted. The tree (sl->tree) maps each key to its node; the point index
+ * (mt_slidx.c) caches key -> node for point reads.
  *
- * Bit 0 of a link next[i] is MARK: the node is removed at level i and that
- * link is frozen. Bit 0 of node->head is SEALED: the chain is being removed
- * with its node and writers must not add to it. Bit 0 of a version's next is
- * set only in the newest version of a removed node, where it holds the
- * address of the node's carrier for the deferred free (readers see the end
- * of the chain).
+ * Bit 0 of node->head is SEALED: the chain is being removed with its node
+ * and writers must not add to it. Bit 0 of a version's next is set only in
+ * the newest version of a removed node, where it holds the address of the
+ * node's carrier for the deferred free (readers see the end of the chain).
  *
  * INVARIANTS
  *
- *  I1 At every level the unmarked-reachable nodes are in strictly ascending
- *     key order, and at most one node with a given key is unmarked at level
- *     0. Inserts CAS pred->next[i] from succ to the new node after checking
- *     pred < key <= succ; a find snips every marked node it meets, so a new
- *     node of a key whose old node is removed always lands after the old
- *     one has been unlinked at that level.
- *  I2 A node's levels are linked bottom-up and its removal marks them top
- *     down, and removal never starts while INSERTING is set (the inserter
- *     clears it after its last level). So marking level i implies level i
- *     was linked, and a reader that saw a node unmarked at level i+1 and
- *     descends from it sees its level-i link frozen no earlier than that.
- *  I3 A node is unlinked ("snipped") at level i exactly once, by the CAS on
- *     its unmarked predecessor's link (a marked link never changes, so a
- *     node whose predecessor is marked cannot be snipped before that
- *     predecessor is). Each snip adds one to the node's SNIP count; the CAS
- *     that makes the count equal to the height retires the node. Nothing
- *     can link a snipped node again: a link is only ever set to a value read
- *     from an unmarked link of a node in the list or from the frozen link of
- *     a marked node still in the list (whose successor, by I3, is too).
+ *  I1 The tree holds at most one node per key (mt_bpt_insert inserts only
+ *     an absent key and returns the present node otherwise), and a node
+ *     leaves it only through mt_bpt_remove(key, node) or
+ *     mt_bpt_replace(key, node, fresh), both conditional on the key still
+ *     mapping to that node: each node leaves the tree exactly once, and the
+ *     one call that takes it out retires its carrier (I3).
+ *  I2 A node is put into the tree complete: its key and its first version
+ *     (seq set) are written before the insert, whose leaf unlock releases
+ *     them. Removal never starts while INSERTING is set (the inserter
+ *     clears it after installing the node's index slot).
+ *  I3 A removed node's REMOVED bit is set before its chain is cut into its
+ *     carrier, and the head version's tagged link (the carrier's address)
+ *     is stored after the carrier is filled. Only after that tag is the
+ *     node taken out of the tree: by its remover (mt_bpt_remove), or by a
+ *     writer of the same key that met the sealed, tagged head and replaced
+ *     the node with a new one (mt_bpt_replace); whichever call succeeds
+ *     hands the carrier to the epoch.
  *  I4 A chain is ordered by seq, newest first. A writer links its version
  *     (seq s, unpublished: s > every seq a reader may use) after the last
  *     version with seq > s; those versions are unpublished too. The only
@@ -48,9 +47,9 @@
  *     seq is above min_seq. So a writer's CAS and a pruner's CAS can meet
  *     on one link only when the pruner unlinks an aborted version right
  *     after a link a writer targets; one of the two CASes fails and retries.
- *  I5 A linked node always has a version (a new node is linked with its
- *     first version already in place), so a removed node always has a head
- *     version, whose link then holds the node's carrier (tagged).
+ *  I5 A node in the tree always has a version (a new node is inserted with
+ *     its first version already in place), so a removed node always has a
+ *     head version, whose link then holds the node's carrier (tagged).
  *
  * MVCC PRUNING (mt_sl_prune)
  *
@@ -74,48 +73,44 @@
  * slot cannot be cleared (then it unseals and gives up: removal is only
  * ever an optimisation), raises the list owner's removed_seq, cuts the
  * chain below the head into the node's carrier (allocated before the seal:
- * no memory, no removal) and tags the head's next with the carrier's
- * address, marks the tower top-down and runs a find to snip it. Writers that meet a sealed head
- * wait for the seal to go or the node to be marked at level 0 and then search again.
+ * no memory, no removal), tags the head's next with the carrier's address
+ * and removes the node from the tree (I3). Writers that meet a sealed head
+ * wait for the seal to go (the remover gave up: link again) or for the tag
+ * (then they replace the node with a new one, or insert one if the remover
+ * took it out first).
  *
  * MEMORY RECLAMATION
  *
  * Nodes and versions are freed by the library's epoch domain (mt_epoch): a
- * version unlinked from its chain, or a node snipped at its last level, is
+ * version unlinked from its chain, or a node taken out of the tree, is
  * handed to mt_epoch_call, and its callback runs only when every section
- * active at that moment has ended. Readers (every search, chain walk and
- * iterator step) run inside a section. A reader reaches a node either
- * through an unmarked link of a node in the list (so the node was in the
- * list during the reader's section) or through the frozen link of a marked
- * node it reached the same way; by I3 the successor behind a frozen link
- * is still in the list while the marked node is, so by induction a node a
- * reader can reach was not retired before the reader's section began, and
- * is not freed until it ends. Versions: a version is only unlinked by the
- * cut below V or by unlinking an aborted version, both read-frozen links
- * (nothing is linked below V), so the same argument holds along a chain.
- * Versions and nodes carry no epoch entry: what a prune unlinks goes into a
- * carrier (allocated by the prune; if that fails, the prune leaves things
- * linked), and a carrier is handed to mt_epoch_call. Unlinked versions are
- * never written again, so readers still on them see intact fields.
+ * active at that moment has ended. Readers (every tree search, chain walk
+ * and iterator step) run inside a section, and a reader reaches a node only
+ * through the tree or the point index, which stop holding it before it is
+ * retired (the index slot is cleared before REMOVED, the tree entry before
+ * the carrier is handed over); the tree's own nodes are never freed while
+ * it lives. Versions: a version is only unlinked by the cut below V or by
+ * unlinking an aborted version, both read-frozen links (nothing is linked
+ * below V), so the same argument holds along a chain. Versions and nodes
+ * carry no epoch entry: what a prune unlinks goes into a carrier (allocated
+ * by the prune; if that fails, the prune leaves things linked), and a
+ * carrier is handed to mt_epoch_call. Unlinked versions are never written
+ * again, so readers still on them see intact fields.
  *
  * Iterators hold positions across calls (and across threads) outside any
- * section by pinning their node: a pinned node cannot be REMOVED, and the
- * version an iterator returned is the one visible at its live snapshot,
- * which no prune unlinks (it is V or newer for every min_seq).
- *
- * A removed node's carrier (node, its head version and the chain below) is
- * allocated before the removal commits and reached through the head's
- * tagged link (I5) by whoever snips the node's last level.
+ * section by pinning their node: a pinned node cannot be REMOVED, so its
+ * key stays valid as the point a scan resumes after, and the version an
+ * iterator returned is the one visible at its live snapshot, which no prune
+ * unlinks (it is V or newer for every min_seq).
  *
  * READS NEVER BLOCK
  *
- * Searches only load links and skip marked nodes through their frozen
- * links; they never retry and never wait, and their only write is indexing
- * the node they found (mt_slidx.c: CASes into a free slot, given up on any
- * race). Writers' searches
- * snip marked nodes and restart from the top when a CAS fails (someone else
- * made progress). The only waits are a writer meeting a sealed head (the
- * remover's few steps) and the in-order publication in mt_db.c.
+ * Point reads go through the index (mt_slidx.c: CASes into a free slot,
+ * given up on any race), else a tree get; tree readers take no lock and
+ * restart on a concurrent change, and wait (spin, then futex) only for a
+ * writer's bounded critical section on a leaf (mt_bptree.c). Writers wait
+ * for a sealed head (the remover's few steps) and for the in-order
+ * publication in mt_db.c.
  */
 #include "mt_skiplist.h"
 
@@ -127,24 +122,6 @@
 #include <assert.h>
 #include <pthread.h>
 #include <string.h>
-#include <time.h>
-
-#define MT_SL_MARK ((uintptr_t)1)
-
-static inline int mt_sl_marked(const void *p)
-{
-	return ((uintptr_t)p & MT_SL_MARK) != 0;
-}
-
-static inline struct mt_sl_node *mt_sl_strip(const struct mt_sl_node *p)
-{
-	return (struct mt_sl_node *)((uintptr_t)p & ~MT_SL_MARK);
-}
-
-static inline struct mt_sl_node *mt_sl_with_mark(const struct mt_sl_node *p)
-{
-	return (struct mt_sl_node *)((uintptr_t)p | MT_SL_MARK);
-}
 
 /* ------------------------------------------------------------ accounting */
 
@@ -227,9 +204,9 @@ static size_t mt_sl_ver_size(const struct mt_sl_ver *v)
 	return MT_SL_VER_HDR + ((mt_sl_ver_seqf(v) & MT_SL_V_TTL) ? sizeof(uint64_t) : 0) + v->vlen;
 }
 
-static size_t mt_sl_node_size(unsigned height, size_t klen)
+static size_t mt_sl_node_size(size_t klen)
 {
-	return sizeof(struct mt_sl_node) + height * sizeof(struct mt_sl_node *) + klen;
+	return sizeof(struct mt_sl_node) + klen;
 }
 
 struct mt_sl_ver *mt_sl_ver_new(const void *value, size_t vlen, uint64_t expiry_ms, int tomb)
@@ -262,25 +239,20 @@ void mt_sl_ver_free_unlinked(struct mt_sl_ver *v)
 	mt_free(v);
 }
 
-static struct mt_sl_node *mt_sl_node_new(const void *key, size_t klen, unsigned height,
-                                         struct mt_sl_ver *head)
+static struct mt_sl_node *mt_sl_node_new(const void *key, size_t klen, struct mt_sl_ver *head)
 {
 	struct mt_sl_node *n;
-	size_t size = mt_sl_node_size(height, klen);
+	size_t size = mt_sl_node_size(klen);
 
-	assert(height >= 1 && height <= MT_SL_MAX_HEIGHT);
+	assert(klen >= 1 && klen <= UINT16_MAX);
 	n = mt_malloc(size);
 	if (n == NULL)
 		return NULL;
 	n->head = head;
 	n->state = MT_SL_INSERTING;
 	n->klen = (uint16_t)klen;
-	n->height = (uint8_t)height;
 	n->reserved = 0;
-	for (unsigned i = 0; i < height; i++)
-		n->next[i] = NULL;
-	if (klen > 0)
-		memcpy((unsigned char *)&n->next[height], key, klen);
+	memcpy((unsigned char *)(n + 1), key, klen);
 	mt_sl_mem_add((int64_t)size);
 	return n;
 }
@@ -288,7 +260,7 @@ static struct mt_sl_node *mt_sl_node_new(const void *key, size_t klen, unsigned 
 /* Frees a node that was never linked (its head version stays the caller's). */
 static void mt_sl_node_free_unlinked(struct mt_sl_node *n)
 {
-	mt_sl_mem_add(-(int64_t)mt_sl_node_size(n->height, n->klen));
+	mt_sl_mem_add(-(int64_t)mt_sl_node_size(n->klen));
 	mt_free(n);
 }
 
@@ -298,8 +270,8 @@ static void mt_sl_node_free_unlinked(struct mt_sl_node *n)
  * carrier for what it unlinks, and skips what it cannot carry (pruning is
  * always optional). A removed node's carrier is allocated before the
  * removal commits and holds the node and its last versions; the node's head
- * version points to it (tagged) so that whoever snips the node's last level
- * can hand it to the epoch.
+ * version points to it (tagged) so that whoever takes the node out of the
+ * tree can hand it to the epoch (I3).
  */
 struct mt_sl_carrier {
 	ck_epoch_entry_t epoch;
@@ -376,50 +348,62 @@ static int mt_sl_carrier_room(ck_epoch_record_t *r, struct mt_sl_carrier **c, ui
 static struct mt_sl_carrier *mt_sl_node_carrier(const struct mt_sl_node *n)
 {
 	struct mt_sl_ver *h = mt_sl_node_head(n);
+	uintptr_t t = (uintptr_t)ck_pr_load_ptr(&h->next);
 
-	assert(((uintptr_t)ck_pr_load_ptr(&h->next) & 1u) != 0);
-	return (struct mt_sl_carrier *)((uintptr_t)ck_pr_load_ptr(&h->next) & ~(uintptr_t)1);
-}
-
-/* Per-thread xorshift for tower heights. */
-static __thread uint64_t mt_sl_rng;
-
-static unsigned mt_sl_random_height(void)
-{
-	uint64_t x = mt_sl_rng;
-	unsigned h = 1;
-
-	if (x == 0) {
-		struct timespec ts;
-
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		x = ((uint64_t)(uintptr_t)&mt_sl_rng * 0x9E3779B97F4A7C15ull) ^
-		    (uint64_t)ts.tv_nsec ^ ((uint64_t)mt_sl_thread_stripe() << 32) ^ 1u;
-	}
-	x ^= x << 13;
-	x ^= x >> 7;
-	x ^= x << 17;
-	mt_sl_rng = x;
-	/* Two bits per level: P(h > k) = 4^-k. */
-	while (h < MT_SL_MAX_HEIGHT && (x & 3u) == 0) {
-		h++;
-		x >>= 2;
-	}
-	return h;
+	assert((t & 1u) != 0);
+	/* Acquire: pairs with the remover's release before the tag, so the
+	 * carrier's fill is seen by whoever retires it. */
+	ck_pr_fence_load();
+	return (struct mt_sl_carrier *)(t & ~(uintptr_t)1);
 }
 
 /* ------------------------------------------------------------ init/destroy */
 
+/* The tree's key function: a node's key bytes (valid while the node is, by
+ * the epoch rule above). */
+static const unsigned char *mt_sl_bpt_key(const void *item, size_t *klen)
+{
+	const struct mt_sl_node *n = item;
+
+	*klen = n->klen;
+	return mt_sl_node_key(n);
+}
+
+static uint64_t mt_sl_tree_mem; /* mt_sl_tree_bytes (atomic) */
+
+uint64_t mt_sl_tree_bytes(void)
+{
+	return ck_pr_load_64(&mt_sl_tree_mem);
+}
+
+/* Brings the tree's bytes counted in mt_sl_tree_bytes up to date (after
+ * inserts, which are what grows it). Each change is counted once: the CAS
+ * moves tree_acct from what this thread read to what it adds up to. */
+static void mt_sl_tree_acct(struct mt_sl *sl)
+{
+	for (;;) {
+		uint64_t had = ck_pr_load_64(&sl->tree_acct);
+		uint64_t now = mt_bpt_mem_bytes(&sl->tree);
+
+		if (now == had)
+			return;
+		/* Fails if another thread counted a change first: re-read. */
+		if (ck_pr_cas_64(&sl->tree_acct, had, now)) {
+			ck_pr_add_64(&mt_sl_tree_mem, now - had);
+			return;
+		}
+	}
+}
+
 int mt_sl_init(struct mt_sl *sl)
 {
-	sl->head = mt_sl_node_new(NULL, 0, MT_SL_MAX_HEIGHT, NULL);
-	if (sl->head == NULL)
+	if (mt_bpt_init(&sl->tree, mt_sl_bpt_key, 0) != MANTIS_OK)
 		return MANTIS_ENOMEM;
-	sl->head->state = 0;
-	sl->level = 1;
+	sl->tree_acct = 0;
+	mt_sl_tree_acct(sl);
 	if (mt_slx_init(sl) != MANTIS_OK) {
-		mt_sl_node_free_unlinked(sl->head);
-		sl->head = NULL;
+		ck_pr_sub_64(&mt_sl_tree_mem, sl->tree_acct);
+		mt_bpt_destroy(&sl->tree);
 		return MANTIS_ENOMEM;
 	}
 	return MANTIS_OK;
@@ -436,52 +420,39 @@ static void mt_sl_free_chain(struct mt_sl_ver *v)
 	}
 }
 
-/* Destroy-time snip: counts the level and frees the node at its last. */
-static void mt_sl_destroy_snipped(struct mt_sl_node *n)
-{
-	uint32_t old = ck_pr_faa_32(&n->state, MT_SL_SNIP_ONE);
-
-	if (((old & MT_SL_SNIP_MASK) >> MT_SL_SNIP_SHIFT) + 1 == n->height)
-		mt_sl_carrier_free(mt_sl_node_carrier(n));
-}
-
 void mt_sl_destroy(struct mt_sl *sl)
 {
-	struct mt_sl_node *pred, *cur, *nx;
+	struct mt_sl_node *b[MT_SL_CUR_MAX], *dead = NULL, *last = NULL;
+	size_t got;
 
-	if (sl->head == NULL)
+	if (sl->idx == NULL)
 		return;
-	/* Upper levels: unlink the removed nodes still linked there (a node
-	 * is freed at the level where its last link goes). */
-	for (int i = MT_SL_MAX_HEIGHT - 1; i >= 1; i--) {
-		pred = sl->head;
-		cur = pred->next[i];
-		while (cur != NULL) {
-			nx = cur->next[i];
-			if (mt_sl_marked(nx)) {
-				pred->next[i] = mt_sl_strip(nx);
-				mt_sl_destroy_snipped(cur);
-			} else {
-				pred = cur;
-			}
-			cur = mt_sl_strip(nx);
+	/* Every node in the tree is live: a removal takes its node out of the
+	 * tree before its call returns (I3). A scan compares the keys of the
+	 * nodes around its start, so no node is freed while the walk goes on:
+	 * each one's chain is freed and the node is threaded through its head
+	 * (the key, all the tree reads, stays intact), then freed after. */
+	do {
+		got = mt_bpt_scan(&sl->tree, last != NULL ? mt_sl_node_key(last) : NULL,
+		                  last != NULL ? last->klen : 0, last != NULL, NULL, 0, (void **)b,
+		                  MT_SL_CUR_MAX);
+		for (size_t i = 0; i < got; i++) {
+			assert((ck_pr_load_32(&b[i]->state) & MT_SL_REMOVED) == 0);
+			assert((ck_pr_load_32(&b[i]->state) >> MT_SL_PIN_SHIFT) == 0);
+			mt_sl_free_chain(mt_sl_node_head(b[i]));
+			b[i]->head = (struct mt_sl_ver *)dead;
+			dead = b[i];
 		}
+		last = got > 0 ? b[got - 1] : NULL;
+	} while (last != NULL);
+	while (dead != NULL) {
+		struct mt_sl_node *n = dead;
+
+		dead = (struct mt_sl_node *)n->head;
+		mt_sl_node_free_unlinked(n);
 	}
-	/* Level 0: live nodes with their chains, and the last removed ones. */
-	cur = sl->head->next[0];
-	while (cur != NULL) {
-		nx = cur->next[0];
-		if (mt_sl_marked(nx)) {
-			mt_sl_destroy_snipped(cur);
-		} else {
-			assert((ck_pr_load_32(&cur->state) >> MT_SL_PIN_SHIFT) == 0);
-			mt_sl_free_chain(mt_sl_node_head(cur));
-			mt_sl_node_free_unlinked(cur);
-		}
-		cur = mt_sl_strip(nx);
-	}
-	mt_sl_node_free_unlinked(sl->head);
-	sl->head = NULL;
+	ck_pr_sub_64(&mt_sl_tree_mem, ck_pr_load_64(&sl->tree_acct));
+	mt_bpt_destroy(&sl->tree);
 	mt_slx_destroy(sl);
 }
 
@@ -489,30 +460,11 @@ void mt_sl_destroy(struct mt_sl *sl)
 
 struct mt_sl_node *mt_sl_seek(const struct mt_sl *sl, const void *key, size_t klen)
 {
-	struct mt_sl_node *pred = sl->head, *cur = NULL, *nx;
-	int i = (int)ck_pr_load_32(&sl->level) - 1;
+	void *n = NULL;
 
-	for (; i >= 0; i--) {
-		/* pred was seen unmarked at level i+1 (or is the sentinel): its
-		 * level-i link is live or was frozen during this section (I2). */
-		cur = mt_sl_strip(ck_pr_load_ptr(&pred->next[i]));
-		while (cur != NULL) {
-			nx = ck_pr_load_ptr(&cur->next[i]);
-			if (mt_sl_marked(nx)) {
-				/* Removed: step over it through its frozen link. */
-				cur = mt_sl_strip(nx);
-				continue;
-			}
-			/* Start loading the next node while comparing this one. */
-			__builtin_prefetch(nx);
-			if (key == NULL ||
-			    mt_sl_cmp(mt_sl_node_key(cur), cur->klen, key, klen) >= 0)
-				break;
-			pred = cur;
-			cur = nx;
-		}
-	}
-	return cur;
+	if (mt_bpt_scan(&sl->tree, key, key != NULL ? klen : 0, 0, NULL, 0, &n, 1) == 0)
+		return NULL;
+	return n;
 }
 
 struct mt_sl_node *mt_sl_find(struct mt_sl *sl, const void *key, size_t klen)
@@ -522,90 +474,56 @@ struct mt_sl_node *mt_sl_find(struct mt_sl *sl, const void *key, size_t klen)
 
 	if (n != NULL)
 		return n;
-	n = mt_sl_seek(sl, key, klen);
-	if (n != NULL && n->klen == klen && memcmp(mt_sl_node_key(n), key, klen) == 0) {
+	n = mt_bpt_get(&sl->tree, key, klen);
+	if (n != NULL)
 		mt_slx_install(sl, n, h, 0); /* next time, the short way */
-		return n;
-	}
-	return NULL;
+	return n;
 }
 
-struct mt_sl_node *mt_sl_succ(const struct mt_sl_node *n)
+struct mt_sl_node *mt_sl_succ(const struct mt_sl *sl, const struct mt_sl_node *n)
 {
-	struct mt_sl_node *cur = mt_sl_strip(ck_pr_load_ptr(&n->next[0]));
+	void *s = NULL;
 
-	while (cur != NULL) {
-		struct mt_sl_node *nx = ck_pr_load_ptr(&cur->next[0]);
-
-		if (!mt_sl_marked(nx))
-			break;
-		cur = mt_sl_strip(nx);
-	}
-	return cur;
+	if (mt_bpt_scan(&sl->tree, mt_sl_node_key(n), n->klen, 1, NULL, 0, &s, 1) == 0)
+		return NULL;
+	return s;
 }
 
-/* A snip of n succeeded at one level: the one that completes the tower
- * retires the node (I3) with the carrier its remover prepared (I5). */
-static void mt_sl_snipped(ck_epoch_record_t *r, struct mt_sl_node *n)
+/* Refills c with up to c->want nodes from key (after: past key). */
+static struct mt_sl_node *mt_sl_cur_fill(struct mt_sl_cur *c, const void *key, size_t klen,
+                                         int after)
 {
-	/* Full barrier (x86 lock xadd): orders the count after the CAS. */
-	uint32_t old = ck_pr_faa_32(&n->state, MT_SL_SNIP_ONE);
-
-	if (((old & MT_SL_SNIP_MASK) >> MT_SL_SNIP_SHIFT) + 1 == n->height)
-		mt_epoch_call(r, &mt_sl_node_carrier(n)->epoch, mt_sl_carrier_cb);
+	c->n = (uint32_t)mt_bpt_scan(&c->sl->tree, key, klen, after, NULL, 0, (void **)c->b,
+	                             c->want);
+	c->i = 0;
+	/* Start the first nodes' misses together (a walk prefetches the
+	 * rest as it goes: mt_iter.c). */
+	for (uint32_t k = 0; k < c->n && k < 8; k++)
+		__builtin_prefetch(c->b[k]);
+	if (c->want < MT_SL_CUR_MAX)
+		c->want *= 2; /* a walk that goes on reads larger chunks */
+	return c->n > 0 ? c->b[0] : NULL;
 }
 
-/*
- * Writer's search: fills preds[i]/succs[i] (if not NULL) with the last node
- * < key and the first unmarked node >= key at every level, snipping every
- * marked node met. Returns the level-0 node with exactly key, or NULL.
- */
-static struct mt_sl_node *mt_sl_search_w(struct mt_sl *sl, ck_epoch_record_t *r, const void *key,
-                                         size_t klen, struct mt_sl_node **preds,
-                                         struct mt_sl_node **succs)
+struct mt_sl_node *mt_sl_cur_seek(struct mt_sl_cur *c, const struct mt_sl *sl, const void *key,
+                                  size_t klen)
 {
-	struct mt_sl_node *pred, *cur, *nx;
-	int lvl, i;
+	c->sl = sl;
+	c->want = 4;
+	return mt_sl_cur_fill(c, key, key != NULL ? klen : 0, 0);
+}
 
-retry:
-	lvl = (int)ck_pr_load_32(&sl->level);
-	pred = sl->head;
-	cur = NULL;
-	if (preds != NULL) {
-		for (i = MT_SL_MAX_HEIGHT - 1; i >= lvl; i--) {
-			preds[i] = sl->head;
-			succs[i] = NULL;
-		}
+struct mt_sl_node *mt_sl_cur_next(struct mt_sl_cur *c, const struct mt_sl *sl,
+                                  const struct mt_sl_node *n)
+{
+	if (c->sl != sl) { /* a fresh cursor, resuming after n */
+		c->sl = sl;
+		c->want = 4;
+		c->n = 0;
 	}
-	for (i = lvl - 1; i >= 0; i--) {
-		cur = ck_pr_load_ptr(&pred->next[i]);
-		if (mt_sl_marked(cur))
-			goto retry; /* pred was removed meanwhile */
-		while (cur != NULL) {
-			nx = ck_pr_load_ptr(&cur->next[i]);
-			if (mt_sl_marked(nx)) {
-				/* Snip cur at level i. The CAS succeeds only if
-				 * pred is unmarked and still points at cur (I3);
-				 * full barrier, so the count below follows it. */
-				if (!ck_pr_cas_ptr(&pred->next[i], cur, mt_sl_strip(nx)))
-					goto retry;
-				mt_sl_snipped(r, cur);
-				cur = mt_sl_strip(nx);
-				continue;
-			}
-			if (mt_sl_cmp(mt_sl_node_key(cur), cur->klen, key, klen) >= 0)
-				break;
-			pred = cur;
-			cur = nx;
-		}
-		if (preds != NULL) {
-			preds[i] = pred;
-			succs[i] = cur;
-		}
-	}
-	if (cur != NULL && cur->klen == klen && memcmp(mt_sl_node_key(cur), key, klen) == 0)
-		return cur;
-	return NULL;
+	if (c->i + 1 < c->n && c->b[c->i] == n)
+		return c->b[++c->i];
+	return mt_sl_cur_fill(c, mt_sl_node_key(n), n->klen, 1);
 }
 
 /* ------------------------------------------------------------ linking */
@@ -649,19 +567,23 @@ static int mt_sl_link_ver(struct mt_sl_node *n, struct mt_sl_ver *v)
 }
 
 /* A writer met a sealed chain: wait until the seal is dropped (the prune
- * gave up) or the node is marked at level 0 (a search then snips it). The
- * remover's window is a few CASes and its carrier's fill, so a brief spin
- * nearly always ends it; a remover descheduled inside it costs waiters a
- * sleep (mt_wait_backoff), never a busy wait. */
-static void mt_sl_wait_unsealed(struct mt_sl_node *n)
+ * gave up: returns 0) or the head carries its carrier's tag (the node is
+ * removed: returns 1). The remover's window is a few CASes, the index
+ * slot's clearing and its carrier's fill, so a brief spin nearly always
+ * ends it; a remover descheduled inside it costs waiters a sleep
+ * (mt_wait_backoff), never a busy wait. */
+static int mt_sl_wait_unsealed(struct mt_sl_node *n)
 {
 	unsigned spins = 0;
 
 	for (;;) {
-		if (!((uintptr_t)ck_pr_load_ptr(&n->head) & 1u))
-			return;
-		if (mt_sl_marked(ck_pr_load_ptr(&n->next[0])))
-			return;
+		uintptr_t h = (uintptr_t)ck_pr_load_ptr(&n->head);
+
+		if (!(h & 1u))
+			return 0;
+		if ((uintptr_t)ck_pr_load_ptr(&((struct mt_sl_ver *)(h & ~(uintptr_t)1))->next) &
+		    1u)
+			return 1;
 		mt_wait_backoff(&spins);
 	}
 }
@@ -683,69 +605,76 @@ int mt_sl_locate(struct mt_sl *sl, ck_epoch_record_t *r, const void *key, size_t
 		__builtin_prefetch(&pos->node->head, 1);
 		return MANTIS_OK;
 	}
-	pos->node = mt_sl_search_w(sl, r, key, klen, pos->preds, pos->succs);
+	pos->node = mt_bpt_get(&sl->tree, key, klen);
 	if (pos->node != NULL) {
 		__builtin_prefetch(&pos->node->head, 1);
 		return MANTIS_OK;
 	}
-	__builtin_prefetch(&pos->preds[0]->next[0], 1);
-	/* A new key: its node, with v as its first version, ready to link,
+	/* A new key: its node, with v as its first version, ready to insert,
 	 * its index reference claimed already (it is not visible yet). */
-	pos->fresh = mt_sl_node_new(key, klen, mt_sl_random_height(), v);
+	pos->fresh = mt_sl_node_new(key, klen, v);
 	if (pos->fresh == NULL)
 		return MANTIS_ENOMEM;
 	pos->fresh->state |= MT_SL_INDEXED;
 	return MANTIS_OK;
 }
 
-/* Publishes pos->fresh (with v as its first version) at level 0 between
- * pos->preds[0] and pos->succs[0]. Returns 1 and sets the position linked,
- * or 0 if preds[0] no longer points at succs[0] (the caller searches
- * again: maybe the key appeared). */
-static inline int mt_sl_publish_fresh(struct mt_sl_pos *pos, struct mt_sl_ver *v,
-                                      struct mt_sl_node **node_out)
-{
-	assert(pos->fresh != NULL);
-	ck_pr_store_ptr(&v->next, NULL);
-	ck_pr_store_ptr(&pos->fresh->next[0], pos->succs[0]);
-	/* Release: the node, its key and its first version are complete
-	 * before it is reachable at level 0. */
-	if (!ck_pr_cas_ptr(&pos->preds[0]->next[0], pos->succs[0], pos->fresh))
-		return 0;
-	pos->linked = 1;
-	pos->node = pos->fresh;
-	*node_out = pos->fresh;
-	return 1;
-}
-
-/* The general case of mt_sl_link_at: search, link into the key's node or
- * link a new node at level 0 (allocating one if locate did not). */
+/* The general case of mt_sl_link_at: link into the key's node, replace it
+ * if it was removed, or insert pos->fresh (allocated here if locate found
+ * a node). */
 static int mt_sl_link_slow(struct mt_sl *sl, ck_epoch_record_t *r, const void *key, size_t klen,
                            struct mt_sl_ver *v, struct mt_sl_pos *pos, struct mt_sl_node **node_out)
 {
-	struct mt_sl_node *n;
+	struct mt_sl_node *n = pos->node;
 
 	for (;;) {
-		n = mt_sl_search_w(sl, r, key, klen, pos->preds, pos->succs);
+		void *existing = NULL;
+		int removed = 0;
+
 		if (n != NULL) {
 			if (mt_sl_link_ver(n, v) == 0) {
 				pos->node = n;
 				*node_out = n;
 				return MANTIS_OK;
 			}
-			mt_sl_wait_unsealed(n);
-			continue;
+			removed = mt_sl_wait_unsealed(n);
+			if (!removed)
+				continue; /* unsealed: link again */
 		}
 		if (pos->fresh == NULL) {
-			pos->fresh = mt_sl_node_new(key, klen, mt_sl_random_height(), v);
+			pos->fresh = mt_sl_node_new(key, klen, v);
 			if (pos->fresh == NULL)
 				return MANTIS_ENOMEM;
 			pos->fresh->state |= MT_SL_INDEXED; /* as in locate */
 		}
-		/* Fails if preds[0] changed: then search again. */
-		if (mt_sl_publish_fresh(pos, v, node_out))
-			return MANTIS_OK;
+		/* v is the new node's only version (I2, I5). */
+		ck_pr_store_ptr(&v->next, NULL);
+		ck_pr_store_ptr(&pos->fresh->head, v);
+		if (removed) {
+			/* n is removed and tagged (I3) but may still be in the
+			 * tree: take its place. Fails if its remover (or another
+			 * writer) took it out first; then look again. */
+			if (mt_bpt_replace(&sl->tree, key, klen, n, pos->fresh)) {
+				mt_epoch_call(r, &mt_sl_node_carrier(n)->epoch, mt_sl_carrier_cb);
+				break;
+			}
+			n = mt_bpt_get(&sl->tree, key, klen);
+			continue;
+		}
+		/* The leaf's unlock releases the node complete (I2); fails
+		 * with the present node if another writer inserted first. */
+		if (mt_bpt_insert(&sl->tree, key, klen, pos->fresh, &existing) != MANTIS_OK)
+			return MANTIS_ENOMEM;
+		if (existing == NULL) {
+			mt_sl_tree_acct(sl);
+			break;
+		}
+		n = existing;
 	}
+	pos->linked = 1;
+	pos->node = pos->fresh;
+	*node_out = pos->fresh;
+	return MANTIS_OK;
 }
 
 int mt_sl_link_at(struct mt_sl *sl, ck_epoch_record_t *r, const void *key, size_t klen,
@@ -757,12 +686,6 @@ int mt_sl_link_at(struct mt_sl *sl, ck_epoch_record_t *r, const void *key, size_
 		*node_out = pos->node;
 		return MANTIS_OK;
 	}
-	if (pos->node == NULL && pos->fresh != NULL) {
-		/* With the position found by locate; fails if the list
-		 * changed there since. */
-		if (mt_sl_publish_fresh(pos, v, node_out))
-			return MANTIS_OK;
-	}
 	pos->hit = 0;
 	return mt_sl_link_slow(sl, r, key, klen, v, pos, node_out);
 }
@@ -771,8 +694,6 @@ void mt_sl_link_finish(struct mt_sl *sl, ck_epoch_record_t *r, const void *key, 
                        struct mt_sl_pos *pos)
 {
 	struct mt_sl_node *fresh = pos->fresh;
-	unsigned h, i;
-	uint32_t lvl;
 
 	if (fresh != NULL && !pos->linked) {
 		/* Not used: never visible (its head version is the caller's). */
@@ -784,21 +705,7 @@ void mt_sl_link_finish(struct mt_sl *sl, ck_epoch_record_t *r, const void *key, 
 			mt_slx_install(sl, pos->node, pos->hash, MT_SLX_EVICT);
 		return;
 	}
-	assert(fresh != NULL); /* linked: the new node is in the list */
-	h = fresh->height;
-	while ((lvl = ck_pr_load_32(&sl->level)) < h && !ck_pr_cas_32(&sl->level, lvl, h))
-		;
-	for (i = 1; i < h; i++) {
-		for (;;) {
-			struct mt_sl_node *succ = pos->succs[i];
-
-			/* Not yet linked at level i: nobody reads this link. */
-			ck_pr_store_ptr(&fresh->next[i], succ);
-			if (ck_pr_cas_ptr(&pos->preds[i]->next[i], succ, fresh))
-				break;
-			(void)mt_sl_search_w(sl, r, key, klen, pos->preds, pos->succs);
-		}
-	}
+	assert(fresh != NULL); /* linked: the new node is in the tree */
 	/* Release: from now on the node may be removed (I2). */
 	ck_pr_and_32(&fresh->state, ~MT_SL_INSERTING);
 	mt_slx_install(sl, fresh, pos->hash, MT_SLX_EVICT | MT_SLX_CLAIMED);
@@ -907,23 +814,18 @@ static int mt_sl_remove(struct mt_sl *sl, ck_epoch_record_t *r, struct mt_sl_nod
 	c->node = n;
 	mt_sl_carry(c, h, n->klen, st);
 	mt_sl_carry_chain(c, tail, n->klen, st);
+	/* Release: the carrier's fill before the tag, which a writer that
+	 * replaces the node reads to retire it (I3). */
+	ck_pr_fence_store();
 	ck_pr_store_ptr(&h->next, (struct mt_sl_ver *)((uintptr_t)c | 1u));
 	st->nodes++;
 	if (newest != NULL && !(mt_sl_ver_seqf(newest) & MT_SL_V_TOMB))
 		st->entries--;
-	/* Mark the tower top-down (I2); each CAS fails only if an inserter
-	 * changed the link meanwhile, and then it will fail its own CAS on
-	 * this now-marked link. */
-	for (int i = n->height - 1; i >= 0; i--) {
-		for (;;) {
-			struct mt_sl_node *nx = ck_pr_load_ptr(&n->next[i]);
-
-			if (mt_sl_marked(nx) || ck_pr_cas_ptr(&n->next[i], nx, mt_sl_with_mark(nx)))
-				break;
-		}
-	}
-	/* Snip it at every level where this search meets it. */
-	(void)mt_sl_search_w(sl, r, mt_sl_node_key(n), n->klen, NULL, NULL);
+	/* Out of the tree, unless a writer of the key already replaced it
+	 * (then that writer retires the carrier: I1, I3). mt_epoch_call
+	 * fences the tree's unlock before it reads the epoch. */
+	if (mt_bpt_remove(&sl->tree, mt_sl_node_key(n), n->klen, n) == n)
+		mt_epoch_call(r, &c->epoch, mt_sl_carrier_cb);
 	return 1;
 }
 
@@ -1054,26 +956,14 @@ void mt_sl_prune(struct mt_sl *sl, ck_epoch_record_t *r, struct mt_sl_node *n,
 void mt_sl_walk(struct mt_sl *sl, ck_epoch_record_t *r, void (*fn)(struct mt_sl_node *n, void *arg),
                 void *arg)
 {
-	struct mt_sl_node *pred = sl->head, *cur, *nx;
+	struct mt_sl_cur c;
+	struct mt_sl_node *n;
 
-	cur = mt_sl_strip(ck_pr_load_ptr(&pred->next[0]));
-	while (cur != NULL) {
-		nx = ck_pr_load_ptr(&cur->next[0]);
-		if (mt_sl_marked(nx)) {
-			/* Snip at level 0 if pred still points at cur; if the
-			 * CAS fails, someone else did or pred was removed: just
-			 * step over (frozen link). */
-			if (ck_pr_cas_ptr(&pred->next[0], cur, mt_sl_strip(nx)))
-				mt_sl_snipped(r, cur);
-			cur = mt_sl_strip(nx);
-			continue;
-		}
-		fn(cur, arg);
-		nx = ck_pr_load_ptr(&cur->next[0]);
-		if (!mt_sl_marked(nx))
-			pred = cur; /* fn may have removed cur: then keep pred */
-		cur = mt_sl_strip(nx);
-	}
+	/* fn may remove n: its key stays valid until the section ends, and
+	 * the cursor resumes after it. */
+	for (n = mt_sl_cur_seek(&c, sl, NULL, 0); n != NULL; n = mt_sl_cur_next(&c, sl, n))
+		if (!(ck_pr_load_32(&n->state) & MT_SL_REMOVED))
+			fn(n, arg);
 }
 
 /* ------------------------------------------------------------ pins */

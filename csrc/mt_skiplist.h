@@ -1,6 +1,8 @@
 /*
- * mt_skiplist.h - the ordered structure of the storage engine: a lock-free
- * skiplist of key nodes, each holding a chain of versions newest first.
+ * mt_skiplist.h - the ordered structure of the storage engine: key nodes,
+ * each holding a chain of versions newest first, ordered by the OLC B+tree
+ * of mt_bptree.h (the module keeps its historical name and prefix: its
+ * towers are gone, the chains, pruning and pins are what it holds).
  *
  * This module knows nothing of sequence publication, snapshots or stats: the
  * MVCC layer (mt_db.c) decides which sequence numbers are visible and gives
@@ -18,14 +20,12 @@
 #ifndef MT_SKIPLIST_H
 #define MT_SKIPLIST_H
 
+#include "mt_bptree.h"
 #include "mt_epoch.h"
 #include "mt_pr.h"
 
 #include <stddef.h>
 #include <stdint.h>
-
-/* The tallest tower. With p = 1/4 per level, 20 levels index 4^20 keys. */
-#define MT_SL_MAX_HEIGHT 20
 
 /* ------------------------------------------------------------ versions */
 
@@ -93,30 +93,25 @@ void mt_sl_ver_free_unlinked(struct mt_sl_ver *v);
 /* ------------------------------------------------------------ nodes */
 
 /* node state word */
-#define MT_SL_INSERTING  1u /* upper levels not linked yet: not removable */
-#define MT_SL_PRUNING    2u /* a pruner owns the chain's old end */
-#define MT_SL_REMOVED    4u /* being or been removed; PRUNING stays set */
-#define MT_SL_SNIP_SHIFT 3  /* levels unlinked so far (5 bits) */
-#define MT_SL_SNIP_ONE   (1u << MT_SL_SNIP_SHIFT)
-#define MT_SL_SNIP_MASK  (31u << MT_SL_SNIP_SHIFT)
-#define MT_SL_INDEXED    (1u << 8) /* a slot of the point index holds it */
-#define MT_SL_PIN_SHIFT  9         /* iterators parked on the node (23 bits) */
-#define MT_SL_PIN_ONE    (1u << MT_SL_PIN_SHIFT)
-#define MT_SL_PIN_MAX    (0x7fffffu)
+#define MT_SL_INSERTING 1u        /* its index slot not installed yet: not removable */
+#define MT_SL_PRUNING   2u        /* a pruner owns the chain's old end */
+#define MT_SL_REMOVED   4u        /* being or been removed; PRUNING stays set */
+#define MT_SL_INDEXED   (1u << 8) /* a slot of the point index holds it */
+#define MT_SL_PIN_SHIFT 9         /* iterators parked on the node (23 bits) */
+#define MT_SL_PIN_ONE   (1u << MT_SL_PIN_SHIFT)
+#define MT_SL_PIN_MAX   (0x7fffffu)
 
 struct mt_sl_node {
 	struct mt_sl_ver *head; /* newest version; bit 0: SEALED */
 	uint32_t state;         /* see above */
-	uint16_t klen;          /* 1..MANTIS_KEY_MAX (0: the sentinel) */
-	uint8_t height;         /* 1..MT_SL_MAX_HEIGHT */
-	uint8_t reserved;
-	struct mt_sl_node *next[]; /* height links; bit 0: MARK (removed) */
-	                           /* klen key bytes follow next[height] */
+	uint16_t klen;          /* 1..MANTIS_KEY_MAX */
+	uint16_t reserved;
+	/* klen key bytes follow */
 };
 
 static inline const unsigned char *mt_sl_node_key(const struct mt_sl_node *n)
 {
-	return (const unsigned char *)&n->next[n->height];
+	return (const unsigned char *)(n + 1);
 }
 
 /* The node's newest version (never NULL for a linked node). */
@@ -157,8 +152,8 @@ static inline int mt_sl_cmp(const void *a, size_t alen, const void *b, size_t bl
 /* ------------------------------------------------------------ the list */
 
 struct mt_sl {
-	struct mt_sl_node *head;  /* sentinel of MT_SL_MAX_HEIGHT, no key */
-	uint32_t level;           /* levels in use (1..MT_SL_MAX_HEIGHT) */
+	struct mt_bpt tree;       /* key -> node, every node not yet removed */
+	uint64_t tree_acct;       /* the tree's bytes counted in mt_sl_tree_bytes */
 	uint32_t idx_busy;        /* a resize of the point index runs */
 	struct mt_slx_table *idx; /* the point index (mt_slidx.c) */
 };
@@ -182,27 +177,48 @@ struct mt_sl_node *mt_sl_seek(const struct mt_sl *sl, const void *key, size_t kl
 struct mt_sl_node *mt_sl_find(struct mt_sl *sl, const void *key, size_t klen);
 
 /* The node after n in key order, or NULL. n must be one the caller reached
- * in this section, or a node it has pinned. Reader. */
-struct mt_sl_node *mt_sl_succ(const struct mt_sl_node *n);
+ * in this section, or a node it has pinned (its key bytes are valid).
+ * Reader: one tree scan; walks use a cursor instead. */
+struct mt_sl_node *mt_sl_succ(const struct mt_sl *sl, const struct mt_sl_node *n);
+
+/* A walk in key order that reads the tree in chunks (growing from 4 to
+ * MT_SL_CUR_MAX nodes per scan): a node of a chunk may be removed after
+ * the scan (its chain then reads as dead), as a node met by any search may
+ * be. Nodes stay valid until the caller's section ends. */
+#define MT_SL_CUR_MAX 64
+struct mt_sl_cur {
+	const struct mt_sl *sl;
+	uint32_t i, n, want;
+	struct mt_sl_node *b[MT_SL_CUR_MAX];
+};
+
+/* The first node >= key (key NULL: the first node), or NULL; starts c. */
+struct mt_sl_node *mt_sl_cur_seek(struct mt_sl_cur *c, const struct mt_sl *sl, const void *key,
+                                  size_t klen);
+/* The node after n (the node c returned last, or any node reached in this
+ * section or pinned: then c restarts after n's key), or NULL. */
+struct mt_sl_node *mt_sl_cur_next(struct mt_sl_cur *c, const struct mt_sl *sl,
+                                  const struct mt_sl_node *n);
 
 /*
  * Writing a version takes three steps, so that the slow part (finding the
  * key, allocating its node) happens before the writer takes its sequence
  * number and everything between taking it and publishing it is short:
  *
- *   mt_sl_locate     finds key's node (point index or search) or, for a
- *                    new key, allocates its node with v as first version
- *                    and remembers where it goes. MANTIS_ENOMEM possible;
- *                    nothing is visible.
+ *   mt_sl_locate     finds key's node (point index or tree get) or, for
+ *                    a new key, allocates its node with v as first
+ *                    version. MANTIS_ENOMEM possible; nothing is visible.
  *   mt_sl_link_at    (after v's seq is set) links v into the node's chain
- *                    at the place its seq orders it, or links the new node
- *                    at level 0; searches again if the list changed. May
- *                    return MANTIS_ENOMEM if the key's node was removed
- *                    meanwhile and a new one cannot be allocated (then v
- *                    is not linked). On success *node_out is the node.
- *   mt_sl_link_finish links a new node's upper levels and indexes the
- *                    node; call it for every position whose link_at
- *                    succeeded, whether or not the write commits.
+ *                    at the place its seq orders it, or inserts the new
+ *                    node into the tree (linking into the node another
+ *                    writer inserted first, or replacing a removed one).
+ *                    May return MANTIS_ENOMEM if a tree split or a node
+ *                    for a key removed meanwhile cannot be allocated
+ *                    (then v is not linked). On success *node_out is the
+ *                    node.
+ *   mt_sl_link_finish makes a new node removable and indexes it; call it
+ *                    for every position whose link_at succeeded, whether
+ *                    or not the write commits.
  *   mt_sl_pos_drop   frees an unused new node (locate succeeded, link_at
  *                    was not called or failed).
  *
@@ -212,10 +228,8 @@ struct mt_sl_pos {
 	uint64_t hash;
 	struct mt_sl_node *node;  /* the key's node */
 	struct mt_sl_node *fresh; /* a new node for the key (head: v) */
-	int linked;               /* fresh is linked at level 0 */
+	int linked;               /* fresh is in the tree */
 	int hit;                  /* node came from the point index */
-	struct mt_sl_node *preds[MT_SL_MAX_HEIGHT];
-	struct mt_sl_node *succs[MT_SL_MAX_HEIGHT];
 };
 
 int mt_sl_locate(struct mt_sl *sl, ck_epoch_record_t *r, const void *key, size_t klen,
@@ -284,9 +298,8 @@ struct mt_sl_bound {
 void mt_sl_prune(struct mt_sl *sl, ck_epoch_record_t *r, struct mt_sl_node *n,
                  const struct mt_sl_bound *b, uint64_t *removed_seq, struct mt_sl_prune_stats *st);
 
-/* Unlinks, at level 0, marked nodes met from the start of the list while
- * walking it to its end, calling fn(n, arg) on every node that is not
- * removed (for sweeps). Writer; inside r's section. */
+/* Walks every node in key order, calling fn(n, arg) on every node that is
+ * not removed (for sweeps). Writer; inside r's section. */
 void mt_sl_walk(struct mt_sl *sl, ck_epoch_record_t *r, void (*fn)(struct mt_sl_node *n, void *arg),
                 void *arg);
 
@@ -331,5 +344,9 @@ static inline void mt_sl_stripe_add(uint64_t *p, uint64_t d)
 uint64_t mt_sl_mem_bytes(void);
 /* Adds d to that counter (the index's tables count too). */
 void mt_sl_mem_add(int64_t d);
+/* Bytes of tree nodes and separators (mt_bptree.c) held by every list of
+ * the process, counted apart: the tree frees nothing before its list is
+ * destroyed (emptied leaves stay), so deletes do not return them. */
+uint64_t mt_sl_tree_bytes(void);
 
 #endif /* MT_SKIPLIST_H */

@@ -1,6 +1,8 @@
 /*
- * mt_slidx.c - the skiplist's point index: key -> node, in a hash table of
- * 8-way buckets (one cache line each). A skiplist search over a million keys
+ * mt_slidx.c - the key nodes' point index: key -> node, in a hash table of
+ * 8-way buckets (one cache line each). (Written for the skiplist the tree
+ * replaced; the tree's get still costs more misses:
+ * docs/performance/storage.md.) A skiplist search over a million keys
  * visits about ten nodes at random addresses; a point read through the
  * index touches one bucket and the node. Ordered access (iterators, seeks)
  * still walks the list: the index is only a shortcut, never the truth.
@@ -13,7 +15,7 @@
  * it then compares. A key may live in either of two buckets chosen by its
  * hash (two choices keep overflow rare at 3/4 load); a lookup reads the
  * first, then the second. A lookup that misses (key absent, or not indexed)
- * falls back to a list search, which indexes the node into a free slot.
+ * falls back to a tree get, which indexes the node into a free slot.
  * Only writers evict from full buckets, so readers never thrash the index
  * (and never write to it once their keys are in).
  *
@@ -41,7 +43,7 @@
  * thread at a time (a try-lock flag) swaps in a new empty table with a
  * locked exchange, sweeps the old one (each slot CASed to 0, its node's
  * INDEXED cleared), retires it through the epoch (readers may still read
- * it), and re-indexes every node of the list by walking level 0. An
+ * it), and re-indexes every node of the tree by walking it in key order. An
  * install that raced with the swap stored into the old table: it re-reads
  * the table pointer after its slot CAS (both sides are locked instructions
  * followed by a load, so one of them sees the other) and undoes itself if
@@ -273,6 +275,7 @@ static uint64_t mt_slx_pow2(uint64_t x)
 void mt_slx_resize(struct mt_sl *sl, ck_epoch_record_t *r, uint64_t entries)
 {
 	struct mt_slx_table *t = ck_pr_load_ptr(&sl->idx), *nt, *old;
+	struct mt_sl_cur c;
 	uint64_t want;
 
 	if (entries * 4 > t->slots * 3)
@@ -304,7 +307,8 @@ void mt_slx_resize(struct mt_sl *sl, ck_epoch_record_t *r, uint64_t entries)
 	}
 	/* Readers may still be looking at it: free after a grace period. */
 	mt_epoch_call(r, &old->epoch, mt_slx_table_free_cb);
-	for (struct mt_sl_node *n = mt_sl_seek(sl, NULL, 0); n != NULL; n = mt_sl_succ(n))
+	for (struct mt_sl_node *n = mt_sl_cur_seek(&c, sl, NULL, 0); n != NULL;
+	     n = mt_sl_cur_next(&c, sl, n))
 		mt_slx_install(sl, n, mt_slx_hash(mt_sl_node_key(n), n->klen), 0);
 	ck_pr_store_32(&sl->idx_busy, 0);
 }

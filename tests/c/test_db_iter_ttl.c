@@ -4,6 +4,7 @@
  * shrinks as the clock advances; expired entries are skipped; bad arguments.
  */
 #include "mantis.h"
+#include "mt_clock.h"
 #include "mt_db.h"
 #include "test_db_util.h"
 #include "test_util.h"

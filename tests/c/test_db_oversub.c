@@ -331,8 +331,7 @@ Test(db_oversub, checker_finds_a_broken_invariant)
 	tdb_check(db);
 	/* Swap the two keys' bytes: level 0 out of order. */
 	{
-		struct mt_sl_node *n =
-		        (struct mt_sl_node *)((uintptr_t)d->sl.head->next[0] & ~(uintptr_t)1);
+		struct mt_sl_node *n = mt_sl_seek(&d->sl, NULL, 0);
 
 		((unsigned char *)mt_sl_node_key(n))[0] = 'c';
 		cr_assert_eq(mt_check_db(db, msg, sizeof(msg)), MANTIS_EINVAL);
