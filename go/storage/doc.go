@@ -6,16 +6,18 @@
 //   - The pure-Go engine (PureGoStorageEngine, NewPureGoStorageEngine): a Go
 //     map behind a sync.RWMutex. It is in every build.
 //   - The C engine (CStorageEngine, NewCStorageEngine): the C core
-//     (libmantis: a lock-free MVCC skiplist and a concurrent cache) through
+//     (libmantis: MVCC key nodes ordered by an optimistic-lock-coupling
+//     B+tree with a hash point index, and a concurrent cache) through
 //     cgo. It is in builds with -tags ccore and cgo enabled, and links
 //     libmantis through pkg-config (mantis.pc: installed by make install,
 //     or build/pkgconfig in this repository; see link_c.go).
 //
 // NewStorageEngine returns the C engine in builds with -tags ccore and cgo,
 // and the pure-Go engine otherwise (the default build, and every build with
-// CGO_ENABLED=0). Both engines keep their data in memory only: a data
-// directory given to Init is created and checked, but nothing is written to
-// it yet.
+// CGO_ENABLED=0). Init("") keeps everything in memory; Init(dir) opens a
+// durable database in dir (a write-ahead log with group commit and
+// checkpoints, docs/format.md), in one format that both engines read and
+// write; StorageConfig.SyncWrites says what survives a crash.
 //
 // # Semantics (both engines, checked by one conformance suite)
 //
