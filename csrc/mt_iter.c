@@ -309,7 +309,15 @@ static inline int mt_iter_step_enter(uint64_t ith, struct mt_iter **it_out,
 	return MANTIS_OK;
 }
 
-int mantis_iter_next(uint64_t ith, const void **key, size_t *klen, const void **value, size_t *vlen)
+/*
+ * One step of an iterator: the next visible entry, pinned, its pointers
+ * valid until the next call. ttl_ms (NULL: not asked) receives the entry's
+ * remaining time to live, 0 without a TTL, at least 1 ms with one. Inline:
+ * mantis_iter_next passes a constant NULL, so its scan path carries no TTL
+ * work.
+ */
+static inline int mt_iter_next_step(uint64_t ith, const void **key, size_t *klen,
+                                    const void **value, size_t *vlen, uint64_t *ttl_ms)
 {
 	ck_epoch_record_t *r;
 	struct mt_sl_node *n;
@@ -334,6 +342,13 @@ int mantis_iter_next(uint64_t ith, const void **key, size_t *klen, const void **
 			*value = mt_sl_ver_value(v);
 		if (vlen != NULL)
 			*vlen = v->vlen;
+		if (ttl_ms != NULL && (mt_sl_ver_seqf(v) & MT_SL_V_TTL)) {
+			uint64_t exp = mt_sl_ver_expiry(v);
+
+			if (now == 0)
+				now = mt_clock_now_ms();
+			*ttl_ms = exp > now ? exp - now : 1;
+		}
 		rc = MANTIS_OK;
 	} else if (rc == 0) {
 		mt_iter_finish(it);
@@ -342,6 +357,11 @@ int mantis_iter_next(uint64_t ith, const void **key, size_t *klen, const void **
 	mt_epoch_end(r, NULL);
 	mt_handle_release(ith);
 	return rc;
+}
+
+int mantis_iter_next(uint64_t ith, const void **key, size_t *klen, const void **value, size_t *vlen)
+{
+	return mt_iter_next_step(ith, key, klen, value, vlen, NULL);
 }
 
 static void mt_iter_put_le32(unsigned char *p, uint32_t v)
@@ -424,9 +444,8 @@ int mantis_iter_next_chunk(uint64_t ith, void *buf, size_t cap, uint32_t max_ent
 }
 
 /*
- * mantis_iter_next with the entry's remaining time to live: the same walk,
- * pin and pointer lifetimes, plus *ttl_ms. A separate function (not a flag
- * of mantis_iter_next) so that the hot scan path stays as it is; hosts call
+ * mantis_iter_next with the entry's remaining time to live: the same step
+ * (mt_iter_next_step), pin and pointer lifetimes, plus *ttl_ms. Hosts call
  * it where they persist a snapshot (checkpoints store absolute expiries and
  * convert from the remaining time, since the core's clock is monotonic).
  * A visible entry with a TTL reports at least 1 ms.
@@ -434,44 +453,8 @@ int mantis_iter_next_chunk(uint64_t ith, void *buf, size_t cap, uint32_t max_ent
 int mantis_iter_next_ttl(uint64_t ith, const void **key, size_t *klen, const void **value,
                          size_t *vlen, uint64_t *ttl_ms)
 {
-	ck_epoch_record_t *r;
-	struct mt_sl_node *n;
-	struct mt_sl_ver *v;
-	struct mt_iter *it;
-	uint64_t now = 0;
-	int rc;
-
 	if (ttl_ms == NULL)
 		return MANTIS_EINVAL;
 	*ttl_ms = 0;
-	rc = mt_iter_step_enter(ith, &it, &r);
-	if (rc != MANTIS_OK)
-		return rc;
-	mt_epoch_begin(r, NULL);
-	rc = mt_iter_find_pinned(it, mt_iter_start(it), &n, &v, &now);
-	if (rc == 1) {
-		mt_iter_move(it, n, MT_IT_AT);
-		if (key != NULL)
-			*key = mt_sl_node_key(n);
-		if (klen != NULL)
-			*klen = n->klen;
-		if (value != NULL)
-			*value = mt_sl_ver_value(v);
-		if (vlen != NULL)
-			*vlen = v->vlen;
-		if (mt_sl_ver_seqf(v) & MT_SL_V_TTL) {
-			uint64_t exp = mt_sl_ver_expiry(v);
-
-			if (now == 0)
-				now = mt_clock_now_ms();
-			*ttl_ms = exp > now ? exp - now : 1;
-		}
-		rc = MANTIS_OK;
-	} else if (rc == 0) {
-		mt_iter_finish(it);
-		rc = MANTIS_DONE;
-	}
-	mt_epoch_end(r, NULL);
-	mt_handle_release(ith);
-	return rc;
+	return mt_iter_next_step(ith, key, klen, value, vlen, ttl_ms);
 }
