@@ -19,7 +19,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -121,38 +120,11 @@ func (r *run) reopen(cfg Config, dir string, open func() (Store, error), res *Re
 // the live bytes found; the error is a wrong value (a checkError) or an
 // engine error.
 func (r *run) verifyAll(cfg Config, exact bool) (lost, acked uint64, live int64, err error) {
-	n := uint64(r.keys + r.room)
-	if r.room > 0 {
-		n = min(r.next.Load(), n)
-	}
-	var next, nLost, nAcked atomic.Uint64
+	var nLost, nAcked atomic.Uint64
 	var nLive atomic.Int64
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	for g := 0; g < max(cfg.Workers, 1); g++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			c := newCodec(r.suite.Value)
-			for {
-				i := next.Add(1) - 1
-				if i >= n {
-					return
-				}
-				e := r.verifyKey(c, i, exact, &nLost, &nAcked, &nLive)
-				if e != nil {
-					mu.Lock()
-					if err == nil {
-						err = e
-					}
-					mu.Unlock()
-					next.Store(n)
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
+	err = forEachKey(r, cfg, func(c *codec, i uint64) error {
+		return r.verifyKey(c, i, exact, &nLost, &nAcked, &nLive)
+	})
 	return nLost.Load(), nAcked.Load(), nLive.Load(), err
 }
 

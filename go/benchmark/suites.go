@@ -615,9 +615,10 @@ func opZipfReads(w *worker) error {
 
 // ---------------------------------------------------------------- final checks
 
-// finalCheck reads every key of the key space (and the inserted ones) with
-// cfg.Workers goroutines and applies check to each.
-func finalCheck(r *run, cfg Config, check func(c *codec, i uint64, k, v string, found bool) error) error {
+// forEachKey calls fn for every key index of the run's key space (and the
+// inserted keys) from cfg.Workers goroutines, each with its own codec, and
+// returns the first error fn returned (the others stop at their next key).
+func forEachKey(r *run, cfg Config, fn func(c *codec, i uint64) error) error {
 	n := uint64(r.keys + r.room)
 	if r.room > 0 {
 		n = min(r.next.Load(), n)
@@ -636,29 +637,35 @@ func finalCheck(r *run, cfg Config, check func(c *codec, i uint64, k, v string, 
 				if i >= n {
 					return
 				}
-				k := keyOf(i)
-				v, found, err := r.store.Get(k)
-				if err == nil {
-					err = check(c, i, k, v, found)
-					if err == nil {
-						continue
+				if err := fn(c, i); err != nil {
+					mu.Lock()
+					if firstErr == nil {
+						firstErr = err
 					}
-				} else {
-					err = fmt.Errorf("final get %q: %w", k, err)
+					mu.Unlock()
+					next.Store(n)
+					return
 				}
-				mu.Lock()
-				if firstErr == nil {
-					firstErr = err
-				}
-				mu.Unlock()
-				next.Store(n)
-				return
 			}
 		}()
 	}
 	wg.Wait()
-	if firstErr != nil {
-		return fmt.Errorf("after the timed phase: %w", firstErr)
+	return firstErr
+}
+
+// finalCheck reads every key of the key space (and the inserted ones) with
+// cfg.Workers goroutines and applies check to each.
+func finalCheck(r *run, cfg Config, check func(c *codec, i uint64, k, v string, found bool) error) error {
+	err := forEachKey(r, cfg, func(c *codec, i uint64) error {
+		k := keyOf(i)
+		v, found, err := r.store.Get(k)
+		if err != nil {
+			return fmt.Errorf("final get %q: %w", k, err)
+		}
+		return check(c, i, k, v, found)
+	})
+	if err != nil {
+		return fmt.Errorf("after the timed phase: %w", err)
 	}
 	return nil
 }
