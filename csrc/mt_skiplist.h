@@ -120,33 +120,11 @@ static inline struct mt_sl_ver *mt_sl_node_head(const struct mt_sl_node *n)
 	return (struct mt_sl_ver *)((uintptr_t)ck_pr_load_ptr(&n->head) & ~(uintptr_t)1);
 }
 
-/* The ordering of keys: memcmp, and on a tie the shorter first. Inline,
- * eight bytes at a time (byte-swapped on little-endian targets so that an
- * integer comparison is a bytewise one): searches compare keys at every
- * step, and a call to memcmp costs more than the comparison of a short
- * key. */
+/* The ordering of keys: the index's (mt_bpt_cmp: memcmp, the shorter first
+ * on a tie), so that the nodes and the tree that orders them never disagree. */
 static inline int mt_sl_cmp(const void *a, size_t alen, const void *b, size_t blen)
 {
-	const unsigned char *x = a, *y = b;
-	size_t n = alen < blen ? alen : blen;
-
-	for (; n >= 8; n -= 8, x += 8, y += 8) {
-		uint64_t u, v;
-
-		__builtin_memcpy(&u, x, 8);
-		__builtin_memcpy(&v, y, 8);
-		if (u != v) {
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-			u = __builtin_bswap64(u);
-			v = __builtin_bswap64(v);
-#endif
-			return u < v ? -1 : 1;
-		}
-	}
-	for (; n > 0; n--, x++, y++)
-		if (*x != *y)
-			return *x < *y ? -1 : 1;
-	return (alen > blen) - (alen < blen);
+	return mt_bpt_cmp(a, alen, b, blen);
 }
 
 /* ------------------------------------------------------------ the list */
