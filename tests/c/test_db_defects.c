@@ -19,6 +19,10 @@
 
 /* ------------------------------------------------------------ 1: releases inside a section */
 
+/* Rounds run until 20,000 (scaled) or TD1_SECONDS, but at least this many. */
+#define TD1_SECONDS    10
+#define TD1_MIN_ROUNDS 200
+
 struct td1_arg {
 	uint64_t dba;
 	uint64_t other; /* the handle the reader passes as its snapshot */
@@ -52,6 +56,32 @@ static void *td1_reader(void *p)
 }
 
 /*
+ * Hands h to the reader and returns once the reader has completed a whole
+ * get + multiget that loaded h (two increments of calls: the first may
+ * finish a call that began before the store), so that the closes that
+ * follow race a reader using h. Paced by the reader's progress, not by the
+ * scheduler: the test used to yield four times per round, and on a loaded
+ * 2-core machine each sched_yield gives a whole time slice to another
+ * runnable thread (80,000 yields took 100 s with four busy processes
+ * beside it, all of it in sched_yield), so the test ran past its 60 s
+ * watchdog without any hang in the engine. The reader usually runs on the
+ * other core and finishes a call in well under a microsecond; yield only
+ * when it does not (it may share this core).
+ */
+static void td1_handoff(struct td1_arg *a, uint64_t h)
+{
+	uint64_t c0 = ck_pr_load_64(&a->calls);
+
+	ck_pr_store_64(&a->other, h);
+	for (unsigned spins = 0; ck_pr_load_64(&a->calls) < c0 + 2; spins++) {
+		if (spins < 4096)
+			ck_pr_stall();
+		else
+			sched_yield();
+	}
+}
+
+/*
  * A reader passes another db's snapshot (or an iterator handle) to get and
  * multiget on dbA while that handle and its db are closed: the reader's
  * release can be the last reference, whose destroy waits for a grace period.
@@ -62,23 +92,30 @@ static void td1_run(int use_iter)
 	struct td1_arg a = {0};
 	struct test_watchdog w;
 	pthread_t t;
-	uint64_t rounds = test_scaled(20000);
+	uint64_t rounds = test_scaled(20000), done = 0;
+	uint64_t min_rounds = rounds < TD1_MIN_ROUNDS ? rounds : TD1_MIN_ROUNDS;
+	struct timespec t0, t1;
 
 	a.dba = tdb_open();
 	tdb_put(a.dba, "k", "v");
 	test_watchdog_start(&w, "get/multiget with another db's handle", 60);
 	cr_assert_eq(pthread_create(&t, NULL, td1_reader, &a), 0);
-	for (uint64_t i = 0; i < rounds; i++) {
-		uint64_t dbb = tdb_open(), h;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (; done < rounds; done++) {
+		uint64_t dbb, h;
 
+		/* A round's cost is the scheduler's (see td1_handoff): stop
+		 * at TD1_SECONDS whatever the load, far below the watchdog.
+		 * Before the fix the hang came within the first 50 rounds. */
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		if (t1.tv_sec - t0.tv_sec >= TD1_SECONDS && done >= min_rounds)
+			break;
+		dbb = tdb_open();
 		if (use_iter)
 			cr_assert_eq(mantis_iter_open(dbb, 0, NULL, 0, &h), MANTIS_OK);
 		else
 			cr_assert_eq(mantis_snapshot_open(dbb, &h, NULL), MANTIS_OK);
-		ck_pr_store_64(&a.other, h);
-		/* Give the reader a moment with the handle held. */
-		for (int k = 0; k < 4; k++)
-			sched_yield();
+		td1_handoff(&a, h);
 		cr_assert_eq(mantis_db_close(dbb), MANTIS_OK);
 		if (use_iter)
 			cr_assert_eq(mantis_iter_close(h), MANTIS_OK);
@@ -89,6 +126,7 @@ static void td1_run(int use_iter)
 	cr_assert_eq(pthread_join(t, NULL), 0);
 	test_watchdog_stop(&w);
 	cr_assert_gt(a.calls, 0);
+	cr_assert_geq(done, min_rounds);
 	cr_assert_eq(mantis_db_close(a.dba), MANTIS_OK);
 }
 
