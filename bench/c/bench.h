@@ -15,6 +15,7 @@
 struct bench_config {
 	const char *traces_dir; /* ../shared/traces */
 	int quick;              /* --quick: fewer keys and shorter runs */
+	int big;                /* --big: storage at 10M keys instead (bench_storage.c) */
 };
 
 /* The suites. Each returns 0, or non-zero if a run failed its checks. */

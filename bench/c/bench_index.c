@@ -15,15 +15,16 @@
  * 50/50 get/overwrite at 2, 8 and 32 threads (this machine has 2 cores),
  * with p99.9 from every 8th operation timed.
  *
- * Anchor "chase": dependent random loads over a buffer as large as the
- * store's resident growth, one pointer per 64-byte line in a random cycle,
- * with the same page size as the store: transparent huge pages
- * (MADV_HUGEPAGE) when MIMALLOC_LARGE_OS_PAGES=1 is set (mimalloc then asks
- * for them too, and the tree is opened with MT_BPT_HUGE), MADV_NOHUGEPAGE
- * otherwise. The AnonHugePages of the
- * process after the load tell what the store really got.
+ * Anchor "chase" (bench_mem.c): dependent random loads over a buffer as
+ * large as the store's resident growth, with the same page size as the
+ * store: transparent huge pages (MADV_HUGEPAGE) when
+ * MIMALLOC_LARGE_OS_PAGES=1 is set (mimalloc then asks for them too, and the
+ * tree is opened with MT_BPT_HUGE), MADV_NOHUGEPAGE otherwise. The
+ * AnonHugePages of the process after the load tell what the store really
+ * got.
  */
 #include "bench.h"
+#include "bench_mem.h"
 #include "bench_store.h"
 #include "mantis.h"
 #include "mt_alloc.h"
@@ -34,8 +35,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <time.h>
 #include <unistd.h>
 
 #define BI_KLEN 16
@@ -285,14 +284,6 @@ struct bi_thread {
 	struct bench_hist hist;
 };
 
-static uint64_t bi_cpu_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 static void *bi_thread_main(void *arg)
 {
 	struct bi_thread *t = arg;
@@ -308,7 +299,7 @@ static void *bi_thread_main(void *arg)
 	memset(val, 0x5a, sizeof(val));
 	o->thread_enter();
 	pthread_barrier_wait(&r->start);
-	t->cpu_ns = bi_cpu_ns();
+	t->cpu_ns = bench_cpu_ns();
 	t->t0 = bench_now_ns();
 	deadline = t->t0 + r->duration_ns;
 	if (r->w == BI_PUT) {
@@ -348,7 +339,7 @@ static void *bi_thread_main(void *arg)
 		}
 	}
 	t->t1 = bench_now_ns();
-	t->cpu_ns = bi_cpu_ns() - t->cpu_ns;
+	t->cpu_ns = bench_cpu_ns() - t->cpu_ns;
 	t->ops = n;
 	o->thread_exit();
 	free(chunk);
@@ -430,68 +421,6 @@ static void bi_emit(const char *impl, enum bi_work w, int threads, size_t keys, 
 	fflush(stdout);
 }
 
-static uint64_t bi_proc_kb(const char *file, const char *field)
-{
-	char line[256];
-	uint64_t v = 0;
-	size_t fl = strlen(field);
-	FILE *f = fopen(file, "r");
-
-	if (f == NULL)
-		return 0;
-	while (fgets(line, sizeof(line), f) != NULL)
-		if (strncmp(line, field, fl) == 0) {
-			v = strtoull(line + fl, NULL, 10);
-			break;
-		}
-	fclose(f);
-	return v;
-}
-
-/* ns per dependent load over bytes of memory (one pointer per line, a
- * random cycle), with huge pages or not. */
-static double bi_chase(size_t bytes, int huge)
-{
-	size_t lines = bytes / 64, steps = 20000000;
-	char *mem =
-	        mmap(NULL, lines * 64, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	uint32_t *order;
-	uint64_t rng = 99, t0;
-	void **p;
-
-	if (mem == MAP_FAILED)
-		return 0;
-	(void)madvise(mem, lines * 64, huge ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
-	order = malloc(lines * sizeof(*order));
-	if (order == NULL) {
-		munmap(mem, lines * 64);
-		return 0;
-	}
-	for (size_t i = 0; i < lines; i++)
-		order[i] = (uint32_t)i;
-	for (size_t i = lines - 1; i > 0; i--) {
-		size_t j = (size_t)(bench_rand(&rng) % (i + 1));
-		uint32_t x = order[i];
-
-		order[i] = order[j];
-		order[j] = x;
-	}
-	for (size_t i = 0; i < lines; i++)
-		*(void **)(mem + (size_t)order[i] * 64) = mem + (size_t)order[(i + 1) % lines] * 64;
-	free(order);
-	p = (void **)mem;
-	for (size_t i = 0; i < steps / 4; i++) /* warm the TLB and caches */
-		p = *p;
-	t0 = bi_cpu_ns(); /* CPU time: the machine is shared */
-	for (size_t i = 0; i < steps; i++)
-		p = *p;
-	double ns = (double)(bi_cpu_ns() - t0) / (double)steps;
-
-	__asm__ __volatile__("" ::"r"(p));
-	munmap(mem, lines * 64);
-	return ns;
-}
-
 static void bi_target(const char *what, double v, double want, int at_most)
 {
 	int ok = at_most ? v <= want : v >= want;
@@ -526,8 +455,8 @@ static int bi_size(size_t n, uint64_t dur_ns, int huge, int oversub)
 	r.perm = perm;
 	for (int k = 0; k < 2; k++) {
 		mt_epoch_barrier();
-		rss0 = bi_proc_kb("/proc/self/status", "VmRSS:");
-		hp0 = bi_proc_kb("/proc/self/smaps_rollup", "AnonHugePages:");
+		rss0 = bench_proc_kb("/proc/self/status", "VmRSS:");
+		hp0 = bench_proc_kb("/proc/self/smaps_rollup", "AnonHugePages:");
 		r.ops = impl[k];
 		r.store = impl[k]->open(n);
 		if (r.store == NULL)
@@ -538,15 +467,15 @@ static int bi_size(size_t n, uint64_t dur_ns, int huge, int oversub)
 		extra[0] = '\0';
 		if (k == 0) {
 			index_b = (double)mt_bpt_mem_bytes(r.store) / (double)n;
-			rss_b = (double)(bi_proc_kb("/proc/self/status", "VmRSS:") - rss0) *
+			rss_b = (double)(bench_proc_kb("/proc/self/status", "VmRSS:") - rss0) *
 			        1024.0 / (double)n;
 			snprintf(
 			        extra, sizeof(extra),
 			        ", \"index_bytes_per_entry\": %.1f, \"rss_bytes_per_entry\": %.1f, "
 			        "\"anon_huge_kb\": %llu",
 			        index_b, rss_b,
-			        (unsigned long long)(bi_proc_kb("/proc/self/smaps_rollup",
-			                                        "AnonHugePages:") -
+			        (unsigned long long)(bench_proc_kb("/proc/self/smaps_rollup",
+			                                           "AnonHugePages:") -
 			                             hp0));
 		}
 		bi_emit(impl[k]->name, BI_PUT, 1, n, put[k], extra);
@@ -580,7 +509,7 @@ static int bi_size(size_t n, uint64_t dur_ns, int huge, int oversub)
 	rw2 = bi_measure(&r);
 	bi_emit("rwlock", BI_MIXED, 2, n, rw2, NULL);
 	bench_store_rwlock.close(r.store);
-	chase_ns = bi_chase((size_t)(rss_b * (double)n), huge);
+	chase_ns = bench_chase_ns((size_t)(rss_b * (double)n), huge);
 	snprintf(extra, sizeof(extra),
 	         "{\"suite\": \"index\", \"workload\": \"chase\", \"keys\": %zu, "
 	         "\"bytes\": %.0f, \"huge\": %d, \"ns_per_load\": %.1f}",

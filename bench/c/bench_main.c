@@ -1,7 +1,7 @@
 /*
  * bench_main.c - runs every C benchmark suite and writes bench-c.json.
  *
- * usage: bench-c [--out FILE] [--traces DIR] [--quick] [--only storage|cache|index]
+ * usage: bench-c [--out FILE] [--traces DIR] [--quick] [--big] [--only storage|cache|index]
  */
 #include "bench.h"
 
@@ -158,9 +158,11 @@ int main(int argc, char **argv)
 			only = argv[++i];
 		else if (strcmp(argv[i], "--quick") == 0)
 			cfg.quick = 1;
+		else if (strcmp(argv[i], "--big") == 0)
+			cfg.big = 1;
 		else {
 			fprintf(stderr,
-			        "usage: %s [--out FILE] [--traces DIR] [--quick] "
+			        "usage: %s [--out FILE] [--traces DIR] [--quick] [--big] "
 			        "[--only storage|cache|index]\n",
 			        argv[0]);
 			return 2;
