@@ -26,6 +26,10 @@
  * mt_sl_tree_bytes: the ordered index's nodes)
  * and from the process's resident set (what the allocator really took).
  *
+ * Floors: at the larger size, one dependent load (bench_mem.c's chase) over
+ * mantis's resident footprint, so that the CPU time of an operation reads
+ * as a count of dependent misses.
+ *
  * Oversubscription: at the larger size, mantis's mixed workload also runs
  * with 8 and 32 threads (on a 2-core machine), right after its 2-thread
  * run on the same store; p99.9 comes from the sampled operations. Each
@@ -363,6 +367,9 @@ static const int bs_oversub[] = {8, 32};
 /* Overheads per entry measured at the last 1-thread load of each size. */
 static double bs_mem_acct[2], bs_mem_rss[2];
 
+/* One dependent load over the larger store's resident footprint (CPU ns). */
+static double bs_chase;
+
 /* ------------------------------------------------------------ the suite */
 
 static int bs_run_impl(const struct bench_store_ops *o, size_t nkeys, int threads,
@@ -534,6 +541,17 @@ static void bs_targets(size_t big, int quick)
 	bs_target_max("memory beyond key+value per entry, allocation accounting", bs_mem_acct[1],
 	              48, "B");
 	bs_target_max("memory beyond key+value per entry, resident set", bs_mem_rss[1], 48, "B");
+	if (bs_chase > 0) {
+		/* The floor: how many dependent misses each operation costs. */
+		printf("  in dependent loads (CPU time per operation / chase %.0f ns, 1 thread): "
+		       "mantis put %.1f, get %.1f, scan %.2f per entry; cds_lfht put %.1f, "
+		       "get %.1f\n",
+		       bs_chase, 1e9 / bs_cpu("mantis", BS_PUT, 1, big) / bs_chase,
+		       1e9 / bs_cpu("mantis", BS_GET, 1, big) / bs_chase,
+		       s1 != NULL ? s1->r.cpu_share * 1e9 / s1->r.entries_per_sec / bs_chase : 0,
+		       1e9 / bs_cpu("cds_lfht", BS_PUT, 1, big) / bs_chase,
+		       1e9 / bs_cpu("cds_lfht", BS_GET, 1, big) / bs_chase);
+	}
 	bs_target("mixed 50/50, 2 threads, mantis / rwlock",
 	          mix2 / bs_ops("rwlock", BS_MIXED, 2, big), 3.0, "x");
 	for (size_t m = 0; m < sizeof(bs_oversub) / sizeof(bs_oversub[0]); m++) {
@@ -665,6 +683,23 @@ int bench_storage_run(const struct bench_config *cfg)
 			for (int t = 1; t <= 2; t++)
 				errors |= bs_run_impl(impls[i], n, t, perm, dur_ns, s, cfg->quick);
 		free(perm);
+		if (s == 1) {
+			const char *lp = getenv("MIMALLOC_LARGE_OS_PAGES");
+			size_t bytes = (size_t)((bs_mem_rss[1] + BS_KLEN + BS_VLEN) * (double)n);
+
+			char json[256];
+
+			bs_chase = bench_chase_ns(bytes, lp != NULL && lp[0] == '1');
+			snprintf(json, sizeof(json),
+			         "{\"suite\": \"storage\", \"workload\": \"chase\", \"keys\": %zu, "
+			         "\"bytes\": %zu, \"ns_per_load\": %.1f}",
+			         n, bytes, bs_chase);
+			bench_record(json);
+			printf("chase   %zu MiB (mantis's resident footprint): %.1f ns per "
+			       "dependent "
+			       "load (CPU time)\n",
+			       bytes >> 20, bs_chase);
+		}
 	}
 	bs_targets(sizes[1], cfg->quick);
 	if (errors)
