@@ -674,13 +674,15 @@ int mt_sl_locate(struct mt_sl *sl, ck_epoch_record_t *r, const void *key, size_t
 	pos->ver = NULL;
 	pos->linked = 0;
 	pos->hit = 0;
-	/* An existing key, the short way. */
+	/* An existing key, the short way. A key the index does not hold is
+	 * almost always new (every node is indexed when it is inserted and
+	 * again by each resize; only a full pair of buckets or a resize in
+	 * flight leaves one out), so there is no tree get here: the insert
+	 * in mt_sl_link_at descends once and returns the present node if
+	 * there is one (then a standalone copy of the version is linked). */
 	pos->node = mt_slx_lookup(sl, key, klen, pos->hash);
-	if (pos->node != NULL)
-		pos->hit = 1;
-	else
-		pos->node = mt_bpt_get(&sl->tree, key, klen);
 	if (pos->node != NULL) {
+		pos->hit = 1;
 		/* Own the head's line before taking a seq: the CAS in
 		 * mt_sl_link_at, inside the ordered window, then hits. */
 		__builtin_prefetch(&pos->node->head, 1);

@@ -12,6 +12,8 @@
 #include "mt_db.h"
 #include "mt_epoch.h"
 #include "mt_handle.h"
+#include "mt_alloc.h"
+#include "mt_slidx.h"
 #include "test_db_util.h"
 #include "test_util.h"
 
@@ -196,6 +198,62 @@ Test(db_layout, a_node_found_before_it_moved)
 	tdb_put(dbh, "k", "four!");
 	cr_assert_eq(tl_mem(), base);
 	cr_assert_eq(mantis_db_close(dbh), MANTIS_OK);
+}
+
+/* Takes k's node out of the point index (as a full bucket pair or a
+ * resize in flight would leave it). */
+static void tl_unindex(uint64_t dbh, const char *k)
+{
+	ck_epoch_record_t *r = NULL;
+	struct mt_db *db;
+	struct mt_sl_node *n;
+
+	cr_assert_eq(mt_handle_enter(dbh, MT_HANDLE_DB, &r, (void **)&db), MANTIS_OK);
+	n = mt_sl_find(&db->sl, k, strlen(k));
+	cr_assert_not_null(n);
+	cr_assert(mt_slx_unindex(&db->sl, n));
+	mt_handle_leave(r);
+}
+
+/* A write to an existing key the index misses: the writer allocates a new
+ * node with its version inline, its tree insert meets the key's node, and
+ * it links a standalone copy there (allocated inside the ordered window:
+ * every allocation failure there aborts the write cleanly). */
+Test(db_layout, a_key_the_index_misses)
+{
+	uint64_t db = tdb_open(), snap, mem, n;
+
+	tdb_put(db, "k", "v1");
+	cr_assert_eq(mantis_snapshot_open(db, &snap, NULL), MANTIS_OK);
+	tl_unindex(db, "k");
+	tdb_put(db, "k", "v2");
+	tdb_expect(db, snap, "k", "v1");
+	tdb_expect(db, 0, "k", "v2");
+	cr_assert_eq(tl_form(db, "k"), TL_INLINE_BELOW, "linked into the key's own node");
+	tdb_check(db);
+	mem = tl_mem();
+	for (n = 1;; n++) {
+		int rc;
+
+		cr_assert_lt(n, 50, "never succeeded");
+		tl_unindex(db, "k");
+		mt_alloc_fail_after(n);
+		rc = mantis_db_put(db, "k", 1, "v3", 2, 0, NULL);
+		mt_alloc_fail_after(0);
+		if (rc == MANTIS_OK)
+			break;
+		cr_assert_eq(rc, MANTIS_ENOMEM);
+		tdb_expect(db, 0, "k", "v2");
+		tdb_expect(db, snap, "k", "v1");
+		cr_assert_eq(mantis_db_sweep(db, NULL), MANTIS_OK); /* aborted versions */
+		cr_assert_eq(tl_mem(), mem, "N=%llu: nothing left behind", (unsigned long long)n);
+	}
+	cr_assert_geq(n, 3, "the node, the copy (after the seq was taken)");
+	tdb_expect(db, 0, "k", "v3");
+	tdb_expect(db, snap, "k", "v1");
+	cr_assert_eq(mantis_snapshot_close(snap), MANTIS_OK);
+	tdb_check(db);
+	cr_assert_eq(mantis_db_close(db), MANTIS_OK);
 }
 
 /* An expired inline version: reads prune the node away; a TTL put over
