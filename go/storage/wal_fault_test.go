@@ -1,12 +1,15 @@
 package storage
 
 // faultFS: the fault-injecting file layer under the durable layer (walFS), on
-// real files in a real directory. It remembers, per file, how much was
-// synced, and which directory operations (creates, renames, removes) were
-// made durable by SyncDir. powerLoss() then does what a machine losing
-// power may do: every file is cut back to its synced size, optionally
-// keeping a random part of the unsynced tail (a torn write) or adding
-// garbage, and the directory operations since the last SyncDir are undone;
+// real files in a real directory. It remembers, per file, every change since
+// its last sync (appends, writes over earlier bytes such as the log's
+// preallocated zeros, truncations, each with the bytes it replaced), and
+// which directory operations (creates, renames, removes) were made durable
+// by SyncDir. powerLoss() then does what a machine losing power may do:
+// every file is put back to its synced content, optionally keeping a random
+// prefix of its unsynced changes (the next one possibly torn) or with
+// garbage where the first one was, and the directory operations since the
+// last SyncDir are undone;
 // every later call through this layer fails, so the abandoned engine cannot
 // write anything more. It can also fail the n-th write or sync, or return
 // ENOSPC once a byte budget is spent. Models: LevelDB's
@@ -34,7 +37,6 @@ type faultFS struct {
 	mu      sync.Mutex
 	rng     *rand.Rand
 	files   map[string]*faultFile // by path, the open or known files
-	synced  map[string]int64      // by path: durable size
 	pending []dirOp
 	locks   []func() error
 	crashed bool
@@ -48,15 +50,26 @@ type faultFS struct {
 }
 
 func newFaultFS(seed uint64) *faultFS {
-	return &faultFS{rng: rand.New(rand.NewPCG(seed, 7)), files: map[string]*faultFile{},
-		synced: map[string]int64{}, budget: -1}
+	return &faultFS{rng: rand.New(rand.NewPCG(seed, 7)), files: map[string]*faultFile{}, budget: -1}
 }
 
+// faultFile is a real file and the undo log of what changed it since its
+// last sync: appends, writes over earlier bytes (the log's preallocated
+// zeros) and truncations, each with the bytes it replaced.
 type faultFile struct {
 	fs   *faultFS
 	path string
 	f    *os.File
 	size int64
+	pos  int64 // where Write appends
+	undo []faultChange
+}
+
+type faultChange struct {
+	off     int64
+	old     []byte // the bytes from off that the change replaced
+	oldSize int64
+	data    []byte // what a write wrote (nil: a truncation)
 }
 
 func (fs *faultFS) errIfCrashed() error {
@@ -76,19 +89,33 @@ func (fs *faultFS) Create(name string) (walFile, error) {
 	if err != nil {
 		return nil, err
 	}
-	ff := &faultFile{fs: fs, path: name, f: f}
-	fs.files[name] = ff
-	if _, known := fs.synced[name]; !known {
+	if _, known := fs.files[name]; !known {
 		fs.pending = append(fs.pending, dirOp{kind: "create", a: name})
 	}
-	fs.synced[name] = 0 // the truncation is durable only after a sync: simplification
+	// The truncation is durable at once: a simplification.
+	ff := &faultFile{fs: fs, path: name, f: f}
+	fs.files[name] = ff
 	return ff, nil
 }
 
 func (ff *faultFile) Write(b []byte) (int, error) {
+	ff.fs.mu.Lock()
+	defer ff.fs.mu.Unlock()
+	n, err := ff.writeAtLocked(b, ff.pos)
+	ff.pos += int64(n)
+	return n, err
+}
+
+func (ff *faultFile) WriteAt(b []byte, off int64) (int, error) {
+	ff.fs.mu.Lock()
+	defer ff.fs.mu.Unlock()
+	return ff.writeAtLocked(b, off)
+}
+
+// writeAtLocked writes b at off, remembering what it replaced. Call under
+// fs.mu.
+func (ff *faultFile) writeAtLocked(b []byte, off int64) (int, error) {
 	fs := ff.fs
-	fs.mu.Lock()
-	defer fs.mu.Unlock()
 	if err := fs.errIfCrashed(); err != nil {
 		return 0, err
 	}
@@ -103,8 +130,13 @@ func (ff *faultFile) Write(b []byte) (int, error) {
 	if fs.budget >= 0 && int64(n) > fs.budget {
 		n, err = int(fs.budget), syscall.ENOSPC
 	}
-	m, werr := ff.f.Write(b[:n])
-	ff.size += int64(m)
+	old := make([]byte, max(min(off+int64(n), ff.size)-off, 0))
+	if _, rerr := ff.f.ReadAt(old, off); rerr != nil && len(old) > 0 {
+		return 0, rerr
+	}
+	ff.undo = append(ff.undo, faultChange{off: off, old: old, oldSize: ff.size, data: append([]byte(nil), b[:n]...)})
+	m, werr := ff.f.WriteAt(b[:n], off)
+	ff.size = max(ff.size, off+int64(m))
 	if fs.budget >= 0 {
 		fs.budget -= int64(m)
 	}
@@ -112,6 +144,25 @@ func (ff *faultFile) Write(b []byte) (int, error) {
 		return m, werr
 	}
 	return m, err
+}
+
+func (ff *faultFile) Truncate(size int64) error {
+	fs := ff.fs
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	if err := fs.errIfCrashed(); err != nil {
+		return err
+	}
+	old := make([]byte, max(ff.size-size, 0))
+	if _, err := ff.f.ReadAt(old, size); err != nil && len(old) > 0 {
+		return err
+	}
+	if err := ff.f.Truncate(size); err != nil {
+		return err
+	}
+	ff.undo = append(ff.undo, faultChange{off: size, old: old, oldSize: ff.size})
+	ff.size = size
+	return nil
 }
 
 func (ff *faultFile) ReadAt(b []byte, off int64) (int, error) { return ff.f.ReadAt(b, off) }
@@ -130,7 +181,7 @@ func (ff *faultFile) Sync() error {
 		}
 	}
 	if fs.files[ff.path] == ff {
-		fs.synced[ff.path] = ff.size
+		ff.undo = nil
 	}
 	return nil
 }
@@ -177,10 +228,6 @@ func (fs *faultFS) moveLocked(from, to string) {
 		fs.files[to] = ff
 		delete(fs.files, from)
 	}
-	if s, ok := fs.synced[from]; ok {
-		fs.synced[to] = s
-		delete(fs.synced, from)
-	}
 }
 
 func (fs *faultFS) Remove(name string) error {
@@ -208,9 +255,8 @@ func (fs *faultFS) Truncate(name string, size int64) error {
 	if err := os.Truncate(name, size); err != nil {
 		return err
 	}
-	fs.synced[name] = size
 	if ff, ok := fs.files[name]; ok {
-		ff.size = size
+		ff.size, ff.pos, ff.undo = size, min(ff.pos, size), nil
 	}
 	return nil
 }
@@ -224,7 +270,6 @@ func (fs *faultFS) SyncDir(dir string) error {
 	for _, op := range fs.pending {
 		if op.kind == "remove" {
 			os.Remove(op.b)
-			delete(fs.synced, op.b)
 			delete(fs.files, op.b)
 		}
 	}
@@ -254,30 +299,8 @@ func (fs *faultFS) powerLoss() {
 		return
 	}
 	fs.crashed = true
-	for path, ff := range fs.files {
-		ff.f.Close()
-		synced := fs.synced[path]
-		if ff.size <= synced {
-			continue
-		}
-		keep := synced
-		switch fs.rng.IntN(3) {
-		case 0: // a random prefix of the unsynced writes reached the disk
-			keep = synced + fs.rng.Int64N(ff.size-synced+1)
-			os.Truncate(path, keep)
-		case 1: // nothing of them
-			os.Truncate(path, keep)
-		default: // garbage where they were
-			os.Truncate(path, keep)
-			junk := make([]byte, 1+fs.rng.IntN(64))
-			for i := range junk {
-				junk[i] = byte(fs.rng.Uint32())
-			}
-			if f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0); err == nil {
-				f.Write(junk)
-				f.Close()
-			}
-		}
+	for _, ff := range fs.files {
+		ff.powerLoss()
 	}
 	for i := len(fs.pending) - 1; i >= 0; i-- {
 		op := fs.pending[i]
@@ -307,4 +330,41 @@ func (fs *faultFS) anyPath() string {
 		return p
 	}
 	return "."
+}
+
+// powerLoss undoes what was not synced of ff: a random prefix of its
+// unsynced changes reached the disk (the next one possibly in part),
+// nothing of them did, or garbage is where the first one was. Call under
+// fs.mu.
+func (ff *faultFile) powerLoss() {
+	ff.f.Close()
+	if len(ff.undo) == 0 {
+		return
+	}
+	f, err := os.OpenFile(ff.path, os.O_RDWR, 0)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	rng := ff.fs.rng
+	mode, keep := rng.IntN(3), 0
+	if mode == 0 {
+		keep = rng.IntN(len(ff.undo) + 1)
+	}
+	for i := len(ff.undo) - 1; i >= keep; i-- {
+		c := ff.undo[i]
+		f.WriteAt(c.old, c.off)
+		f.Truncate(c.oldSize)
+	}
+	c := ff.undo[keep%len(ff.undo)]
+	switch {
+	case mode == 0 && keep < len(ff.undo) && c.data != nil: // torn: a prefix of the next write
+		f.WriteAt(c.data[:rng.IntN(len(c.data)+1)], c.off)
+	case mode == 2: // garbage where the first change was
+		junk := make([]byte, 1+rng.IntN(64))
+		for i := range junk {
+			junk[i] = byte(rng.Uint32())
+		}
+		f.WriteAt(junk, ff.undo[0].off)
+	}
 }

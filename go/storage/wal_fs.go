@@ -19,6 +19,11 @@ import (
 type walFile interface {
 	io.Writer
 	io.ReaderAt
+	// WriteAt writes at off without moving the offset Write appends at
+	// (the log's preallocation).
+	io.WriterAt
+	// Truncate sets the file's size (not synced).
+	Truncate(size int64) error
 	// Sync makes everything written so far durable (fdatasync).
 	Sync() error
 	Close() error

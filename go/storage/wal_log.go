@@ -54,10 +54,12 @@ type walLog struct {
 	bufFirst uint64     // seq of buf's first frame (if len(buf) > 0)
 	nextSeq  uint64     // the seq the next append gets
 
-	wmu     sync.Mutex // serialises file writes and rotation
-	f       walFile    // the current segment
-	segSize int64      // bytes in the current segment
-	spare   []byte     // a written buffer, reused for the next buf
+	wmu      sync.Mutex // serialises file writes and rotation
+	f        walFile    // the current segment
+	segSize  int64      // bytes of header and records in the current segment
+	segAlloc int64      // its file size: segSize and the zeros preallocated after it
+	prealloc int64      // bytes of zeros added at a time (0: none)
+	spare    []byte     // a written buffer, reused for the next buf
 
 	smu     sync.Mutex
 	scond   sync.Cond
@@ -82,36 +84,81 @@ type walLog struct {
 	totalWritten atomic.Int64
 }
 
-// openLog starts a log whose next record has seq next, in a new segment.
-func openLog(fs walFS, dir string, next uint64, segMax int64) (*walLog, error) {
-	l := &walLog{fs: fs, dir: dir, segMax: segMax, nextSeq: next, written: next - 1, synced: next - 1}
+// openLog starts a log whose next record has seq next, in a new segment
+// with prealloc bytes of zeros preallocated at a time (0: none).
+func openLog(fs walFS, dir string, next uint64, segMax, prealloc int64) (*walLog, error) {
+	l := &walLog{fs: fs, dir: dir, segMax: segMax, nextSeq: next, written: next - 1, synced: next - 1,
+		prealloc: prealloc}
 	l.scond.L = &l.smu
-	f, err := l.createSegment(next)
+	f, alloc, err := l.createSegment(next)
 	if err != nil {
 		return nil, err
 	}
-	l.f, l.sf, l.segSize = f, f, fileHeaderSize
+	l.f, l.sf, l.segSize, l.segAlloc = f, f, fileHeaderSize, alloc
 	return l, nil
 }
 
 // createSegment creates the segment whose first record is seq, with its
-// header synced and the directory entry synced.
-func (l *walLog) createSegment(seq uint64) (walFile, error) {
+// header and its first preallocated zeros synced and the directory entry
+// synced; it returns the file and its size.
+func (l *walLog) createSegment(seq uint64) (walFile, int64, error) {
 	name := filepath.Join(l.dir, segmentName(seq))
 	f, err := l.fs.Create(name)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
+	alloc := int64(fileHeaderSize)
 	if _, err = f.Write(fileHeader(walMagic, seq)); err == nil {
-		if err = f.Sync(); err == nil {
-			err = l.fs.SyncDir(l.dir)
+		if alloc, err = l.preallocate(f, alloc, alloc+1); err == nil {
+			if err = f.Sync(); err == nil {
+				err = l.fs.SyncDir(l.dir)
+			}
 		}
 	}
 	if err != nil {
 		f.Close()
-		return nil, fmt.Errorf("create log segment %s: %w", name, err)
+		return nil, 0, fmt.Errorf("create log segment %s: %w", name, err)
 	}
-	return f, nil
+	return f, alloc, nil
+}
+
+// zeroChunk is what preallocate writes, a slice at a time.
+var zeroChunk = make([]byte, 256<<10)
+
+// preallocate extends f, whose size is alloc, with zeros (written, so the
+// blocks are allocated and initialised) to the next multiple of prealloc
+// past need, and returns the new size. Records then overwrite allocated
+// blocks within the file's size, so the fdatasync that makes them durable
+// writes data pages only, not the inode's size and extents (one journal
+// commit per prealloc bytes of log instead of one per sync). Recovery reads
+// the zeros after the last record as the end of the log (docs/format.md).
+func (l *walLog) preallocate(f walFile, alloc, need int64) (int64, error) {
+	if l.prealloc <= 0 || need <= alloc {
+		return alloc, nil
+	}
+	end := need + l.prealloc - 1 - (need-1)%l.prealloc
+	for off := alloc; off < end; {
+		n, err := f.WriteAt(zeroChunk[:min(int64(len(zeroChunk)), end-off)], off)
+		off += int64(n)
+		if err != nil {
+			return off, fmt.Errorf("preallocate log: %w", err)
+		}
+	}
+	return end, nil
+}
+
+// trimLocked cuts the zeros preallocated after the current segment's last
+// record (before its final sync: a closed segment ends with its last
+// record). Call under wmu.
+func (l *walLog) trimLocked() error {
+	if l.segAlloc <= l.segSize {
+		return nil
+	}
+	if err := l.f.Truncate(l.segSize); err != nil {
+		return fmt.Errorf("trim log: %w", err)
+	}
+	l.segAlloc = l.segSize
+	return nil
 }
 
 // check returns nil if the log accepts writes, else the sticky failure as
@@ -205,13 +252,20 @@ func (l *walLog) writeLocked(rotate bool) error {
 		}
 	}
 	if len(b) > 0 {
-		n, err := l.f.Write(b)
-		l.segSize += int64(n)
-		if err == nil && n < len(b) {
-			err = fmt.Errorf("short write of %d of %d bytes", n, len(b))
+		var n int
+		alloc, err := l.preallocate(l.f, l.segAlloc, l.segSize+int64(len(b)))
+		l.segAlloc = alloc
+		if err == nil {
+			n, err = l.f.Write(b)
+			l.segSize += int64(n)
+			if err == nil && n < len(b) {
+				err = fmt.Errorf("short write of %d of %d bytes", n, len(b))
+			}
+			if err != nil {
+				err = fmt.Errorf("write log: %w", err)
+			}
 		}
 		if err != nil {
-			err = fmt.Errorf("write log: %w", err)
 			l.smu.Lock()
 			l.failLocked(err)
 			l.smu.Unlock()
@@ -251,14 +305,17 @@ func (l *walLog) rotateLocked(seq uint64) error {
 	l.syncing = true
 	l.smu.Unlock()
 
-	err := l.f.Sync()
-	if err != nil {
-		err = fmt.Errorf("sync log: %w", err)
+	err := l.trimLocked()
+	if err == nil {
+		if err = l.f.Sync(); err != nil {
+			err = fmt.Errorf("sync log: %w", err)
+		}
 	}
 	var nf walFile
+	var alloc int64
 	if err == nil {
 		l.f.Close()
-		nf, err = l.createSegment(seq)
+		nf, alloc, err = l.createSegment(seq)
 	}
 	l.smu.Lock()
 	l.syncing = false
@@ -267,7 +324,7 @@ func (l *walLog) rotateLocked(seq uint64) error {
 		l.smu.Unlock()
 		return err
 	}
-	l.f, l.sf, l.segSize = nf, nf, fileHeaderSize
+	l.f, l.sf, l.segSize, l.segAlloc = nf, nf, fileHeaderSize, alloc
 	l.synced = max(l.synced, seq-1)
 	l.scond.Broadcast()
 	l.smu.Unlock()
@@ -406,7 +463,8 @@ func (l *walLog) flush() error {
 	return l.syncTo(seq)
 }
 
-// close flushes and closes the current segment.
+// close flushes, trims and closes the current segment. A failed log is
+// closed as it is (recovery cuts the zeros after its last record).
 func (l *walLog) close() error {
 	err := l.flush()
 	l.wmu.Lock()
@@ -416,6 +474,13 @@ func (l *walLog) close() error {
 		l.scond.Wait()
 	}
 	l.smu.Unlock()
+	if _, _, lerr := l.state(); err == nil && lerr == nil && l.segAlloc > l.segSize {
+		if err = l.trimLocked(); err == nil {
+			if err = l.f.Sync(); err != nil {
+				err = fmt.Errorf("sync log: %w", err)
+			}
+		}
+	}
 	if cerr := l.f.Close(); err == nil {
 		err = cerr
 	}
