@@ -62,6 +62,7 @@ type durableOptions struct {
 	syncInterval time.Duration // SyncWrites false: background fdatasync period; 0: 1 s
 	logMax       int64         // log bytes since the last checkpoint past which writers wait; 0: 2x the trigger; <0: never
 	prealloc     int64         // log preallocation step (wal_log.go); 0: 1 MiB, at most the segment size; <0: none
+	noMap        bool          // log records with pwrite, never through a mapping (wal_log.go)
 }
 
 const durStripes = 1024
@@ -145,7 +146,7 @@ func openDurable(dir string, syncWrites bool, o *durableOptions, snap snapshotFu
 	d.unlock = unlock
 	d.rec, err = recoverDir(d.fs, dir, true, load, apply)
 	if err == nil {
-		d.log, err = openLog(d.fs, dir, d.rec.next, d.opts.segmentSize, max(d.opts.prealloc, 0))
+		d.log, err = openLog(d.fs, dir, d.rec.next, d.opts.segmentSize, max(d.opts.prealloc, 0), !d.opts.noMap)
 	}
 	if err != nil {
 		unlock()

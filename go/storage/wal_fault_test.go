@@ -23,6 +23,7 @@ import (
 	"path/filepath"
 	"sync"
 	"syscall"
+	"unsafe"
 )
 
 var errInjected = errors.New("injected I/O error")
@@ -42,6 +43,7 @@ type faultFS struct {
 	crashed bool
 	nrm     int
 
+	mapping   bool  // files can be mapped (walMapper), see faultFile.Map
 	failWrite int   // fail the n-th write from now (1: the next); 0: never
 	failSync  int   // fail the n-th sync from now; 0: never
 	budget    int64 // bytes writable before ENOSPC; <0: unlimited
@@ -63,6 +65,7 @@ type faultFile struct {
 	size int64
 	pos  int64 // where Write appends
 	undo []faultChange
+	maps []faultMap
 }
 
 type faultChange struct {
@@ -130,13 +133,15 @@ func (ff *faultFile) writeAtLocked(b []byte, off int64) (int, error) {
 	if fs.budget >= 0 && int64(n) > fs.budget {
 		n, err = int(fs.budget), syscall.ENOSPC
 	}
-	old := make([]byte, max(min(off+int64(n), ff.size)-off, 0))
-	if _, rerr := ff.f.ReadAt(old, off); rerr != nil && len(old) > 0 {
-		return 0, rerr
+	if ff.mappedLocked(off, int64(n)) && !allZero(b[:n]) {
+		// The log writes only zeros (preallocation) where it maps.
+		return 0, fmt.Errorf("faultFS: write of data into a mapped range at %d", off)
 	}
-	ff.undo = append(ff.undo, faultChange{off: off, old: old, oldSize: ff.size, data: append([]byte(nil), b[:n]...)})
-	m, werr := ff.f.WriteAt(b[:n], off)
-	ff.size = max(ff.size, off+int64(m))
+	ff.flushMapsLocked()
+	m, werr := ff.changeLocked(b[:n], off)
+	for i := range ff.maps { // the zeros are visible in the mappings
+		ff.maps[i].base = ff.visibleLocked(ff.maps[i].b, ff.maps[i].off)
+	}
 	if fs.budget >= 0 {
 		fs.budget -= int64(m)
 	}
@@ -146,12 +151,28 @@ func (ff *faultFile) writeAtLocked(b []byte, off int64) (int, error) {
 	return m, err
 }
 
+// changeLocked writes b at off, remembering what it replaced. Call under
+// fs.mu.
+func (ff *faultFile) changeLocked(b []byte, off int64) (int, error) {
+	old := make([]byte, max(min(off+int64(len(b)), ff.size)-off, 0))
+	if _, err := ff.f.ReadAt(old, off); err != nil && len(old) > 0 {
+		return 0, err
+	}
+	ff.undo = append(ff.undo, faultChange{off: off, old: old, oldSize: ff.size, data: append([]byte(nil), b...)})
+	m, err := ff.f.WriteAt(b, off)
+	ff.size = max(ff.size, off+int64(m))
+	return m, err
+}
+
 func (ff *faultFile) Truncate(size int64) error {
 	fs := ff.fs
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
 	if err := fs.errIfCrashed(); err != nil {
 		return err
+	}
+	if len(ff.maps) > 0 {
+		return errors.New("faultFS: truncate of a mapped file")
 	}
 	old := make([]byte, max(ff.size-size, 0))
 	if _, err := ff.f.ReadAt(old, size); err != nil && len(old) > 0 {
@@ -163,6 +184,90 @@ func (ff *faultFile) Truncate(size int64) error {
 	ff.undo = append(ff.undo, faultChange{off: size, old: old, oldSize: ff.size})
 	ff.size = size
 	return nil
+}
+
+// faultMap is a mapping of a faultFile: a real shared mapping of the real
+// file (stores reach its page cache, as they would under osFS), and base,
+// the range's content when the model last accounted for it. What differs
+// from base becomes an unsynced change of the undo log (flushMapsLocked)
+// on every Sync, Unmap, write, truncation and power loss.
+type faultMap struct {
+	off  int64
+	b    []byte
+	base []byte
+}
+
+// Map maps the range if fs.mapping (else errNoMmap: the log writes).
+func (ff *faultFile) Map(off, n int64) ([]byte, error) {
+	fs := ff.fs
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	if err := fs.errIfCrashed(); err != nil {
+		return nil, err
+	}
+	if !fs.mapping {
+		return nil, errNoMmap
+	}
+	b, err := mmapShared(ff.f, off, n)
+	if err != nil {
+		return nil, err
+	}
+	ff.maps = append(ff.maps, faultMap{off: off, b: b, base: ff.visibleLocked(b, off)})
+	return b, nil
+}
+
+// visibleLocked returns the file's content under the mapping b at off, up
+// to the file's size (stores past it would be a SIGBUS), read from the file
+// (the page cache the mapping shares), not through the mapping.
+func (ff *faultFile) visibleLocked(b []byte, off int64) []byte {
+	cur := make([]byte, max(min(int64(len(b)), ff.size-off), 0))
+	ff.f.ReadAt(cur, off)
+	return cur
+}
+
+func (ff *faultFile) Unmap(b []byte) error {
+	ff.fs.mu.Lock()
+	defer ff.fs.mu.Unlock()
+	ff.flushMapsLocked()
+	for i, m := range ff.maps {
+		if &m.b[0] == &b[0] {
+			ff.maps = append(ff.maps[:i], ff.maps[i+1:]...)
+			return munmap(b)
+		}
+	}
+	return errors.New("faultFS: unmap of an unknown mapping")
+}
+
+// flushMapsLocked records the stores made in ff's mappings since they were
+// last accounted for as an unsynced change (they are in the page cache).
+// Call under fs.mu.
+func (ff *faultFile) flushMapsLocked() {
+	for i := range ff.maps {
+		m := &ff.maps[i]
+		cur := ff.visibleLocked(m.b, m.off)
+		lo, hi := 0, min(len(cur), len(m.base))
+		for lo < hi && cur[lo] == m.base[lo] {
+			lo++
+		}
+		for hi > lo && cur[hi-1] == m.base[hi-1] {
+			hi--
+		}
+		if lo < hi {
+			ff.undo = append(ff.undo, faultChange{off: m.off + int64(lo), old: m.base[lo:hi:hi],
+				oldSize: ff.size, data: cur[lo:hi:hi]})
+		}
+		m.base = cur
+	}
+}
+
+// mappedLocked reports whether [off, off+n) overlaps a mapping.
+func (ff *faultFile) mappedLocked(off, n int64) bool {
+	for _, m := range ff.maps {
+		if off < m.off+int64(len(m.b)) && m.off < off+n {
+			return true
+		}
+	}
+	return false
 }
 
 func (ff *faultFile) ReadAt(b []byte, off int64) (int, error) { return ff.f.ReadAt(b, off) }
@@ -181,6 +286,7 @@ func (ff *faultFile) Sync() error {
 		}
 	}
 	if fs.files[ff.path] == ff {
+		ff.flushMapsLocked()
 		ff.undo = nil
 	}
 	return nil
@@ -337,6 +443,11 @@ func (fs *faultFS) anyPath() string {
 // nothing of them did, or garbage is where the first one was. Call under
 // fs.mu.
 func (ff *faultFile) powerLoss() {
+	for _, m := range ff.maps {
+		detach(m.b) // first: a store racing the power loss lands in the file or nowhere
+	}
+	ff.flushMapsLocked()
+	ff.maps = nil
 	ff.f.Close()
 	if len(ff.undo) == 0 {
 		return
@@ -366,5 +477,16 @@ func (ff *faultFile) powerLoss() {
 			junk[i] = byte(rng.Uint32())
 		}
 		f.WriteAt(junk, ff.undo[0].off)
+	}
+}
+
+// detach replaces the shared mapping b by private anonymous memory at the
+// same address: the abandoned engine may go on storing into it after the
+// power loss, and those stores must not reach the file (nor fault).
+func detach(b []byte) {
+	_, _, errno := syscall.Syscall6(syscall.SYS_MMAP, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)),
+		syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_FIXED|syscall.MAP_PRIVATE|syscall.MAP_ANON, ^uintptr(0), 0)
+	if errno != 0 {
+		panic(fmt.Sprintf("faultFS: detach a mapping: %v", errno))
 	}
 }

@@ -9,10 +9,14 @@ package storage
 // in the order they were applied. Everything slow happens after those locks
 // are released:
 //
-//   - writeOut(seq) moves buf to the kernel (one write(2) for everything
-//     appended so far, under wmu: whoever holds wmu writes for everyone
-//     queued behind it). SyncWrites false acknowledges here: the bytes
-//     survive the process being killed.
+//   - writeOut(seq) moves buf to the kernel (everything appended so far at
+//     once, under wmu: whoever holds wmu writes for everyone queued behind
+//     it). SyncWrites false acknowledges here: the bytes survive the
+//     process being killed. The segment is preallocated with zeros
+//     (preallocate), so the bytes go into allocated blocks inside the
+//     file's size, by a copy into a shared mapping of the file (store: no
+//     system call, the page cache takes them at once) or by pwrite where
+//     the file cannot be mapped.
 //   - syncTo(seq) makes seq durable: pipelined group commit. A waiter whose
 //     record is not in the kernel writes it out first (writeOut), also
 //     while an fdatasync is in flight, so the next group's write overlaps
@@ -38,6 +42,7 @@ package storage
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -60,6 +65,9 @@ type walLog struct {
 	segAlloc int64      // its file size: segSize and the zeros preallocated after it
 	prealloc int64      // bytes of zeros added at a time (0: none)
 	spare    []byte     // a written buffer, reused for the next buf
+	mapOn    bool       // store records through a mapping (else pwrite)
+	win      []byte     // the mapped window of the current segment (nil: none)
+	winOff   int64      // its offset in the file
 
 	smu     sync.Mutex
 	scond   sync.Cond
@@ -86,9 +94,9 @@ type walLog struct {
 
 // openLog starts a log whose next record has seq next, in a new segment
 // with prealloc bytes of zeros preallocated at a time (0: none).
-func openLog(fs walFS, dir string, next uint64, segMax, prealloc int64) (*walLog, error) {
+func openLog(fs walFS, dir string, next uint64, segMax, prealloc int64, mapOn bool) (*walLog, error) {
 	l := &walLog{fs: fs, dir: dir, segMax: segMax, nextSeq: next, written: next - 1, synced: next - 1,
-		prealloc: prealloc}
+		prealloc: prealloc, mapOn: mapOn}
 	l.scond.L = &l.smu
 	f, alloc, err := l.createSegment(next)
 	if err != nil {
@@ -147,10 +155,54 @@ func (l *walLog) preallocate(f walFile, alloc, need int64) (int64, error) {
 	return end, nil
 }
 
+// winSize is the length of the mapped window of a segment: it moves along
+// as records fill it, so the process maps (and counts in its RSS) at most
+// this much of the log.
+const winSize = 1 << 20
+
+// store puts b at segSize, inside the preallocated zeros, with a copy into
+// the mapped window when the file can be mapped: no system call, and the
+// bytes are in the page cache (they survive the process being killed; the
+// fdatasync that syncTo runs after the copy writes them like written
+// pages). Otherwise, or for a record past a fresh window, pwrite. Call
+// under wmu.
+func (l *walLog) store(b []byte) (int, error) {
+	start, end := l.segSize, l.segSize+int64(len(b))
+	if l.mapOn && end <= l.segAlloc {
+		if l.win == nil || end > l.winOff+int64(len(l.win)) {
+			l.unmapLocked()
+			off := start &^ int64(pageSize-1)
+			if m, ok := l.f.(walMapper); !ok {
+				l.mapOn = false // this file cannot be mapped: pwrite
+			} else if w, err := m.Map(off, winSize); err != nil {
+				l.mapOn = false
+			} else {
+				l.win, l.winOff = w, off
+			}
+		}
+		if l.win != nil && end <= l.winOff+int64(len(l.win)) {
+			return copy(l.win[start-l.winOff:], b), nil
+		}
+	}
+	return l.f.WriteAt(b, start)
+}
+
+var pageSize = os.Getpagesize()
+
+// unmapLocked releases the mapped window (its stores stay in the page
+// cache). Call under wmu.
+func (l *walLog) unmapLocked() {
+	if l.win != nil {
+		l.f.(walMapper).Unmap(l.win)
+		l.win = nil
+	}
+}
+
 // trimLocked cuts the zeros preallocated after the current segment's last
 // record (before its final sync: a closed segment ends with its last
 // record). Call under wmu.
 func (l *walLog) trimLocked() error {
+	l.unmapLocked()
 	if l.segAlloc <= l.segSize {
 		return nil
 	}
@@ -256,7 +308,7 @@ func (l *walLog) writeLocked(rotate bool) error {
 		alloc, err := l.preallocate(l.f, l.segAlloc, l.segSize+int64(len(b)))
 		l.segAlloc = alloc
 		if err == nil {
-			n, err = l.f.Write(b)
+			n, err = l.store(b)
 			l.segSize += int64(n)
 			if err == nil && n < len(b) {
 				err = fmt.Errorf("short write of %d of %d bytes", n, len(b))
@@ -311,6 +363,7 @@ func (l *walLog) rotateLocked(seq uint64) error {
 			err = fmt.Errorf("sync log: %w", err)
 		}
 	}
+	l.unmapLocked()
 	var nf walFile
 	var alloc int64
 	if err == nil {
@@ -481,6 +534,7 @@ func (l *walLog) close() error {
 			}
 		}
 	}
+	l.unmapLocked()
 	if cerr := l.f.Close(); err == nil {
 		err = cerr
 	}
