@@ -21,8 +21,8 @@ package storage
 //     record is not in the kernel writes it out first (writeOut), also
 //     while an fdatasync is in flight, so the next group's write overlaps
 //     the running sync. A record is acknowledged only by an fdatasync that
-//     started after its write(2) returned. When no sync is in flight, one
-//     waiter leads: it gathers (waits, sleeping in Go, for the writers the
+//     started after its write (or store) returned. When no sync is in flight, one
+//     waiter leads: it gathers (waits, yielding in Go, for the writers the
 //     last sync released to come back), writes out everything pending, runs
 //     the fdatasync and wakes every waiter; the others sleep on a sync.Cond
 //     meanwhile. So waiting writers are parked goroutines, never threads
@@ -44,6 +44,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -137,8 +138,10 @@ var zeroChunk = make([]byte, 256<<10)
 // blocks are allocated and initialised) to the next multiple of prealloc
 // past need, and returns the new size. Records then overwrite allocated
 // blocks within the file's size, so the fdatasync that makes them durable
-// writes data pages only, not the inode's size and extents (one journal
-// commit per prealloc bytes of log instead of one per sync). Recovery reads
+// writes data pages only, not the inode's size and extents (on ext4 one
+// journal commit, or without a journal one inode write, per prealloc bytes
+// of log instead of one per sync). The zeros cost one extra write of the
+// log's bytes, in prealloc-sized pieces (sequential). Recovery reads
 // the zeros after the last record as the end of the log (docs/format.md).
 func (l *walLog) preallocate(f walFile, alloc, need int64) (int64, error) {
 	if l.prealloc <= 0 || need <= alloc {
@@ -165,7 +168,10 @@ const winSize = 1 << 20
 // bytes are in the page cache (they survive the process being killed; the
 // fdatasync that syncTo runs after the copy writes them like written
 // pages). Otherwise, or for a record past a fresh window, pwrite. Call
-// under wmu.
+// under wmu. As with any mapped file, a store into a page the kernel has
+// evicted reads it back first, and an I/O error there is a SIGBUS; the
+// zeros ahead of the records were written moments before, so their pages
+// are normally in the cache.
 func (l *walLog) store(b []byte) (int, error) {
 	start, end := l.segSize, l.segSize+int64(len(b))
 	if l.mapOn && end <= l.segAlloc {
@@ -420,7 +426,7 @@ func (l *walLog) rotate() (uint64, int64, error) {
 // records written during the last one, the returning writers would miss it
 // and wait a whole sync more, and the groups settle at half the writers
 // (measured: 7.5 writes per fdatasync with 16 writers against 15 with the
-// gather). So the leader first waits, sleeping in Go, until as many records
+// gather). So the leader first waits, yielding in Go, until as many records
 // are unsynced as the last sync's cycle held (covered by it or appended
 // while it ran), or for half its duration, whichever comes first. A single
 // writer (cycles of one) never waits.
@@ -446,15 +452,20 @@ func (l *walLog) syncTo(seq uint64) error {
 		}
 		// Lead. First gather: the writers the last sync acknowledged
 		// come back with their next record a few microseconds after
-		// it; wait (sleeping in Go) until as many records are unsynced
+		// it; wait (yielding in Go) until as many records are unsynced
 		// as were in the last sync's cycle, or for half its duration.
 		l.gathering = true
 		want, dur := l.expect, l.lastSyncDur
 		l.smu.Unlock()
 		if want > 1 {
+			// Yield, not sleep: a timer shorter than a millisecond
+			// sleeps a whole one when the Ps are idle (the runtime's
+			// netpoller waits in milliseconds), far longer than a
+			// sync; Gosched lets the returning writers run and costs
+			// at most half a sync of one P's time.
 			deadline := time.Now().Add(dur / 2)
 			for l.lastSeq()-l.syncedNow() < want && time.Now().Before(deadline) {
-				time.Sleep(20 * time.Microsecond)
+				runtime.Gosched()
 			}
 		}
 		werr := l.writeOut(l.lastSeq())
