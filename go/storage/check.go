@@ -32,7 +32,8 @@ type CheckReport struct {
 	// (expired ones included).
 	Keys uint64
 	// TornTail describes the torn tail of the newest segment that
-	// recovery would cut ("" if none).
+	// recovery would cut ("" if none; the preallocated zeros after the
+	// last record of a log that was not closed are not a torn tail).
 	TornTail string
 }
 
@@ -101,7 +102,7 @@ func CheckDir(dir string) (CheckReport, error) {
 		r.Segments = append(r.Segments, segmentName(s))
 	}
 	r.Records, r.LogBytes, r.Keys = st.records, st.logBytes, uint64(len(keys))
-	if st.tornAt >= 0 && len(st.segs) > 0 {
+	if st.tornAt >= 0 && !st.zeroTail && len(st.segs) > 0 {
 		r.TornTail = fmt.Sprintf("%s from offset %d", segmentName(st.segs[len(st.segs)-1]), st.tornAt)
 	}
 	if err != nil {

@@ -61,6 +61,8 @@ type durableOptions struct {
 	ckptMin      int64         // log bytes that trigger a checkpoint at least; 0: 64 MiB; <0: never
 	syncInterval time.Duration // SyncWrites false: background fdatasync period; 0: 1 s
 	logMax       int64         // log bytes since the last checkpoint past which writers wait; 0: 2x the trigger; <0: never
+	prealloc     int64         // log preallocation step (wal_log.go); 0: 1 MiB, at most the segment size; <0: none
+	noMap        bool          // log records with pwrite, never through a mapping (wal_log.go)
 }
 
 const durStripes = 1024
@@ -122,6 +124,9 @@ func openDurable(dir string, syncWrites bool, o *durableOptions, snap snapshotFu
 	if d.opts.ckptMin == 0 {
 		d.opts.ckptMin = 64 << 20
 	}
+	if d.opts.prealloc == 0 {
+		d.opts.prealloc = min(1<<20, d.opts.segmentSize)
+	}
 	if d.opts.syncInterval <= 0 {
 		d.opts.syncInterval = time.Second
 	}
@@ -141,7 +146,7 @@ func openDurable(dir string, syncWrites bool, o *durableOptions, snap snapshotFu
 	d.unlock = unlock
 	d.rec, err = recoverDir(d.fs, dir, true, load, apply)
 	if err == nil {
-		d.log, err = openLog(d.fs, dir, d.rec.next, d.opts.segmentSize)
+		d.log, err = openLog(d.fs, dir, d.rec.next, d.opts.segmentSize, max(d.opts.prealloc, 0), !d.opts.noMap)
 	}
 	if err != nil {
 		unlock()

@@ -12,6 +12,7 @@ package storage
 
 import (
 	"errors"
+	"fmt"
 	"maps"
 	"os"
 	"path/filepath"
@@ -80,79 +81,92 @@ func restoreDir(t *testing.T, dir string, files map[string][]byte) {
 
 func TestWALCorruption(t *testing.T) {
 	for _, te := range testEngines {
-		t.Run(te.name, func(t *testing.T) {
-			dir := t.TempDir()
-			files, want, wantNoLast, newest, lastOff := corruptFixture(t, te, dir)
-			stride := 17
-			if testing.Short() {
-				stride = 61
-			}
-			trials, corrupt, cut := 0, 0, 0
-			for name, pristine := range files {
-				// Offsets to flip: headers, frame headers, a stride.
-				offs := map[int]bool{}
-				for o := 0; o < fileHeaderSize && o < len(pristine); o++ {
-					offs[o] = true
-				}
-				for off := fileHeaderSize; off < len(pristine); {
-					// The checksum, length and seq fields of every frame.
-					for _, o := range []int{off, off + 5, off + 10} {
-						offs[o] = true
-					}
-					_, _, next, ok := frameAt(pristine, off)
-					if !ok {
-						break
-					}
-					off = next
-				}
-				for o := 0; o < len(pristine); o += stride {
-					offs[o] = true
-				}
-				for o := range offs {
-					b := append([]byte(nil), pristine...)
-					b[o] ^= 1 << (o % 8)
-					restoreDir(t, dir, files)
-					os.WriteFile(filepath.Join(dir, name), b, 0o640)
-					trials++
-					e := te.new(StorageConfig{}).(durableTestEngine)
-					err := e.Init(dir)
-					if err != nil {
-						if !errors.Is(err, ErrCorrupt) {
-							t.Fatalf("%s offset %d flipped: Init: %v, want ErrCorrupt", name, o, err)
-						}
-						corrupt++
-						continue
-					}
-					got := readPrefix(t, e, "c/")
-					e.Close()
-					switch {
-					case maps.Equal(got, want):
-					case name == newest && o >= lastOff && maps.Equal(got, wantNoLast):
-						cut++
-					default:
-						t.Fatalf("%s offset %d flipped: recovered a wrong state: %s", name, o, diff(want, got))
-					}
-				}
-			}
-			// Truncations at every offset of the last record.
-			b := files[newest]
-			for size := lastOff; size <= len(b); size++ {
-				restoreDir(t, dir, files)
-				os.WriteFile(filepath.Join(dir, newest), b[:size], 0o640)
-				e := te.new(StorageConfig{}).(durableTestEngine)
-				if err := e.Init(dir); err != nil {
-					t.Fatalf("%s cut at %d of %d: %v", newest, size, len(b), err)
-				}
-				w := wantNoLast
-				if size == len(b) {
-					w = want
-				}
-				checkState(t, e, "c/", w, "truncated last record")
-				e.Close()
-			}
-			t.Logf("%d flips: %d ErrCorrupt, %d cut the last record, the rest recovered fully; %d truncations", trials, corrupt, cut, len(b)-lastOff+1)
-		})
+		for _, tail := range []int{0, 1500} {
+			t.Run(fmt.Sprintf("%s/zerotail=%d", te.name, tail), func(t *testing.T) {
+				testWALCorruption(t, te, tail)
+			})
+		}
 	}
+}
+
+// testWALCorruption runs the flips and truncations on the fixture, with
+// tail bytes of zeros after the newest segment's last record: the
+// preallocated end of a segment that was not closed (a crash).
+func testWALCorruption(t *testing.T, te testEngine, tail int) {
+	dir := t.TempDir()
+	files, want, wantNoLast, newest, lastOff := corruptFixture(t, te, dir)
+	lastEnd := len(files[newest])
+	files[newest] = append(files[newest], make([]byte, tail)...)
+	stride := 17
+	if testing.Short() {
+		stride = 61
+	}
+	trials, corrupt, cut := 0, 0, 0
+	for name, pristine := range files {
+		// Offsets to flip: headers, frame headers, a stride.
+		offs := map[int]bool{}
+		for o := 0; o < fileHeaderSize && o < len(pristine); o++ {
+			offs[o] = true
+		}
+		for off := fileHeaderSize; off < len(pristine) && (name != newest || off < lastEnd); {
+			// The checksum, length and seq fields of every frame.
+			for _, o := range []int{off, off + 5, off + 10} {
+				offs[o] = true
+			}
+			_, _, next, ok := frameAt(pristine, off)
+			if !ok {
+				break
+			}
+			off = next
+		}
+		for o := 0; o < len(pristine); o += stride {
+			offs[o] = true
+		}
+		for o := range offs {
+			b := append([]byte(nil), pristine...)
+			b[o] ^= 1 << (o % 8)
+			restoreDir(t, dir, files)
+			os.WriteFile(filepath.Join(dir, name), b, 0o640)
+			trials++
+			e := te.new(StorageConfig{}).(durableTestEngine)
+			err := e.Init(dir)
+			if err != nil {
+				if !errors.Is(err, ErrCorrupt) {
+					t.Fatalf("%s offset %d flipped: Init: %v, want ErrCorrupt", name, o, err)
+				}
+				corrupt++
+				continue
+			}
+			got := readPrefix(t, e, "c/")
+			e.Close()
+			switch {
+			case maps.Equal(got, want):
+			case name == newest && o >= lastOff && maps.Equal(got, wantNoLast):
+				cut++
+			default:
+				t.Fatalf("%s offset %d flipped: recovered a wrong state: %s", name, o, diff(want, got))
+			}
+		}
+	}
+	// Truncations at every offset of the last record (torn
+	// writes; with a zero tail, zeros after the torn part).
+	b := files[newest]
+	for size := lastOff; size <= lastEnd; size++ {
+		restoreDir(t, dir, files)
+		torn := append(append([]byte(nil), b[:size]...), make([]byte, len(b)-size)...)
+		os.WriteFile(filepath.Join(dir, newest), torn[:size+tail], 0o640)
+		e := te.new(StorageConfig{}).(durableTestEngine)
+		if err := e.Init(dir); err != nil {
+			t.Fatalf("%s cut at %d of %d: %v", newest, size, lastEnd, err)
+		}
+		w := wantNoLast
+		if size == lastEnd {
+			w = want
+		}
+		checkState(t, e, "c/", w, "truncated last record")
+		e.Close()
+	}
+	t.Logf("%d flips: %d ErrCorrupt, %d cut the last record, the rest recovered fully; %d truncations", trials, corrupt, cut, lastEnd-lastOff+1)
 }
 
 // nopTB lets runOps run on the model alone (e == nil).

@@ -1,12 +1,15 @@
 package storage
 
 // faultFS: the fault-injecting file layer under the durable layer (walFS), on
-// real files in a real directory. It remembers, per file, how much was
-// synced, and which directory operations (creates, renames, removes) were
-// made durable by SyncDir. powerLoss() then does what a machine losing
-// power may do: every file is cut back to its synced size, optionally
-// keeping a random part of the unsynced tail (a torn write) or adding
-// garbage, and the directory operations since the last SyncDir are undone;
+// real files in a real directory. It remembers, per file, every change since
+// its last sync (appends, writes over earlier bytes such as the log's
+// preallocated zeros, truncations, each with the bytes it replaced), and
+// which directory operations (creates, renames, removes) were made durable
+// by SyncDir. powerLoss() then does what a machine losing power may do:
+// every file is put back to its synced content, optionally keeping a random
+// prefix of its unsynced changes (the next one possibly torn) or with
+// garbage where the first one was, and the directory operations since the
+// last SyncDir are undone;
 // every later call through this layer fails, so the abandoned engine cannot
 // write anything more. It can also fail the n-th write or sync, or return
 // ENOSPC once a byte budget is spent. Models: LevelDB's
@@ -20,6 +23,7 @@ import (
 	"path/filepath"
 	"sync"
 	"syscall"
+	"unsafe"
 )
 
 var errInjected = errors.New("injected I/O error")
@@ -34,12 +38,12 @@ type faultFS struct {
 	mu      sync.Mutex
 	rng     *rand.Rand
 	files   map[string]*faultFile // by path, the open or known files
-	synced  map[string]int64      // by path: durable size
 	pending []dirOp
 	locks   []func() error
 	crashed bool
 	nrm     int
 
+	mapping   bool  // files can be mapped (walMapper), see faultFile.Map
 	failWrite int   // fail the n-th write from now (1: the next); 0: never
 	failSync  int   // fail the n-th sync from now; 0: never
 	budget    int64 // bytes writable before ENOSPC; <0: unlimited
@@ -48,15 +52,27 @@ type faultFS struct {
 }
 
 func newFaultFS(seed uint64) *faultFS {
-	return &faultFS{rng: rand.New(rand.NewPCG(seed, 7)), files: map[string]*faultFile{},
-		synced: map[string]int64{}, budget: -1}
+	return &faultFS{rng: rand.New(rand.NewPCG(seed, 7)), files: map[string]*faultFile{}, budget: -1}
 }
 
+// faultFile is a real file and the undo log of what changed it since its
+// last sync: appends, writes over earlier bytes (the log's preallocated
+// zeros) and truncations, each with the bytes it replaced.
 type faultFile struct {
 	fs   *faultFS
 	path string
 	f    *os.File
 	size int64
+	pos  int64 // where Write appends
+	undo []faultChange
+	maps []faultMap
+}
+
+type faultChange struct {
+	off     int64
+	old     []byte // the bytes from off that the change replaced
+	oldSize int64
+	data    []byte // what a write wrote (nil: a truncation)
 }
 
 func (fs *faultFS) errIfCrashed() error {
@@ -76,19 +92,33 @@ func (fs *faultFS) Create(name string) (walFile, error) {
 	if err != nil {
 		return nil, err
 	}
-	ff := &faultFile{fs: fs, path: name, f: f}
-	fs.files[name] = ff
-	if _, known := fs.synced[name]; !known {
+	if _, known := fs.files[name]; !known {
 		fs.pending = append(fs.pending, dirOp{kind: "create", a: name})
 	}
-	fs.synced[name] = 0 // the truncation is durable only after a sync: simplification
+	// The truncation is durable at once: a simplification.
+	ff := &faultFile{fs: fs, path: name, f: f}
+	fs.files[name] = ff
 	return ff, nil
 }
 
 func (ff *faultFile) Write(b []byte) (int, error) {
+	ff.fs.mu.Lock()
+	defer ff.fs.mu.Unlock()
+	n, err := ff.writeAtLocked(b, ff.pos)
+	ff.pos += int64(n)
+	return n, err
+}
+
+func (ff *faultFile) WriteAt(b []byte, off int64) (int, error) {
+	ff.fs.mu.Lock()
+	defer ff.fs.mu.Unlock()
+	return ff.writeAtLocked(b, off)
+}
+
+// writeAtLocked writes b at off, remembering what it replaced. Call under
+// fs.mu.
+func (ff *faultFile) writeAtLocked(b []byte, off int64) (int, error) {
 	fs := ff.fs
-	fs.mu.Lock()
-	defer fs.mu.Unlock()
 	if err := fs.errIfCrashed(); err != nil {
 		return 0, err
 	}
@@ -103,8 +133,15 @@ func (ff *faultFile) Write(b []byte) (int, error) {
 	if fs.budget >= 0 && int64(n) > fs.budget {
 		n, err = int(fs.budget), syscall.ENOSPC
 	}
-	m, werr := ff.f.Write(b[:n])
-	ff.size += int64(m)
+	if ff.mappedLocked(off, int64(n)) && !allZero(b[:n]) {
+		// The log writes only zeros (preallocation) where it maps.
+		return 0, fmt.Errorf("faultFS: write of data into a mapped range at %d", off)
+	}
+	ff.flushMapsLocked()
+	m, werr := ff.changeLocked(b[:n], off)
+	for i := range ff.maps { // the zeros are visible in the mappings
+		ff.maps[i].base = ff.visibleLocked(ff.maps[i].b, ff.maps[i].off)
+	}
 	if fs.budget >= 0 {
 		fs.budget -= int64(m)
 	}
@@ -112,6 +149,125 @@ func (ff *faultFile) Write(b []byte) (int, error) {
 		return m, werr
 	}
 	return m, err
+}
+
+// changeLocked writes b at off, remembering what it replaced. Call under
+// fs.mu.
+func (ff *faultFile) changeLocked(b []byte, off int64) (int, error) {
+	old := make([]byte, max(min(off+int64(len(b)), ff.size)-off, 0))
+	if _, err := ff.f.ReadAt(old, off); err != nil && len(old) > 0 {
+		return 0, err
+	}
+	ff.undo = append(ff.undo, faultChange{off: off, old: old, oldSize: ff.size, data: append([]byte(nil), b...)})
+	m, err := ff.f.WriteAt(b, off)
+	ff.size = max(ff.size, off+int64(m))
+	return m, err
+}
+
+func (ff *faultFile) Truncate(size int64) error {
+	fs := ff.fs
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	if err := fs.errIfCrashed(); err != nil {
+		return err
+	}
+	if len(ff.maps) > 0 {
+		return errors.New("faultFS: truncate of a mapped file")
+	}
+	old := make([]byte, max(ff.size-size, 0))
+	if _, err := ff.f.ReadAt(old, size); err != nil && len(old) > 0 {
+		return err
+	}
+	if err := ff.f.Truncate(size); err != nil {
+		return err
+	}
+	ff.undo = append(ff.undo, faultChange{off: size, old: old, oldSize: ff.size})
+	ff.size = size
+	return nil
+}
+
+// faultMap is a mapping of a faultFile: a real shared mapping of the real
+// file (stores reach its page cache, as they would under osFS), and base,
+// the range's content when the model last accounted for it. What differs
+// from base becomes an unsynced change of the undo log (flushMapsLocked)
+// on every Sync, Unmap, write, truncation and power loss.
+type faultMap struct {
+	off  int64
+	b    []byte
+	base []byte
+}
+
+// Map maps the range if fs.mapping (else errNoMmap: the log writes).
+func (ff *faultFile) Map(off, n int64) ([]byte, error) {
+	fs := ff.fs
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	if err := fs.errIfCrashed(); err != nil {
+		return nil, err
+	}
+	if !fs.mapping {
+		return nil, errNoMmap
+	}
+	b, err := mmapShared(ff.f, off, n)
+	if err != nil {
+		return nil, err
+	}
+	ff.maps = append(ff.maps, faultMap{off: off, b: b, base: ff.visibleLocked(b, off)})
+	return b, nil
+}
+
+// visibleLocked returns the file's content under the mapping b at off, up
+// to the file's size (stores past it would be a SIGBUS), read from the file
+// (the page cache the mapping shares), not through the mapping.
+func (ff *faultFile) visibleLocked(b []byte, off int64) []byte {
+	cur := make([]byte, max(min(int64(len(b)), ff.size-off), 0))
+	ff.f.ReadAt(cur, off)
+	return cur
+}
+
+func (ff *faultFile) Unmap(b []byte) error {
+	ff.fs.mu.Lock()
+	defer ff.fs.mu.Unlock()
+	ff.flushMapsLocked()
+	for i, m := range ff.maps {
+		if &m.b[0] == &b[0] {
+			ff.maps = append(ff.maps[:i], ff.maps[i+1:]...)
+			return munmap(b)
+		}
+	}
+	return errors.New("faultFS: unmap of an unknown mapping")
+}
+
+// flushMapsLocked records the stores made in ff's mappings since they were
+// last accounted for as an unsynced change (they are in the page cache).
+// Call under fs.mu.
+func (ff *faultFile) flushMapsLocked() {
+	for i := range ff.maps {
+		m := &ff.maps[i]
+		cur := ff.visibleLocked(m.b, m.off)
+		lo, hi := 0, min(len(cur), len(m.base))
+		for lo < hi && cur[lo] == m.base[lo] {
+			lo++
+		}
+		for hi > lo && cur[hi-1] == m.base[hi-1] {
+			hi--
+		}
+		if lo < hi {
+			ff.undo = append(ff.undo, faultChange{off: m.off + int64(lo), old: m.base[lo:hi:hi],
+				oldSize: ff.size, data: cur[lo:hi:hi]})
+		}
+		m.base = cur
+	}
+}
+
+// mappedLocked reports whether [off, off+n) overlaps a mapping.
+func (ff *faultFile) mappedLocked(off, n int64) bool {
+	for _, m := range ff.maps {
+		if off < m.off+int64(len(m.b)) && m.off < off+n {
+			return true
+		}
+	}
+	return false
 }
 
 func (ff *faultFile) ReadAt(b []byte, off int64) (int, error) { return ff.f.ReadAt(b, off) }
@@ -130,7 +286,8 @@ func (ff *faultFile) Sync() error {
 		}
 	}
 	if fs.files[ff.path] == ff {
-		fs.synced[ff.path] = ff.size
+		ff.flushMapsLocked()
+		ff.undo = nil
 	}
 	return nil
 }
@@ -177,10 +334,6 @@ func (fs *faultFS) moveLocked(from, to string) {
 		fs.files[to] = ff
 		delete(fs.files, from)
 	}
-	if s, ok := fs.synced[from]; ok {
-		fs.synced[to] = s
-		delete(fs.synced, from)
-	}
 }
 
 func (fs *faultFS) Remove(name string) error {
@@ -208,9 +361,8 @@ func (fs *faultFS) Truncate(name string, size int64) error {
 	if err := os.Truncate(name, size); err != nil {
 		return err
 	}
-	fs.synced[name] = size
 	if ff, ok := fs.files[name]; ok {
-		ff.size = size
+		ff.size, ff.pos, ff.undo = size, min(ff.pos, size), nil
 	}
 	return nil
 }
@@ -224,7 +376,6 @@ func (fs *faultFS) SyncDir(dir string) error {
 	for _, op := range fs.pending {
 		if op.kind == "remove" {
 			os.Remove(op.b)
-			delete(fs.synced, op.b)
 			delete(fs.files, op.b)
 		}
 	}
@@ -254,30 +405,8 @@ func (fs *faultFS) powerLoss() {
 		return
 	}
 	fs.crashed = true
-	for path, ff := range fs.files {
-		ff.f.Close()
-		synced := fs.synced[path]
-		if ff.size <= synced {
-			continue
-		}
-		keep := synced
-		switch fs.rng.IntN(3) {
-		case 0: // a random prefix of the unsynced writes reached the disk
-			keep = synced + fs.rng.Int64N(ff.size-synced+1)
-			os.Truncate(path, keep)
-		case 1: // nothing of them
-			os.Truncate(path, keep)
-		default: // garbage where they were
-			os.Truncate(path, keep)
-			junk := make([]byte, 1+fs.rng.IntN(64))
-			for i := range junk {
-				junk[i] = byte(fs.rng.Uint32())
-			}
-			if f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0); err == nil {
-				f.Write(junk)
-				f.Close()
-			}
-		}
+	for _, ff := range fs.files {
+		ff.powerLoss()
 	}
 	for i := len(fs.pending) - 1; i >= 0; i-- {
 		op := fs.pending[i]
@@ -307,4 +436,57 @@ func (fs *faultFS) anyPath() string {
 		return p
 	}
 	return "."
+}
+
+// powerLoss undoes what was not synced of ff: a random prefix of its
+// unsynced changes reached the disk (the next one possibly in part),
+// nothing of them did, or garbage is where the first one was. Call under
+// fs.mu.
+func (ff *faultFile) powerLoss() {
+	for _, m := range ff.maps {
+		detach(m.b) // first: a store racing the power loss lands in the file or nowhere
+	}
+	ff.flushMapsLocked()
+	ff.maps = nil
+	ff.f.Close()
+	if len(ff.undo) == 0 {
+		return
+	}
+	f, err := os.OpenFile(ff.path, os.O_RDWR, 0)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	rng := ff.fs.rng
+	mode, keep := rng.IntN(3), 0
+	if mode == 0 {
+		keep = rng.IntN(len(ff.undo) + 1)
+	}
+	for i := len(ff.undo) - 1; i >= keep; i-- {
+		c := ff.undo[i]
+		f.WriteAt(c.old, c.off)
+		f.Truncate(c.oldSize)
+	}
+	c := ff.undo[keep%len(ff.undo)]
+	switch {
+	case mode == 0 && keep < len(ff.undo) && c.data != nil: // torn: a prefix of the next write
+		f.WriteAt(c.data[:rng.IntN(len(c.data)+1)], c.off)
+	case mode == 2: // garbage where the first change was
+		junk := make([]byte, 1+rng.IntN(64))
+		for i := range junk {
+			junk[i] = byte(rng.Uint32())
+		}
+		f.WriteAt(junk, ff.undo[0].off)
+	}
+}
+
+// detach replaces the shared mapping b by private anonymous memory at the
+// same address: the abandoned engine may go on storing into it after the
+// power loss, and those stores must not reach the file (nor fault).
+func detach(b []byte) {
+	_, _, errno := syscall.Syscall6(syscall.SYS_MMAP, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)),
+		syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_FIXED|syscall.MAP_PRIVATE|syscall.MAP_ANON, ^uintptr(0), 0)
+	if errno != 0 {
+		panic(fmt.Sprintf("faultFS: detach a mapping: %v", errno))
+	}
 }

@@ -8,6 +8,7 @@ package storage
 // of the directory for SyncDir, flock for Lock.
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -19,10 +20,31 @@ import (
 type walFile interface {
 	io.Writer
 	io.ReaderAt
+	// WriteAt writes at off without moving the offset Write appends at
+	// (the log's preallocation).
+	io.WriterAt
+	// Truncate sets the file's size (not synced).
+	Truncate(size int64) error
 	// Sync makes everything written so far durable (fdatasync).
 	Sync() error
 	Close() error
 }
+
+// walMapper is a walFile that can map a range of itself, shared and
+// writable (the log's stores, wal_log.go). A store into the mapping is in the
+// kernel's page cache at once, so it survives the process being killed, and
+// Sync makes it durable like a write. Stores go only to bytes inside the
+// file's size; the file is neither written nor truncated under stores in
+// the mapping while it is mapped.
+type walMapper interface {
+	// Map maps n bytes from off (a multiple of the page size).
+	Map(off, n int64) ([]byte, error)
+	// Unmap releases a mapping; what was stored stays in the page cache
+	// (a later Sync makes it durable).
+	Unmap(b []byte) error
+}
+
+var errNoMmap = errors.New("storage: mmap not supported")
 
 // walFS is the directory operations the durable layer uses. Names are paths.
 type walFS interface {
@@ -51,6 +73,10 @@ type osFS struct{}
 type osFile struct{ *os.File }
 
 func (f osFile) Sync() error { return fdatasync(f.File) }
+
+func (f osFile) Map(off, n int64) ([]byte, error) { return mmapShared(f.File, off, n) }
+
+func (f osFile) Unmap(b []byte) error { return munmap(b) }
 
 func (osFS) Create(name string) (walFile, error) {
 	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o640)

@@ -44,6 +44,7 @@ func TestWALPowerLoss(t *testing.T) {
 			acked := make([]int, writers)
 			for round := 0; round <= rounds; round++ {
 				fs := newFaultFS(rng.Uint64())
+				fs.mapping = round%2 == 0 // the log's mapped stores, or its writes
 				e := te.new(StorageConfig{SyncWrites: true}).(durableTestEngine)
 				e.setDurableOptions(&durableOptions{fs: fs, segmentSize: 4 << 10, ckptMin: 12 << 10})
 				if err := e.Init(dir); err != nil {

@@ -20,7 +20,10 @@ package storage
 //     (cut there, the file truncated) if no valid frame with a later seq
 //     follows it anywhere in the file, else ErrCorrupt: a write torn by a
 //     crash leaves garbage only at the end, a flipped byte in the middle
-//     leaves valid frames after it.
+//     leaves valid frames after it. The zeros the writer preallocates after
+//     the last record (wal_log.go) are such a tail: the newest segment of a
+//     log that was not closed ends with them, and they are cut the same
+//     way (a closed segment was trimmed to its last record).
 //   - A frame whose checksum holds but whose content is malformed is
 //     ErrCorrupt (it was written that way: nothing to recover).
 // Nothing of the directory is modified before every check that can fail
@@ -42,6 +45,7 @@ type dirState struct {
 	logBytes int64    // bytes of log replayed
 	records  uint64   // records replayed
 	tornAt   int64    // where the newest segment was cut (-1: not torn)
+	zeroTail bool     // and only zeros followed (its preallocated end)
 }
 
 // scanDir lists dir's checkpoints and segments (ascending).
@@ -145,6 +149,7 @@ func recoverDir(fs walFS, dir string, repair bool, load func([]walOp) error, app
 					return st, corruptf(name, int64(off), "record %d: bad checksum or length", expect)
 				}
 				st.tornAt = int64(off)
+				st.zeroTail = allZero(b[off:])
 				break
 			}
 			if seq >= next {
@@ -182,6 +187,22 @@ func recoverDir(fs walFS, dir string, repair bool, load func([]walOp) error, app
 	st.segs = live
 	st.next = next
 	return st, nil
+}
+
+// allZero reports whether b holds only zero bytes.
+func allZero(b []byte) bool {
+	for len(b) >= 8 {
+		if binary.LittleEndian.Uint64(b) != 0 {
+			return false
+		}
+		b = b[8:]
+	}
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // validHeader reports whether b starts with a valid header of magic and seq.

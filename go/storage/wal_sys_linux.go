@@ -24,3 +24,11 @@ func fdatasync(f *os.File) error {
 func flockExclusive(f *os.File) error {
 	return syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
 }
+
+// mmapShared maps n bytes of f from off, shared and writable: stores into
+// the mapping are in the file's page cache at once.
+func mmapShared(f *os.File, off, n int64) ([]byte, error) {
+	return syscall.Mmap(int(f.Fd()), off, int(n), syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_SHARED)
+}
+
+func munmap(b []byte) error { return syscall.Munmap(b) }

@@ -338,6 +338,51 @@ func TestDurableTornSegmentCreation(t *testing.T) {
 	}
 }
 
+// TestDurablePreallocatedSegment: the log keeps zeros preallocated after its
+// last record; a copy of the directory taken while the engine is open (what
+// a crash leaves) opens with every acknowledged write, and check does not
+// call the zeros a torn tail; Close trims the segment to its last record.
+func TestDurablePreallocatedSegment(t *testing.T) {
+	for _, te := range testEngines {
+		t.Run(te.name, func(t *testing.T) {
+			dir, crashed := t.TempDir(), t.TempDir()
+			e := openDurableEngine(t, te, dir, true, &durableOptions{ckptMin: -1, prealloc: 4096})
+			want := runOps(t, e, 41, "p/", 200, nil)
+			seg := filepath.Join(dir, segmentName(1))
+			b, err := os.ReadFile(seg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(b)%4096 != 0 || b[len(b)-1] != 0 {
+				t.Fatalf("open segment of %d bytes: want a multiple of 4096 ending in zeros", len(b))
+			}
+			if err := os.WriteFile(filepath.Join(crashed, segmentName(1)), b, 0o640); err != nil {
+				t.Fatal(err)
+			}
+			if err := e.Close(); err != nil {
+				t.Fatal(err)
+			}
+			closed, _ := os.ReadFile(seg)
+			if st, err := recoverDir(osFS{}, dir, false, func([]walOp) error { return nil },
+				func(uint64, []walOp) error { return nil }); err != nil || st.tornAt >= 0 || len(closed) >= len(b) {
+				t.Fatalf("closed segment of %d bytes (open: %d): cut at %d, %v; want it trimmed to its last record",
+					len(closed), len(b), st.tornAt, err)
+			}
+			r, err := CheckDir(crashed)
+			if err != nil || r.TornTail != "" || r.Keys != uint64(len(want)) {
+				t.Fatalf("check of the crashed copy: %+v, %v", r, err)
+			}
+			e = openDurableEngine(t, te, crashed, true, nil)
+			checkState(t, e, "p/", want, "after a crash with a preallocated tail")
+			runOps(t, e, 42, "q/", 20, nil) // the next segment starts after the cut
+			e.Close()
+			e = openDurableEngine(t, te, crashed, true, nil)
+			checkState(t, e, "p/", want, "after a second reopen")
+			e.Close()
+		})
+	}
+}
+
 // durableNext returns the seq the next record of the closed database in dir
 // would get.
 func durableNext(t *testing.T, dir string) uint64 {
