@@ -11,10 +11,11 @@ package storage
 //
 // Sub-benchmarks: nop (an empty cgo call), get (Engine.Get: the coherent
 // read and its result allocation), getappend (the same read into a reused
-// buffer: no allocation), put (Engine.Put, an overwrite: the coherent
-// write), put-raw (the same write as a one-record mantis_db_write: the
-// storage write alone, no cache), and map-get/map-put (a Go map behind a
-// RWMutex, the floor a Go peer meets).
+// buffer: no allocation), put and put-cached (Engine.Put, an overwrite of a
+// key that is not cached, and of one that is: the coherent write), put-raw (the same write as a one-record mantis_db_write: the
+// storage write alone, no cache), dram-miss (one dependent load from
+// 128 MiB) and map-get/map-put (a Go map behind a RWMutex, the floor a Go
+// peer meets).
 
 import (
 	"context"
@@ -26,6 +27,9 @@ import (
 )
 
 const pointKeys = 20_000
+
+// dramSink keeps the dram-miss walk from being optimised away.
+var dramSink uint32
 
 func BenchmarkCPointParts(b *testing.B) {
 	ctx := context.Background()
@@ -72,15 +76,39 @@ func BenchmarkCPointParts(b *testing.B) {
 			i++
 		}
 	})
-	b.Run("put", func(b *testing.B) {
-		i := 0
-		for b.Loop() {
-			if err := e.Put(ctx, keys[idx[i&(len(idx)-1)]], cBenchValue); err != nil {
+	// Puts on engines of their own: "put" writes keys no one read (not
+	// cached: the write policy only removes them), "put-cached" keys all
+	// read once before (cached: each write replaces its entry).
+	for _, cached := range []bool{false, true} {
+		name := "put"
+		if cached {
+			name = "put-cached"
+		}
+		b.Run(name, func(b *testing.B) {
+			pe := NewCStorageEngine(StorageConfig{})
+			if err := pe.Init(""); err != nil {
 				b.Fatal(err)
 			}
-			i++
-		}
-	})
+			defer pe.Close()
+			for _, k := range keys {
+				if err := pe.Put(ctx, k, cBenchValue); err != nil {
+					b.Fatal(err)
+				}
+				if cached {
+					if _, err := pe.Get(ctx, k); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			i := 0
+			for b.Loop() {
+				if err := pe.Put(ctx, keys[idx[i&(len(idx)-1)]], cBenchValue); err != nil {
+					b.Fatal(err)
+				}
+				i++
+			}
+		})
+	}
 	b.Run("put-raw", func(b *testing.B) {
 		bt := getBatch(256)
 		i := 0
@@ -92,6 +120,24 @@ func BenchmarkCPointParts(b *testing.B) {
 			}
 			i++
 		}
+	})
+	b.Run("dram-miss", func(b *testing.B) {
+		// One dependent load from a random place in 128 MiB (beyond the
+		// last-level cache): a random cycle (Sattolo's shuffle) walked
+		// one hop per iteration.
+		next := make([]uint32, 32<<20)
+		for i := range next {
+			next[i] = uint32(i)
+		}
+		for i := len(next) - 1; i > 0; i-- {
+			j := rng.IntN(i)
+			next[i], next[j] = next[j], next[i]
+		}
+		p := uint32(0)
+		for b.Loop() {
+			p = next[p]
+		}
+		dramSink = p
 	})
 	var mu sync.RWMutex
 	m := make(map[string]string, pointKeys)
