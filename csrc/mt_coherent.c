@@ -20,36 +20,46 @@
  * lock held across a storage call and no thread depends on another's
  * progress.
  *
- * Write W of key k (put, delete; a batch does the same per distinct stripe):
+ * Write W of key k (put, delete):
  *  1. mine = (word += 2^24 + 1); alone = no writer was in flight before;
- *  2. invalidate: remove k from the cache (shard lock), noting whether it
- *     was resident;
- *  3. write storage, getting the write's sequence number w;
- *  4. if alone, k was resident (the write policy: see below) and the value
- *     has no TTL, put (k, value, w) guarded by "word == mine", i.e. no
- *     other writer of the stripe began since step 1 and none is in flight;
+ *  2. write storage, getting the write's sequence number w;
+ *  3. if alone, the write policy wants k cached (see below) and the value
+ *     is small and has no TTL, put (k, value, w) guarded by "word == mine",
+ *     i.e. no other writer of the stripe began since step 1 and none is in
+ *     flight: it replaces an older entry in place;
+ *  4. if step 3 did not publish, remove k from the cache (shard lock);
  *  5. word -= 1.
- * Read R of key k: look the cache up; on a miss, stamp = word; read storage
- * (value and its sequence number s); if stamp had no writer in flight, put
- * (k, value, s) guarded by "word == stamp".
+ * Read R of key k: stamp = word; look the cache up; a hit counts only if
+ * stamp had no writer in flight and word still equals stamp after the copy
+ * (a seqlock's read), else R reads storage as on a miss. On a miss, stamp
+ * = word; read storage (value and its sequence number s); if stamp had no
+ * writer in flight, put (k, value, s) guarded by "word == stamp".
+ * A batch (mantis_coherent_write) does step 1 once per distinct stripe and
+ * removes each key before its storage write (with hits validated, removing
+ * before or after the storage write are both correct).
  *
  * The argument. A guarded put checks its word under the shard lock, in the
  * critical section that publishes the entry; a writer's step 1 precedes its
- * step 2, which takes the same shard lock. So for a guarded put P and a
- * writer W of the same stripe, either P's section precedes W's step 2 (W
- * removes what P published), or P sees W's step 1 and publishes nothing.
- * Take a write W that returned, of version w:
- *  - a fill F that publishes after W's step 2 stamped before W's step 1
- *    (else it saw W in flight, or read storage after W's step 3: version
+ * steps 3-4, which take the same shard lock. So for a guarded put P and a
+ * writer W of the same stripe, either P's section precedes W's step 3 or 4
+ * (which replaces or removes what P published), or P sees W's step 1 and
+ * publishes nothing. Take a write W that returned, of version w:
+ *  - a fill F that publishes after W's step 3/4 stamped before W's step 1
+ *    (else it saw W in flight, or read storage after W's step 2: version
  *    >= w) and sees the word moved: it publishes nothing;
- *  - a writer W' that publishes after W's step 2 with w' < w overlapped W:
- *    if W' began first, W's step 1 moved W''s word; if W began first, W' was
- *    not alone. Either way W' publishes nothing.
- * So after W's step 2 every entry of k that appears has a version >= w, and
- * W's step 2 removed the older ones: a get that begins after W returned hits
- * a version >= w or misses and reads storage, which holds w. A storage read
- * that saw w ran after W's step 3, hence after its step 2: the same holds
- * for every get that begins after it.
+ *  - a writer W' that publishes after W's step 3/4 with w' < w overlapped
+ *    W: if W' began first, W's step 1 moved W''s word; if W began first, W'
+ *    was not alone. Either way W' publishes nothing.
+ * So after W's step 3/4 every entry of k that appears has a version >= w,
+ * and W's step 3/4 replaced or removed the older ones: a get that begins
+ * after W returned hits a version >= w or misses and reads storage, which
+ * holds w. Before W's step 3/4 the cache may still hold an older version
+ * while storage holds w; a get that begins after some storage read saw w
+ * (so after W's step 2, hence after its step 1) stamps the word while W is
+ * in flight (busy: no hit counts) or after W's step 5 (its step 3/4 done):
+ * no get returns a version older than a storage read that preceded it. A
+ * hit whose stamp and re-read agree and show no writer read an entry that
+ * no writer of the stripe was replacing: it is the newest version.
  *
  * TTL. mantis_db_get does not say when the version it read expires, so
  * values with a TTL are never cached: their write sets the key's bit in a
@@ -61,10 +71,15 @@
  * slower.
  *
  * The write policy (measured in docs/performance/go-cengine.md): a write
- * inserts its new version only if the key was resident (write-through for
- * cached keys, write-invalidate for the others), so that writing a key no
- * one reads costs the cache one probe instead of an entry, and the policy's
- * admission sees reads, not writes. Batches only invalidate.
+ * inserts its new version only if the key is resident (a lock-free probe
+ * after the storage write; write-through for cached keys, write-invalidate
+ * for the others), so that writing a key no one reads costs the cache one
+ * probe instead of an entry, and the policy's admission sees reads, not
+ * writes. A resident key's write is one locked replacement in place; a
+ * removal before the storage write and an insertion after it (the entry
+ * taken out of the policy and put back) cost a cached key's Put about
+ * twice its storage write (docs/performance/go-cengine.md). Batches only
+ * invalidate.
  *
  * Large values. Values over MT_COH_CACHE_VMAX (4 KiB) are neither filled
  * nor written through: for them a cache hit saves only the storage lookup
@@ -200,6 +215,12 @@ static inline int mt_coh_ttl_test(const struct mt_coh *h, uint64_t hash)
 	return (ck_pr_load_64(&h->words[MT_COH_STRIPES + b / 64]) >> (b % 64)) & 1;
 }
 
+/* Whether the write policy asks whether the key is resident. */
+static inline int mt_coh_policy_needs_resident(void)
+{
+	return ck_pr_load_int(&mt_coh_policy) == MT_COH_POLICY_RESIDENT;
+}
+
 /* Whether a write inserts its new version (step 4). */
 static inline int mt_coh_insert(int alone, int resident)
 {
@@ -216,7 +237,7 @@ int mantis_coherent_get(uint64_t db, uint64_t cache, const void *key, size_t kle
                         size_t cap, size_t *vlen_out, uint64_t *seq_out)
 {
 	struct mt_cache_guard g;
-	uint64_t hash, seq = 0;
+	uint64_t hash, seq = 0, stamp;
 	struct mt_coh h;
 	int rc;
 
@@ -229,10 +250,22 @@ int mantis_coherent_get(uint64_t db, uint64_t cache, const void *key, size_t kle
 	if (rc != MANTIS_OK)
 		return rc;
 	hash = mt_cache_key_hash(key, klen);
+	g.word = mt_coh_word(&h, hash);
+	/* The hit's stamp (seq_cst load), before the lookup. */
+	stamp = ck_pr_load_64(g.word);
 	rc = mt_cache_get_in(h.c, h.r, hash, key, klen, buf, cap, vlen_out, &seq, 1);
+	if (rc == MANTIS_OK && !mt_coh_broken(MT_COH_BREAK_VALIDATE)) {
+		/* Acquire: the copy above before the re-read. A hit counts only
+		 * if no writer of the stripe was in flight at the stamp and none
+		 * began since (a seqlock's read): a writer replaces or removes
+		 * its key's entry after its storage write, so the entry may be
+		 * older than storage while the writer is in flight. */
+		ck_pr_fence_load();
+		if ((stamp & MT_COH_BUSY) != 0 || ck_pr_load_64(g.word) != stamp)
+			rc = MANTIS_NOTFOUND;
+	}
 	if (rc == MANTIS_NOTFOUND) {
-		g.word = mt_coh_word(&h, hash);
-		/* The stamp: loaded before the storage read (seq_cst). */
+		/* The fill's stamp: loaded before the storage read (seq_cst). */
 		g.want = ck_pr_load_64(g.word);
 		rc = mantis_db_get(db, 0, key, klen, buf, cap, vlen_out, &seq);
 		if (rc == MANTIS_OK && *vlen_out <= MT_COH_CACHE_VMAX &&
@@ -250,14 +283,24 @@ int mantis_coherent_get(uint64_t db, uint64_t cache, const void *key, size_t kle
 	return rc;
 }
 
-/* put and delete: steps 1-5 for one key; value NULL for a delete. */
+/* Whether key is in the cache now (a lock-free probe that counts nothing). */
+static inline int mt_coh_resident(const struct mt_coh *h, uint64_t hash, const void *key,
+                                  size_t klen)
+{
+	size_t n;
+
+	return mt_cache_get_in(h->c, h->r, hash, key, klen, NULL, 0, &n, NULL, 0) !=
+	       MANTIS_NOTFOUND;
+}
+
+/* put and delete: steps 1-4 for one key; value NULL for a delete. */
 static int mt_coh_write1(uint64_t db, uint64_t cache, const void *key, size_t klen,
                          const void *value, size_t vlen, uint64_t ttl_ms, int is_delete,
                          uint64_t *seq_out)
 {
 	struct mt_cache_guard g;
 	uint64_t hash, seq = 0;
-	int rc, alone, resident = 1;
+	int rc, alone, admitted = 0;
 	struct mt_coh h;
 
 	rc = mt_coh_enter(cache, &h);
@@ -266,20 +309,29 @@ static int mt_coh_write1(uint64_t db, uint64_t cache, const void *key, size_t kl
 	hash = mt_cache_key_hash(key, klen);
 	g.word = mt_coh_word(&h, hash);
 	g.want = mt_coh_begin((uint64_t *)g.word, &alone);
-	if (!mt_coh_broken(MT_COH_BREAK_INVALIDATE))
-		resident = mt_cache_delete_in(h.c, h.r, hash, key, klen, UINT64_MAX);
 	if (is_delete)
 		rc = mantis_db_delete(db, key, klen, &seq);
 	else
 		rc = mantis_db_put(db, key, klen, value, vlen, ttl_ms, &seq);
-	if (rc == MANTIS_OK && !is_delete) {
-		if (ttl_ms != 0) {
+	if (rc == MANTIS_OK) {
+		if (!is_delete && ttl_ms != 0)
 			mt_coh_ttl_set(&h, hash);
-		} else if (vlen <= MT_COH_CACHE_VMAX && mt_coh_insert(alone, resident)) {
+		/* mt_coh_insert(alone, 1) is whether a resident key would be
+		 * inserted; only then is it worth probing for residency. */
+		if (!is_delete && ttl_ms == 0 && vlen <= MT_COH_CACHE_VMAX &&
+		    mt_coh_insert(alone, 1) &&
+		    (!mt_coh_policy_needs_resident() || mt_coh_resident(&h, hash, key, klen))) {
 			mt_coh_test_delay();
-			(void)mt_cache_put_in(h.c, h.r, hash, key, klen, value, vlen, 0, 0, seq,
-			                      mt_coh_broken(MT_COH_BREAK_ALONE) ? NULL : &g, NULL);
+			if (mt_cache_put_in(h.c, h.r, hash, key, klen, value, vlen, 0, 0, seq,
+			                    mt_coh_broken(MT_COH_BREAK_ALONE) ? NULL : &g,
+			                    &admitted) != MANTIS_OK)
+				admitted = 0;
 		}
+		/* Not replaced: remove the older version (under the shard
+		 * lock, so that a fill publishing concurrently is either seen
+		 * and removed or saw our step 1 and published nothing). */
+		if (!admitted && !mt_coh_broken(MT_COH_BREAK_INVALIDATE))
+			(void)mt_cache_delete_in(h.c, h.r, hash, key, klen, UINT64_MAX);
 	}
 	mt_coh_end((uint64_t *)g.word);
 	mt_handle_leave(h.r);

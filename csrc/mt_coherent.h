@@ -11,8 +11,9 @@
  * notices (never set outside tests). */
 enum {
 	MT_COH_BREAK_GUARD = 1u,      /* fills ignore the stripe word */
-	MT_COH_BREAK_INVALIDATE = 2u, /* writes do not invalidate before storage */
+	MT_COH_BREAK_INVALIDATE = 2u, /* writes leave the older version cached */
 	MT_COH_BREAK_ALONE = 4u,      /* writes insert even when not alone */
+	MT_COH_BREAK_VALIDATE = 8u,   /* cache hits ignore the stripe word */
 };
 
 /* Write policies (step 4 of a write), for the benchmark that chose the

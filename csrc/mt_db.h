@@ -46,7 +46,7 @@ struct mt_db {
 	char pad0[2 * CK_MD_CACHELINE - sizeof(uint64_t)];
 	uint64_t published; /* every seq <= published is decided and visible */
 	uint64_t *ready;    /* MT_DB_RING line-sized slots: s once s is ready */
-	uint32_t sleepers;  /* writers asleep on published (mt_db_wait_pub) */
+	uint32_t sleepers;  /* event count of writers asleep on published */
 	char pad0b[2 * CK_MD_CACHELINE - 2 * sizeof(uint64_t) - sizeof(uint32_t)];
 	/* Read by every prune, written by snapshot opens and closes. */
 	uint64_t nsnaps;    /* registered snapshot slots */

@@ -8,6 +8,16 @@
  * only if the word was 2, so an uncontended lock and unlock are a CAS and a
  * swap with no system call. A woken thread takes the lock as 2 (others may
  * still sleep), so no wake-up is lost.
+ *
+ * Event counts (mt_wait_ec_*): no wake-up is lost because a waiter's CAS
+ * that sets WAITERS precedes its re-check of the condition, and a
+ * notifier's update of the condition precedes its load of the word (both
+ * full barriers, one total order): if the re-check missed the update, the
+ * load sees WAITERS set by that waiter, or a later value, which only a
+ * notifier can have made (it clears WAITERS and wakes all after its CAS).
+ * The sleeper's futex value is the word with WAITERS set, so a notifier
+ * that changed it before the sleeper reached the kernel makes the wait
+ * return at once, and one that changes it later wakes it.
  */
 #include "mt_wait.h"
 
@@ -99,6 +109,39 @@ void mt_wait_version_unlock(uint64_t *ver)
 		;
 	if (o & MT_WAIT_V_WAITERS)
 		mt_wait_wake_all(mt_wait_version_futex(ver));
+}
+
+uint32_t mt_wait_ec_prepare(uint32_t *ec)
+{
+	uint32_t v = ck_pr_load_32(ec);
+
+	/* Full barrier (the CAS): WAITERS is set before the caller re-checks
+	 * its condition. Only notifiers clear it, so the loop ends as soon as
+	 * the bit is seen set. */
+	while (!(v & MT_WAIT_EC_WAITERS) && !ck_pr_cas_32_value(ec, v, v | MT_WAIT_EC_WAITERS, &v))
+		;
+	if (!(v & MT_WAIT_EC_WAITERS))
+		v |= MT_WAIT_EC_WAITERS; /* our CAS succeeded: v was the old value */
+	/* Already set by another waiter: a plain load is not a barrier. */
+	ck_pr_fence_memory();
+	return v;
+}
+
+void mt_wait_ec_sleep(uint32_t *ec, uint32_t val)
+{
+	mt_wait_futex_wait(ec, val);
+}
+
+void mt_wait_ec_notify(uint32_t *ec)
+{
+	uint32_t v = ck_pr_load_32(ec);
+
+	/* The caller's update of the condition was a full barrier: this load
+	 * follows it. A failed CAS means another notifier cleared WAITERS
+	 * and wakes the sleepers itself. */
+	if ((v & MT_WAIT_EC_WAITERS) &&
+	    ck_pr_cas_32(ec, v, (v + MT_WAIT_EC_STEP) & ~MT_WAIT_EC_WAITERS))
+		mt_wait_wake_all(ec);
 }
 
 void mt_wait_backoff(unsigned *n)

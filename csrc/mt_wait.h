@@ -48,6 +48,23 @@ void mt_wait_unlock(uint32_t *l);
 uint64_t mt_wait_unlocked(uint64_t *ver);
 void mt_wait_version_unlock(uint64_t *ver);
 
+/* Event counts: a 32-bit word, bit 0 WAITERS and a counter above, for a
+ * condition that many threads make true in turn (mt_db.c: published moving
+ * past a writer's seq). A waiter calls mt_wait_ec_prepare (sets WAITERS,
+ * full barrier), re-checks its condition, and if it is still false calls
+ * mt_wait_ec_sleep with the value prepare returned. A thread that advances
+ * the condition does so with a full barrier, then calls mt_wait_ec_notify:
+ * a plain load while no one waits; otherwise it clears WAITERS, steps the
+ * counter (so every sleeper's futex value is stale) and wakes them all.
+ * One system call per episode of sleeping, not one per notification: a
+ * bare "sleepers != 0" test would wake on every advance until the woken
+ * threads got a CPU back to say they were awake. */
+#define MT_WAIT_EC_WAITERS 1u
+#define MT_WAIT_EC_STEP    2u
+uint32_t mt_wait_ec_prepare(uint32_t *ec);
+void mt_wait_ec_sleep(uint32_t *ec, uint32_t val);
+void mt_wait_ec_notify(uint32_t *ec);
+
 /* One step of a paced wait: call with *n = 0 first, then again each time
  * the condition is still false. */
 void mt_wait_backoff(unsigned *n);

@@ -453,7 +453,7 @@ func TestMainWritesEverything(t *testing.T) {
 		}
 		for _, k := range []string{"workers", "keys", "ops_per_sec", "p50_ns", "p95_ns", "p99_ns", "p999_ns",
 			"max_ns", "heap_bytes", "rss_bytes", "gc_pause_total_ns", "gc_count", "errors", "check_failures",
-			"hit_ratio"} {
+			"hit_ratio", "gc_cpu_seconds", "gc_cpu_load_seconds"} {
 			if _, ok := o[k].(float64); !ok {
 				t.Fatalf("%s/%s: %q missing or not a number: %v", o["suite"], o["engine"], k, o[k])
 			}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"os"
 	"runtime"
+	"runtime/metrics"
 	"strconv"
 	"strings"
 )
@@ -25,6 +26,21 @@ func readRSS() int64 {
 		return 0
 	}
 	return pages * int64(os.Getpagesize())
+}
+
+// gcCPUMetric is the Go runtime's cumulative GC CPU time.
+const gcCPUMetric = "/cpu/classes/gc/total:cpu-seconds"
+
+// gcCPUSeconds returns the CPU seconds the Go runtime has spent on garbage
+// collection since the process started (0 if the runtime lacks the
+// metric).
+func gcCPUSeconds() float64 {
+	s := []metrics.Sample{{Name: gcCPUMetric}}
+	metrics.Read(s)
+	if s[0].Value.Kind() != metrics.KindFloat64 {
+		return 0
+	}
+	return s[0].Value.Float64()
 }
 
 // Machine describes where a run happened.

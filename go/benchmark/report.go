@@ -132,7 +132,7 @@ func writeTable(w io.Writer, results []*Result) {
 		return
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "suite\tengine\tworkers\tops/s\tp50\tp95\tp99\tp99.9\tmax\thits\theap\tΔRSS\tGCs\tGC pause\tcheck\t")
+	fmt.Fprintln(tw, "suite\tengine\tworkers\tops/s\tp50\tp95\tp99\tp99.9\tmax\thits\theap\tΔRSS\tGCs\tGC pause\tGC CPU\tcheck\t")
 	prev := ""
 	for _, r := range results {
 		if r.Durable {
@@ -143,12 +143,12 @@ func writeTable(w io.Writer, results []*Result) {
 			suite = ""
 		}
 		prev = r.Suite
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t\n",
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t\n",
 			suite, r.Engine, r.Workers, humanCount(r.OpsPerSec),
 			humanNs(float64(r.P50Ns)), humanNs(float64(r.P95Ns)), humanNs(float64(r.P99Ns)),
 			humanNs(float64(r.P999Ns)), humanNs(float64(r.MaxNs)), hitRatio(r),
 			humanBytes(r.HeapBytes), humanBytes(r.RSSDeltaBytes), r.GCCount,
-			humanNs(float64(r.GCPauseNs)), status(r))
+			humanNs(float64(r.GCPauseNs)), humanNs(r.GCCPUSeconds*1e9), status(r))
 	}
 	tw.Flush()
 }
@@ -259,16 +259,17 @@ func writeMarkdown(path string, rep *Report) error {
 			continue
 		}
 		fmt.Fprintf(&b, "### %s: %s\n\n%s\n\n", s.Name, s.Title, s.Description)
-		b.WriteString("| engine | workers | ops/s | p50 | p95 | p99 | p99.9 | max | hits | heap | RSS | ΔRSS | GCs | GC pause | check |\n")
-		b.WriteString("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|\n")
+		b.WriteString("| engine | workers | ops/s | p50 | p95 | p99 | p99.9 | max | hits | heap | RSS | ΔRSS | GCs | GC pause | GC CPU | check |\n")
+		b.WriteString("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|\n")
 		sorted := append([]*Result(nil), rs...)
 		sort.SliceStable(sorted, func(i, j int) bool { return sorted[i].OpsPerSec > sorted[j].OpsPerSec })
 		for _, r := range sorted {
-			fmt.Fprintf(&b, "| %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %d | %s | %s |\n",
+			fmt.Fprintf(&b, "| %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %d | %s | %s | %s |\n",
 				r.Engine, r.Workers, humanCount(r.OpsPerSec), humanNs(float64(r.P50Ns)),
 				humanNs(float64(r.P95Ns)), humanNs(float64(r.P99Ns)), humanNs(float64(r.P999Ns)),
 				humanNs(float64(r.MaxNs)), hitRatios(r), humanBytes(r.HeapBytes), humanBytes(r.RSSBytes),
-				humanBytes(r.RSSDeltaBytes), r.GCCount, humanNs(float64(r.GCPauseNs)), status(r))
+				humanBytes(r.RSSDeltaBytes), r.GCCount, humanNs(float64(r.GCPauseNs)),
+				humanNs(r.GCCPUSeconds*1e9), status(r))
 		}
 		b.WriteString("\n")
 	}

@@ -61,6 +61,16 @@ type Result struct {
 	RSSDeltaBytes int64  `json:"rss_delta_bytes"`
 	GCPauseNs     uint64 `json:"gc_pause_total_ns"`
 	GCCount       uint32 `json:"gc_count"`
+	// GCCPUSeconds is the CPU time the Go runtime spent collecting
+	// garbage during the timed phase (runtime/metrics
+	// /cpu/classes/gc/total:cpu-seconds: the mark workers, assists and
+	// pauses, all threads): unlike pauses, it counts the concurrent work
+	// a large heap costs; an estimate (the runtime calls it an
+	// overestimate), comparable across the engines of one run, that counts
+	// the cycles ended by the phase's end. GCCPULoadSeconds is the same
+	// over the preload.
+	GCCPUSeconds     float64 `json:"gc_cpu_seconds"`
+	GCCPULoadSeconds float64 `json:"gc_cpu_load_seconds"`
 
 	// Durable marks the durable suites' results. NotDurable, when not
 	// empty, says why the figures are not those of a durable store (a
@@ -242,9 +252,11 @@ func runOne(cfg Config, s *Suite, reg Registration, onStart progressFunc) *Resul
 	if s.Ordered && r.ordered == nil {
 		r.fail(false, errors.New("the suite needs ordered scans and the store has none"))
 	}
+	gcLoad := gcCPUSeconds()
 	if s.Preload && !r.stop.Load() {
 		r.preload(cfg)
 	}
+	res.GCCPULoadSeconds = gcCPUSeconds() - gcLoad
 	// A durable suite reads a database that was closed and reopened: the
 	// timed phase runs only if the reopen kept the preloaded data.
 	if s.Durable && s.Preload && !r.stop.Load() && !r.reopen(cfg, dir, open, res, s.ExactReopen) {
@@ -254,6 +266,7 @@ func runOne(cfg Config, s *Suite, reg Registration, onStart progressFunc) *Resul
 	runtime.GC()
 	runtime.ReadMemStats(&ms)
 	gcBefore, pauseBefore := ms.NumGC, ms.PauseTotalNs
+	gcCPUBefore := gcCPUSeconds()
 	d := cfg.Duration
 	if !cfg.DurationSet {
 		d = max(d, s.MinDuration)
@@ -289,6 +302,7 @@ func runOne(cfg Config, s *Suite, reg Registration, onStart progressFunc) *Resul
 	runtime.ReadMemStats(&ms)
 	res.GCCount = ms.NumGC - gcBefore
 	res.GCPauseNs = ms.PauseTotalNs - pauseBefore
+	res.GCCPUSeconds = gcCPUSeconds() - gcCPUBefore
 	runtime.GC()
 	runtime.ReadMemStats(&ms)
 	res.HeapTotalBytes = ms.HeapAlloc

@@ -267,6 +267,15 @@ static void *coh_reader(void *arg)
 		k = (unsigned)(x % COH_KEYS);
 		snprintf(key, sizeof(key), "k%u", k);
 		floor = __atomic_load_n(&run->done[k], __ATOMIC_SEQ_CST);
+		/* Every other read first reads storage directly: a coherent get
+		 * that follows must not return an older version than it saw,
+		 * even while the writer of that version is still in flight. */
+		if (i % 2 == 0 &&
+		    mantis_db_get(run->db, 0, key, strlen(key), buf, sizeof(buf), &n, &seq) ==
+		            MANTIS_OK &&
+		    seq > floor)
+			floor = seq;
+		seq = 0;
 		rc = mantis_coherent_get(run->db, run->cache, key, strlen(key), buf, sizeof(buf),
 		                         &n, &seq);
 		cr_assert(rc == MANTIS_OK || rc == MANTIS_NOTFOUND);
@@ -353,6 +362,14 @@ Test(coherent, stress_notices_a_missing_invalidation)
 Test(coherent, stress_notices_an_overlapping_writer_insert)
 {
 	coh_broken(MT_COH_BREAK_ALONE, MT_COH_POLICY_ALWAYS);
+}
+
+/* A write replaces its key's cached entry after its storage write: a hit
+ * that does not check the stripe returns the older version to a reader
+ * that already saw the newer one in storage. */
+Test(coherent, stress_notices_an_unvalidated_hit)
+{
+	coh_broken(MT_COH_BREAK_VALIDATE, MT_COH_POLICY_ALWAYS);
 }
 
 /* ------------------------------------------------------------------ multiget */
