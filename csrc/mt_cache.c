@@ -42,11 +42,13 @@
  * reason; mantis_cache_close's destroy waits for a grace period instead.
  *
  * Invariants (shard lock held):
- *  (T1) every resident entry is in exactly one table slot of the current
- *       table (e->slot), and in the policy; its cost is in the policy's sums;
- *  (T2) live (the policy's entry count) + tombs = occupied slots, and
- *       live + tombs <= 3/4 of the slots after any put's rebuild check, so
- *       probes always meet an empty slot and stop;
+ *  (T1) every resident entry is in the policy, its cost in the policy's
+ *       sums, and in one slot (e->slot) of the current table or, while a
+ *       rebuild migrates, of the previous one (M1, M2 at
+ *       mt_cache_in_table);
+ *  (T2) the current table's occupied slots <= live (the policy's entry
+ *       count) + tombs <= 3/4 of its slots after any put's rebuild check,
+ *       so probes always meet an empty slot and stop;
  *  (T3) the resident cost of a shard never exceeds its capacity, so the
  *       cache's resident cost never exceeds its capacity: the slack is 0
  *       cost units (memory of retired entries awaiting their grace period
@@ -60,9 +62,24 @@
  * loads on x86-64 are ordered, and ck_pr_fence_load documents the pairing),
  * or a tombstone/empty word. A reader may find an entry that a concurrent
  * writer is replacing or removing: the get linearises before that write.
- * Table rebuilds build a complete new table, publish it with one pointer
- * store and retire the old one, which stays valid (and unchanged) for
- * readers that loaded it. clear zeroes slots in place with atomic stores.
+ * Table rebuilds are incremental (the argument is above mt_cache_in_table):
+ * a new table, allocated before the lock, is published with one pointer
+ * store and linked to the old one, whose entries each write of the shard
+ * copies a bounded step at a time; readers probe both until the copy ends.
+ * clear swaps in empty tables allocated beforehand.
+ *
+ * Bounded critical sections (issue 11: the progress rule). No shard lock is
+ * held across work that grows with the shard's size or with other threads'
+ * work: a rebuild migrates MT_CACHE_MIGRATE_STEP slots per write, the
+ * ghost grows by MT_CPOL_GHOST_STEP buckets per insert, the wheel fires at
+ * most MT_CACHE_EXPIRE_BUDGET timers per put or get, clear swaps pointers
+ * and detaches queues, and allocation, copies of large values, epoch polls
+ * and frees happen outside the lock. What remains proportional is the
+ * caller's own request: make_room evicts as many entries as the new
+ * entry's cost displaces (a put of default cost evicts at most
+ * cost / MANTIS_CACHE_ENTRY_OVERHEAD entries, each examined a bounded
+ * number of times: see mt_cpol_evict), and mantis_cache_expire, an
+ * explicit full sweep, fires every due timer.
  *
  * Sections are opened without a ck_epoch_section_t: they never overlap
  * within a thread except by nesting, which the record's active count
@@ -102,6 +119,7 @@
 #include <pthread.h>
 #include <linux/futex.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -113,14 +131,18 @@
 #define MT_CACHE_TICK_SHIFT    20  /* timer wheel tick: 2^20 ns */
 #define MT_CACHE_TABLE_MIN     16u
 #define MT_CACHE_EXPIRE_BUDGET 64u /* timers one put or get may fire (see mt_cache_advance) */
+#define MT_CACHE_MIGRATE_STEP  64u /* old slots one write migrates (see mt_cache_migrate) */
+#define MT_CACHE_SHRINK_MAX    8u  /* a rebuild shrinks a table by at most this factor */
+#define MT_CACHE_TABLE_TRIES   3   /* put's relocks for a table allocated outside the lock */
 
 #define MT_CACHE_EMPTY    0ull
 #define MT_CACHE_TOMB     1ull
 #define MT_CACHE_PTR_MASK ((1ull << 48) - 1)
 
 struct mt_cache_table {
-	ck_epoch_entry_t epoch; /* for retirement */
-	uint64_t mask;          /* slots - 1 */
+	ck_epoch_entry_t epoch;      /* for retirement */
+	struct mt_cache_table *prev; /* the table migrating into this one, or NULL (atomic) */
+	uint64_t mask;               /* slots - 1 */
 	uint64_t slots[];
 };
 
@@ -130,8 +152,10 @@ struct mt_cache_table {
 struct mt_cache_shard {
 	uint32_t lock;                /* mt_cache_lock: 0 free, 1 held, 2 contended */
 	struct mt_cache_table *table; /* published with ck_pr_store_ptr */
-	uint64_t tombs;               /* tombstone slots (lock) */
+	uint64_t tombs;               /* tombstone slots of table (lock; atomic stores) */
+	uint64_t moved;               /* next slot of table->prev to migrate (lock) */
 	uint64_t probes;              /* slots examined by writers' lookups (lock) */
+	uint64_t rebuilds, forced;    /* migrations begun; finished at once (atomic; tests) */
 	struct mt_cpol pol;           /* live slots = mt_cpol_entries(&pol) */
 	/* Rare counters: written under the lock with atomic stores. */
 	uint64_t expirations, rejections;
@@ -543,42 +567,198 @@ static void mt_cache_retire_flush(ck_epoch_record_t *r, struct mt_cache_retired 
 	rt->head = NULL;
 }
 
-/* Rebuilds the shard's table at half load or less (dropping tombstones),
- * before an insert that would pass 3/4. Returns 1 if it rebuilt, 0 if there
- * was room, or MANTIS_ENOMEM, leaving everything as it was, if the new
- * table cannot be allocated. */
-static int mt_cache_table_reserve(struct mt_cache_shard *sh, struct mt_cache_retired *rt)
+/* Table rebuilds are incremental (issue 11: no shard lock held across work
+ * that grows with the shard). A rebuild links the current table as the new
+ * one's prev, publishes the new one, and from then on every write of the
+ * shard migrates MT_CACHE_MIGRATE_STEP slots of prev (in index order,
+ * sh->moved is the cursor) before its own work; when the cursor passes the
+ * end, prev is unlinked and retired. The new table is allocated before the
+ * lock is taken (a put predicts the rebuild from atomic counters, and if
+ * the prediction missed it relocks with a table it allocated unlocked), so
+ * a lock holder neither allocates nor copies more than a step.
+ *
+ * Migration copies: an entry's word is stored into the new table and left
+ * in prev, so prev only ever changes by what the entry's own writes do
+ * (the mirror invariant M below); a table a reader loaded as current and
+ * that became a prev meanwhile thus keeps every key's state as of some
+ * moment of that reader's section, as before for a table replaced
+ * wholesale. While prev is linked (lock held):
+ *  (M1) every resident entry e is in exactly one of: the table at e->slot
+ *       (then table->slots[e->slot] names e), or prev at e->slot with
+ *       e->slot >= moved (not yet migrated);
+ *  (M2) a live word of prev below moved names an entry resident in the
+ *       table, or one replaced or removed since whose slot in prev was
+ *       updated with it (replaced: the new word; removed: a tombstone): a
+ *       write of a migrated entry writes both tables, the table first.
+ * Readers load table, then table->prev, probe the table, then prev: an
+ * entry not yet copied when the table was probed is still in prev, in the
+ * same or a later state (M2), so a resident key is never missed; a table
+ * whose prev was NULL when loaded holds every entry (the store that unlinks
+ * prev is a release after the last copy).
+ *
+ * Bound: a rebuild sizes the new table n >= 2 (live + 1) and
+ * n >= prev slots / MT_CACHE_SHRINK_MAX. Only an insert of a new key into
+ * an empty slot raises live + tombs (evictions and deletes turn live slots
+ * into tombstones or shrink live), and every put migrates a step first, so
+ * before the next rebuild is due (3/4 of n) at least n/4 puts migrate
+ * 64 n/4 = 16 n >= 2 * 8 n >= 2 * prev slots: the migration always ends
+ * first. Should it not (a bug), the rebuild finishes it at once and counts
+ * it in sh->forced, which the tests require to stay 0. */
+
+static inline int mt_cache_in_table(const struct mt_cache_table *t, const struct mt_cache_entry *e)
 {
-	struct mt_cache_table *old = sh->table, *t;
-	uint64_t n = MT_CACHE_TABLE_MIN;
+	return e->slot <= t->mask && t->slots[e->slot] == mt_cache_slot_word(e);
+}
 
-	uint64_t live = mt_cpol_entries(&sh->pol);
+/* Writer: the slot of t holding exactly word, or UINT64_MAX. */
+static uint64_t mt_cache_table_slot_of(const struct mt_cache_table *t, uint64_t hash, uint64_t word)
+{
+	for (uint64_t i = hash & t->mask;; i = (i + 1) & t->mask) {
+		uint64_t w = t->slots[i];
 
-	if ((live + sh->tombs + 1) * 4 <= (old->mask + 1) * 3)
-		return 0;
-	while (n < 2 * (live + 1))
-		n *= 2;
-	t = mt_cache_table_new(n);
-	if (t == NULL)
-		return MANTIS_ENOMEM;
-	for (uint64_t i = 0; i <= old->mask; i++) {
-		uint64_t w = old->slots[i];
+		if (w == word)
+			return i;
+		if (w == MT_CACHE_EMPTY)
+			return UINT64_MAX;
+	}
+}
+
+/* Writer lookup in the shard: the entry for key (in the table or prev), or
+ * NULL; *at is the insert slot of the current table (see
+ * mt_cache_table_find), meaningful only for a NULL result. */
+static struct mt_cache_entry *mt_cache_find(struct mt_cache_shard *sh, uint64_t hash,
+                                            const void *key, size_t klen, uint64_t *at)
+{
+	struct mt_cache_table *t = sh->table;
+	struct mt_cache_entry *e = mt_cache_table_find(t, hash, key, klen, at, &sh->probes);
+	uint64_t pat;
+
+	if (e != NULL || t->prev == NULL)
+		return e;
+	return mt_cache_table_find(t->prev, hash, key, klen, &pat, &sh->probes);
+}
+
+static inline void mt_cache_set_tombs(struct mt_cache_shard *sh, uint64_t tombs)
+{
+	ck_pr_store_64(&sh->tombs, tombs); /* read unlocked by mt_cache_table_due */
+}
+
+/* Stores word w (an entry already published once, or a tombstone) over
+ * resident e's slot(s): the table's, then, if e was migrated, prev's (M2). */
+static void mt_cache_slot_rewrite(struct mt_cache_shard *sh, const struct mt_cache_entry *e,
+                                  uint64_t w)
+{
+	struct mt_cache_table *t = sh->table, *p = t->prev;
+	uint64_t old = mt_cache_slot_word(e);
+
+	if (!mt_cache_in_table(t, e)) {
+		assert(p != NULL && e->slot >= sh->moved && p->slots[e->slot] == old);
+		ck_pr_store_64(&p->slots[e->slot], w);
+		return;
+	}
+	ck_pr_store_64(&t->slots[e->slot], w);
+	if (p != NULL) {
+		uint64_t j = mt_cache_table_slot_of(p, e->hash, old);
+
+		if (j != UINT64_MAX)
+			ck_pr_store_64(&p->slots[j], w);
+	}
+}
+
+/* Migrates up to `budget` slots of the shard's prev table (lock held), and
+ * retires prev once every slot has been copied. */
+static void mt_cache_migrate(struct mt_cache_shard *sh, struct mt_cache_retired *rt,
+                             uint64_t budget)
+{
+	struct mt_cache_table *t = sh->table, *p = t->prev;
+
+	if (p == NULL)
+		return;
+	for (; budget > 0 && sh->moved <= p->mask; budget--, sh->moved++) {
+		uint64_t w = p->slots[sh->moved], j;
 		struct mt_cache_entry *e;
-		uint64_t j;
 
 		if (w == MT_CACHE_EMPTY || w == MT_CACHE_TOMB)
 			continue;
 		e = (struct mt_cache_entry *)(uintptr_t)(w & MT_CACHE_PTR_MASK);
-		for (j = e->hash & t->mask; t->slots[j] != MT_CACHE_EMPTY; j = (j + 1) & t->mask)
+		for (j = e->hash & t->mask; t->slots[j] > MT_CACHE_TOMB; j = (j + 1) & t->mask)
 			;
-		t->slots[j] = w;
+		if (t->slots[j] == MT_CACHE_TOMB)
+			mt_cache_set_tombs(sh, sh->tombs - 1);
 		e->slot = j; /* writers' field: readers never look at it */
+		/* Release: the entry's bytes (published once already, under
+		 * this lock) before the word in the new table. */
+		ck_pr_fence_store();
+		ck_pr_store_64(&t->slots[j], w);
 	}
-	/* Release: the whole new table before the pointer to it. */
+	if (sh->moved > p->mask) {
+		/* Release: every copy before the store that lets readers skip
+		 * prev (they load table->prev before probing the table). */
+		ck_pr_fence_store();
+		ck_pr_store_ptr(&t->prev, NULL);
+		mt_cache_retire(rt, &p->epoch, mt_cache_table_free_cb);
+	}
+}
+
+/* The size of a rebuilt table: at most half full, and a shrink of at most
+ * MT_CACHE_SHRINK_MAX (the migration bound above). */
+static uint64_t mt_cache_table_want(uint64_t live, uint64_t slots)
+{
+	uint64_t n = MT_CACHE_TABLE_MIN;
+
+	while (n < 2 * (live + 1) || n < slots / MT_CACHE_SHRINK_MAX)
+		n *= 2;
+	return n;
+}
+
+/* Unlocked prediction for a put: the size of the table its insert would
+ * need (0: none). Reads only atomic fields. */
+static uint64_t mt_cache_table_due(struct mt_cache_shard *sh)
+{
+	const struct mt_cache_table *t = ck_pr_load_ptr(&sh->table);
+	uint64_t live = ck_pr_load_64(&sh->pol.s_n) + ck_pr_load_64(&sh->pol.m_n);
+	uint64_t tombs = ck_pr_load_64(&sh->tombs);
+
+	if ((live + tombs + 1) * 4 <= (t->mask + 1) * 3)
+		return 0;
+	return mt_cache_table_want(live + 1, t->mask + 1);
+}
+
+#define MT_CACHE_TABLE_NEEDED 2 /* mt_cache_table_reserve: allocate *want slots, relock */
+
+/* Makes room for one more key in the shard's table (lock held; the caller
+ * migrated its step before its lookup): starts a rebuild before an insert would pass 3/4, with
+ * *spare (a zeroed table allocated outside the lock, taken on use) if it has a fitting size.
+ * Returns 1 if it started a rebuild, 0 if there was room, or MT_CACHE_TABLE_NEEDED with *want the
+ * size to allocate (nothing changed). */
+static int mt_cache_table_reserve(struct mt_cache_shard *sh, struct mt_cache_retired *rt,
+                                  struct mt_cache_table **spare, uint64_t *want)
+{
+	struct mt_cache_table *old = sh->table, *t;
+	uint64_t live = mt_cpol_entries(&sh->pol), n;
+
+	if ((live + sh->tombs + 1) * 4 <= (old->mask + 1) * 3)
+		return 0;
+	n = mt_cache_table_want(live, old->mask + 1);
+	t = *spare;
+	if (t == NULL || t->mask + 1 < n || t->mask + 1 > 4 * n) {
+		*want = n;
+		return MT_CACHE_TABLE_NEEDED;
+	}
+	if (old->prev != NULL) {
+		/* Unreachable by the bound above; finish rather than chain. */
+		mt_cache_migrate(sh, rt, UINT64_MAX);
+		ck_pr_store_64(&sh->forced, sh->forced + 1);
+	}
+	*spare = NULL;
+	t->prev = old; /* not yet published: a plain store */
+	sh->moved = 0;
+	/* Release: the new table (zeroed, prev set) before the pointer. */
 	ck_pr_fence_store();
 	ck_pr_store_ptr(&sh->table, t);
-	sh->tombs = 0;
-	mt_cache_retire(rt, &old->epoch, mt_cache_table_free_cb);
+	mt_cache_set_tombs(sh, 0);
+	ck_pr_store_64(&sh->rebuilds, sh->rebuilds + 1);
+	mt_cache_migrate(sh, rt, MT_CACHE_MIGRATE_STEP);
 	return 1;
 }
 
@@ -605,9 +785,9 @@ static void mt_cache_sync_counts(struct mt_cache_shard *sh)
 static void mt_cache_drop(struct mt_cache_shard *sh, struct mt_cache_retired *rt,
                           struct mt_cache_entry *e)
 {
-	assert(sh->table->slots[e->slot] == mt_cache_slot_word(e));
-	ck_pr_store_64(&sh->table->slots[e->slot], MT_CACHE_TOMB);
-	sh->tombs++;
+	if (mt_cache_in_table(sh->table, e))
+		mt_cache_set_tombs(sh, sh->tombs + 1);
+	mt_cache_slot_rewrite(sh, e, MT_CACHE_TOMB);
 	mt_cache_retire(rt, &e->epoch, mt_cache_entry_free_cb);
 }
 
@@ -708,6 +888,7 @@ static void mt_cache_free(struct mt_cache *c)
 		while ((e = mt_cpol_pop(&sh->pol)) != NULL)
 			mt_free(e);
 		mt_cpol_destroy(&sh->pol);
+		mt_free(sh->table->prev);
 		mt_free(sh->table);
 	}
 	mt_free(c->shards);
@@ -797,7 +978,7 @@ static void mt_cache_reap(struct mt_cache_shard *sh, ck_epoch_record_t *r, struc
 	if (!mt_cache_trylock(&sh->lock))
 		return;
 	/* Still resident (not replaced or removed meanwhile)? */
-	if (mt_cache_table_find(sh->table, e->hash, e->data, e->klen, &at, &sh->probes) == e) {
+	if (mt_cache_find(sh, e->hash, e->data, e->klen, &at) == e) {
 		mt_cache_remove(sh, &rt, e);
 		mt_cache_bump(&sh->expirations, 1);
 		mt_cache_advance(sh, &rt, now_ns, MT_CACHE_EXPIRE_BUDGET);
@@ -828,7 +1009,16 @@ int mt_cache_get_in(struct mt_cache *c, ck_epoch_record_t *r, uint64_t hash, con
 {
 	struct mt_cache_shard *sh = mt_cache_shard_of(c, hash);
 	struct mt_cache_table *t = ck_pr_load_ptr(&sh->table);
-	struct mt_cache_entry *e = mt_cache_table_get(t, hash, key, klen);
+	struct mt_cache_table *p = ck_pr_load_ptr(&t->prev);
+	struct mt_cache_entry *e;
+
+	/* Acquire: prev is loaded before the table is probed (see the
+	 * migration argument above mt_cache_in_table): NULL means every
+	 * entry was copied before that load. */
+	ck_pr_fence_load();
+	e = mt_cache_table_get(t, hash, key, klen);
+	if (e == NULL && p != NULL)
+		e = mt_cache_table_get(p, hash, key, klen);
 
 	if (e != NULL && e->expire_ns != 0) {
 		uint64_t now = mt_cache_now_ns();
@@ -909,7 +1099,7 @@ static void mt_cache_decline(struct mt_cache_shard *sh, ck_epoch_record_t *r, ui
 	uint64_t at;
 
 	mt_cache_lock(&sh->lock);
-	old = mt_cache_table_find(sh->table, hash, key, klen, &at, &sh->probes);
+	old = mt_cache_find(sh, hash, key, klen, &at);
 	if (old != NULL && old->version <= version)
 		mt_cache_remove(sh, &rt, old);
 	mt_cache_bump(&sh->rejections, 1);
@@ -950,10 +1140,13 @@ int mt_cache_put_in(struct mt_cache *c, ck_epoch_record_t *r, uint64_t hash, con
                     uint64_t version, const struct mt_cache_guard *guard, int *admitted_out)
 {
 	struct mt_cache_retired rt = {NULL};
-	uint64_t now_ns = 0, at;
+	struct mt_cache_table *spare = NULL, *unused = NULL;
+	uint64_t *ghost = NULL, *garbage = NULL;
+	uint64_t now_ns = 0, at, want;
+	uint32_t ghost_buckets;
 	struct mt_cache_shard *sh;
 	struct mt_cache_entry *e, *old;
-	int ttl_active, fill_late, rc;
+	int ttl_active, fill_late, rc, tries = 0;
 
 	if (cost == 0)
 		cost = (uint64_t)klen + vlen + MANTIS_CACHE_ENTRY_OVERHEAD;
@@ -990,13 +1183,28 @@ int mt_cache_put_in(struct mt_cache *c, ck_epoch_record_t *r, uint64_t hash, con
 	 * the lock, so that their stores to fresh lines drain while the table
 	 * and the ghost are probed instead of stalling the lock's atomic
 	 * (which waits for the store buffer); big ones before it, so that the
-	 * lock is never held over a long copy. */
+	 * lock is never held over a long copy. A table rebuild that this
+	 * insert would start gets its table here too (see
+	 * mt_cache_table_reserve). */
 	e = mt_malloc(sizeof(*e) + klen + vlen);
 	if (e == NULL)
 		return MANTIS_ENOMEM;
+	want = mt_cache_table_due(sh);
+	if (want != 0) {
+		spare = mt_cache_table_new(want);
+		if (spare == NULL) {
+			mt_free(e);
+			return MANTIS_ENOMEM;
+		}
+	}
+	/* The ghost's growth, likewise (advisory: NULL just defers it). */
+	ghost_buckets = mt_cpol_ghost_due(&sh->pol);
+	if (ghost_buckets != 0)
+		ghost = mt_cpol_ghost_alloc_buckets(ghost_buckets);
 	fill_late = klen + vlen <= 512;
 	if (!fill_late)
 		mt_cache_entry_fill(e, hash, key, klen, value, vlen, cost, ttl_ms, version, now_ns);
+relock:
 	mt_cache_lock(&sh->lock);
 	if (guard != NULL && ck_pr_load_64(guard->word) != guard->want) {
 		/* The guard's word moved: a writer of this key's stripe began
@@ -1006,7 +1214,10 @@ int mt_cache_put_in(struct mt_cache *c, ck_epoch_record_t *r, uint64_t hash, con
 		 * here, or our publication precedes its invalidation. */
 		mt_cache_bump(&sh->rejections, 1);
 		mt_cache_unlock(&sh->lock);
+		mt_cache_retire_flush(r, &rt);
 		mt_free(e);
+		mt_free(spare);
+		mt_free(ghost);
 		if (admitted_out != NULL)
 			*admitted_out = 0;
 		return MANTIS_OK;
@@ -1016,18 +1227,21 @@ int mt_cache_put_in(struct mt_cache *c, ck_epoch_record_t *r, uint64_t hash, con
 	mt_cpol_prefetch(&sh->pol, hash);
 	if (ttl_active && sh->wheel.count > 0)
 		mt_cache_advance(sh, &rt, now_ns, MT_CACHE_EXPIRE_BUDGET);
-	old = mt_cache_table_find(sh->table, hash, key, klen, &at, &sh->probes);
+	mt_cache_migrate(sh, &rt, MT_CACHE_MIGRATE_STEP);
+	old = mt_cache_find(sh, hash, key, klen, &at);
 	if (old != NULL && mt_cache_expired(old, now_ns)) {
 		/* Logically absent: reclaim it, then insert as a new key. */
 		mt_cache_remove(sh, &rt, old);
 		mt_cache_bump(&sh->expirations, 1);
-		old = mt_cache_table_find(sh->table, hash, key, klen, &at, &sh->probes);
+		old = mt_cache_find(sh, hash, key, klen, &at);
 	}
 	if (old != NULL && old->version > version) {
 		mt_cache_bump(&sh->rejections, 1);
 		mt_cache_unlock(&sh->lock);
 		mt_cache_retire_flush(r, &rt);
 		mt_free(e);
+		mt_free(spare);
+		mt_free(ghost);
 		if (admitted_out != NULL)
 			*admitted_out = 0;
 		return MANTIS_OK;
@@ -1038,20 +1252,44 @@ int mt_cache_put_in(struct mt_cache *c, ck_epoch_record_t *r, uint64_t hash, con
 	 * room after linking, and could evict itself). The table is reserved
 	 * first, so that an allocation failure changes nothing. */
 	if (old == NULL || cost > old->cost) {
-		rc = mt_cache_table_reserve(sh, &rt);
-		if (rc < 0) {
-			mt_cache_unlock(&sh->lock);
-			mt_cache_retire_flush(r, &rt);
-			mt_free(e);
-			return rc;
+		rc = mt_cache_table_reserve(sh, &rt, &spare, &want);
+		if (rc == MT_CACHE_TABLE_NEEDED) {
+			/* The prediction missed (the shard changed since): allocate
+			 * unlocked and start over, with room to spare after the
+			 * first miss so that another change cannot void it too;
+			 * the last try allocates under the lock rather than loop
+			 * (the unused table is freed after the unlock). */
+			int last = ++tries >= MT_CACHE_TABLE_TRIES;
+
+			if (!last) {
+				mt_cache_unlock(&sh->lock);
+				mt_cache_retire_flush(r, &rt);
+				mt_free(spare);
+			} else {
+				unused = spare;
+			}
+			spare = mt_cache_table_new(tries > 1 ? 2 * want : want);
+			if (spare == NULL) {
+				if (last)
+					mt_cache_unlock(&sh->lock);
+				mt_cache_retire_flush(r, &rt);
+				mt_free(unused);
+				mt_free(ghost);
+				mt_free(e);
+				return MANTIS_ENOMEM;
+			}
+			if (!last)
+				goto relock;
+			rc = mt_cache_table_reserve(sh, &rt, &spare, &want);
+			assert(rc != MT_CACHE_TABLE_NEEDED);
 		}
-		if (rc == 1) /* the rebuild moved everything: find the slot again */
-			old = mt_cache_table_find(sh->table, hash, key, klen, &at, &sh->probes);
+		if (rc == 1) /* a rebuild began: the insert slot moved */
+			old = mt_cache_find(sh, hash, key, klen, &at);
 	}
 	if (old != NULL && cost > old->cost && mt_cache_make_room(sh, &rt, cost - old->cost, old)) {
 		/* The room needed took the old version itself: insert anew (its
 		 * tombstone is on the key's path, so no slot is added). */
-		old = mt_cache_table_find(sh->table, hash, key, klen, &at, &sh->probes);
+		old = mt_cache_find(sh, hash, key, klen, &at);
 		assert(old == NULL);
 	}
 	if (old != NULL) {
@@ -1061,17 +1299,24 @@ int mt_cache_put_in(struct mt_cache *c, ck_epoch_record_t *r, uint64_t hash, con
 		mt_cpol_replace(&sh->pol, old, e);
 		if (e->expire_ns != 0)
 			mt_tw_add(&sh->wheel, &e->timer, mt_cache_tick(e->expire_ns));
-		mt_cache_slot_publish(sh->table, at, e);
+		e->slot = old->slot;
+		/* Release: the entry's bytes before the word(s) naming it. */
+		ck_pr_fence_store();
+		mt_cache_slot_rewrite(sh, old, mt_cache_slot_word(e));
 		mt_cache_retire(&rt, &old->epoch, mt_cache_entry_free_cb);
 	} else {
-		int q = mt_cpol_classify(&sh->pol, hash);
+		int q;
 
+		if (ghost != NULL && mt_cpol_ghost_offer(&sh->pol, ghost, ghost_buckets))
+			ghost = NULL;
+		q = mt_cpol_classify(&sh->pol, hash);
 		(void)mt_cache_make_room(sh, &rt, cost, NULL);
 		mt_cpol_insert(&sh->pol, e, q);
+		garbage = mt_cpol_garbage(&sh->pol);
 		if (e->expire_ns != 0)
 			mt_tw_add(&sh->wheel, &e->timer, mt_cache_tick(e->expire_ns));
 		if (sh->table->slots[at] == MT_CACHE_TOMB)
-			sh->tombs--;
+			mt_cache_set_tombs(sh, sh->tombs - 1);
 		mt_cache_slot_publish(sh->table, at, e);
 	}
 	if (e->expire_ns != 0)
@@ -1079,6 +1324,10 @@ int mt_cache_put_in(struct mt_cache *c, ck_epoch_record_t *r, uint64_t hash, con
 	mt_cache_sync_counts(sh);
 	mt_cache_unlock(&sh->lock);
 	mt_cache_retire_flush(r, &rt);
+	mt_free(spare); /* a prediction that the insert did not need */
+	mt_free(unused);
+	mt_free(ghost);
+	mt_free(garbage);
 	if (ttl_active && c->nshards > 1)
 		mt_cache_sweep_one(c, r, now_ns);
 	if (admitted_out != NULL)
@@ -1122,7 +1371,8 @@ int mt_cache_delete_in(struct mt_cache *c, ck_epoch_record_t *r, uint64_t hash, 
 	int removed = 0;
 
 	mt_cache_lock(&sh->lock);
-	e = mt_cache_table_find(sh->table, hash, key, klen, &at, &sh->probes);
+	mt_cache_migrate(sh, &rt, MT_CACHE_MIGRATE_STEP);
+	e = mt_cache_find(sh, hash, key, klen, &at);
 	if (e != NULL && e->version <= version) {
 		removed = 1;
 		mt_cache_remove(sh, &rt, e);
@@ -1150,35 +1400,70 @@ int mantis_cache_delete(uint64_t cache, const void *key, size_t klen, uint64_t v
 	return MANTIS_OK;
 }
 
+/* Clear holds each shard's lock for O(1) work: it swaps in an empty table
+ * and ghost allocated beforehand, and detaches the queues; the entries and
+ * the old tables are retired after the unlock. Readers that loaded the old
+ * table may still find its entries: they linearise before the clear. All
+ * allocations come first, so ENOMEM leaves the cache as it was. */
 int mantis_cache_clear(uint64_t cache)
 {
 	ck_epoch_record_t *r;
 	struct mt_cache *c;
+	struct mt_cache_table *fresh[MT_CACHE_SHARDS_MAX] = {NULL};
+	uint64_t *ghosts[MT_CACHE_SHARDS_MAX] = {NULL};
 	int rc;
 
 	rc = mt_handle_enter(cache, MT_HANDLE_CACHE, &r, (void **)&c);
 	if (rc != MANTIS_OK)
 		return rc;
 	for (uint32_t i = 0; i < c->nshards; i++) {
+		fresh[i] = mt_cache_table_new(MT_CACHE_TABLE_MIN);
+		ghosts[i] = mt_cpol_ghost_new();
+		if (fresh[i] == NULL || ghosts[i] == NULL) {
+			for (uint32_t j = 0; j <= i; j++) {
+				mt_free(fresh[j]);
+				mt_free(ghosts[j]);
+			}
+			mt_handle_leave(r);
+			return MANTIS_ENOMEM;
+		}
+	}
+	for (uint32_t i = 0; i < c->nshards; i++) {
 		struct mt_cache_shard *sh = &c->shards[i];
 		struct mt_cache_retired rt = {NULL};
-		struct mt_cache_entry *e;
+		struct mt_cache_table *old;
+		struct mt_clist gone, *n;
+		uint64_t *old_ghost, *moving_ghost;
 		uint64_t now = mt_cache_tick(mt_cache_now_ns());
 
+		mt_clist_init(&gone);
 		mt_cache_lock(&sh->lock);
-		/* Empty every slot first (readers then miss), then retire. */
-		for (uint64_t j = 0; j <= sh->table->mask; j++)
-			if (sh->table->slots[j] != MT_CACHE_EMPTY)
-				ck_pr_store_64(&sh->table->slots[j], MT_CACHE_EMPTY);
-		sh->tombs = 0;
-		while ((e = mt_cpol_pop(&sh->pol)) != NULL)
-			mt_cache_retire(&rt, &e->epoch, mt_cache_entry_free_cb);
-		mt_cpol_forget(&sh->pol);
+		old = sh->table;
+		/* Release: the zeroed table before the pointer to it. */
+		ck_pr_fence_store();
+		ck_pr_store_ptr(&sh->table, fresh[i]);
+		mt_cache_set_tombs(sh, 0);
+		sh->moved = 0;
+		old_ghost = mt_cpol_clear(&sh->pol, &gone, ghosts[i]);
+		moving_ghost = mt_cpol_garbage(&sh->pol);
 		mt_tw_reset(&sh->wheel, now > sh->wheel.now ? now : sh->wheel.now);
 		ck_pr_store_64(&sh->timer_next, UINT64_MAX);
 		mt_cache_sync_counts(sh);
 		mt_cache_unlock(&sh->lock);
+		/* Unlinked from the shard: only this thread reaches these now
+		 * (and readers, inside sections, until the grace period). */
+		if (old->prev != NULL)
+			mt_cache_retire(&rt, &old->prev->epoch, mt_cache_table_free_cb);
+		mt_cache_retire(&rt, &old->epoch, mt_cache_table_free_cb);
+		for (n = gone.next; n != &gone;) {
+			struct mt_cache_entry *e = MT_CACHE_ENTRY_OF(n, q);
+
+			n = n->next; /* before retirement reuses the link */
+			mt_cache_retire(&rt, &e->epoch, mt_cache_entry_free_cb);
+		}
 		mt_cache_retire_flush(r, &rt);
+		mt_free(old_ghost);
+		mt_free(moving_ghost);
 	}
 	mt_handle_leave(r);
 	return MANTIS_OK;
@@ -1275,4 +1560,119 @@ uint32_t mt_cache_test_shards(uint64_t cache)
 	n = c->nshards;
 	mt_handle_leave(r);
 	return n;
+}
+
+/* The shard's invariants (T1, T2, T3, M1, M2), checked under its lock:
+ * every queued entry is where its slot says, every live word of the table
+ * names a queued entry, the counts and sums agree. O(shard): tests only. */
+static int mt_cache_check_shard(struct mt_cache_shard *sh, char *msg, size_t cap)
+{
+	struct mt_cache_table *t = sh->table, *p = t->prev;
+	uint64_t live_t = 0, tombs_t = 0, in_prev = 0, n = 0, cost = 0;
+	struct mt_clist *qs[2] = {&sh->pol.s, &sh->pol.m};
+
+	for (int k = 0; k < 2; k++) {
+		for (struct mt_clist *q = qs[k]->next; q != qs[k]; q = q->next) {
+			const struct mt_cache_entry *e = MT_CACHE_ENTRY_OF(q, q);
+
+			n++;
+			cost += e->cost;
+			if (mt_cache_in_table(t, e))
+				continue;
+			if (p == NULL || e->slot > p->mask || e->slot < sh->moved ||
+			    p->slots[e->slot] != mt_cache_slot_word(e)) {
+				snprintf(msg, cap,
+				         "a queued entry is in no table at its slot (T1, M1)");
+				return MANTIS_EINVAL;
+			}
+			in_prev++;
+		}
+	}
+	for (uint64_t i = 0; i <= t->mask; i++) {
+		uint64_t w = t->slots[i];
+
+		if (w == MT_CACHE_TOMB)
+			tombs_t++;
+		else if (w != MT_CACHE_EMPTY) {
+			const struct mt_cache_entry *e =
+			        (const struct mt_cache_entry *)(uintptr_t)(w & MT_CACHE_PTR_MASK);
+
+			live_t++;
+			if (e->slot != i) {
+				snprintf(msg, cap,
+				         "a table word names an entry with another slot (T1)");
+				return MANTIS_EINVAL;
+			}
+		}
+	}
+	if (p != NULL) {
+		for (uint64_t i = 0; i < sh->moved && i <= p->mask; i++) {
+			uint64_t w = p->slots[i];
+			const struct mt_cache_entry *e;
+
+			if (w == MT_CACHE_EMPTY || w == MT_CACHE_TOMB)
+				continue;
+			e = (const struct mt_cache_entry *)(uintptr_t)(w & MT_CACHE_PTR_MASK);
+			if (!mt_cache_in_table(t, e)) {
+				snprintf(msg, cap,
+				         "a migrated word of prev is not in the table (M2)");
+				return MANTIS_EINVAL;
+			}
+		}
+	}
+	if (n != mt_cpol_entries(&sh->pol) || cost != mt_cpol_cost(&sh->pol) ||
+	    live_t + in_prev != n || tombs_t != sh->tombs) {
+		snprintf(msg, cap,
+		         "counts: %llu queued (policy %llu), %llu in the table + %llu in prev, "
+		         "%llu tombstones (counted %llu) (T1, T2)",
+		         (unsigned long long)n, (unsigned long long)mt_cpol_entries(&sh->pol),
+		         (unsigned long long)live_t, (unsigned long long)in_prev,
+		         (unsigned long long)tombs_t, (unsigned long long)sh->tombs);
+		return MANTIS_EINVAL;
+	}
+	if (cost > sh->capacity || (live_t + tombs_t) * 4 > (t->mask + 1) * 3 + 4) {
+		snprintf(msg, cap, "over capacity or load (T2, T3)");
+		return MANTIS_EINVAL;
+	}
+	return MANTIS_OK;
+}
+
+int mt_cache_test_check(uint64_t cache, char *msg, size_t cap)
+{
+	ck_epoch_record_t *r;
+	struct mt_cache *c;
+	int rc;
+
+	rc = mt_handle_enter(cache, MT_HANDLE_CACHE, &r, (void **)&c);
+	if (rc != MANTIS_OK)
+		return rc;
+	for (uint32_t i = 0; i < c->nshards && rc == MANTIS_OK; i++) {
+		mt_cache_lock(&c->shards[i].lock);
+		rc = mt_cache_check_shard(&c->shards[i], msg, cap);
+		mt_cache_unlock(&c->shards[i].lock);
+	}
+	mt_handle_leave(r);
+	return rc;
+}
+
+int mt_cache_test_rebuilds(uint64_t cache, uint64_t *rebuilds, uint64_t *forced,
+                           uint64_t *migrating)
+{
+	ck_epoch_record_t *r;
+	struct mt_cache *c;
+	int rc;
+
+	*rebuilds = *forced = *migrating = 0;
+	rc = mt_handle_enter(cache, MT_HANDLE_CACHE, &r, (void **)&c);
+	if (rc != MANTIS_OK)
+		return rc;
+	for (uint32_t i = 0; i < c->nshards; i++) {
+		*rebuilds += ck_pr_load_64(&c->shards[i].rebuilds);
+		*forced += ck_pr_load_64(&c->shards[i].forced);
+		struct mt_cache_table *t = ck_pr_load_ptr(&c->shards[i].table);
+
+		*migrating += ck_pr_load_ptr(&t->prev) != NULL;
+	}
+	mt_handle_leave(r);
+	return MANTIS_OK;
 }

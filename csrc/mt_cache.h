@@ -68,7 +68,7 @@ struct mt_cache_entry {
 	uint64_t version;
 	uint64_t expire_ns; /* 0: never */
 	uint64_t cost;
-	uint64_t slot; /* index in the shard's current table (shard lock) */
+	uint64_t slot; /* index in the shard table that holds it (shard lock) */
 	uint32_t klen;
 	uint32_t vlen;
 	uint8_t freq;  /* accesses, saturating (atomic: readers and writers) */
@@ -132,6 +132,17 @@ void mt_cache_test_advance_clock(uint64_t ns);
  * or evicted). Divided by the puts, these show the O(1) per operation
  * independently of memory latency. Returns a MANTIS_* code. */
 int mt_cache_test_work(uint64_t cache, uint64_t *probes, uint64_t *examined);
+
+/* Test hook: checks every shard's invariants (the table, its migration,
+ * the counts; see mt_cache.c) under its lock. MANTIS_OK, or MANTIS_EINVAL
+ * with what broke in msg. O(entries): tests only. */
+int mt_cache_test_check(uint64_t cache, char *msg, size_t cap);
+
+/* Test hook: table rebuilds begun, rebuilds that had to finish a pending
+ * migration at once (0 unless the bound in mt_cache.c is wrong), and shards
+ * migrating now, summed over shards. Returns a MANTIS_* code. */
+int mt_cache_test_rebuilds(uint64_t cache, uint64_t *rebuilds, uint64_t *forced,
+                           uint64_t *migrating);
 
 /* Test hook: the number of shards of an open cache (0 on a bad handle). */
 uint32_t mt_cache_test_shards(uint64_t cache);

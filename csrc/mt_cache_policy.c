@@ -43,6 +43,14 @@
  * fingerprint, else an empty or expired slot, else the oldest one. It grows
  * with n (about 2.5 to 5 slots per entry); a failed growth just keeps the
  * old table: the ghost is advisory and is never a reason to fail a put.
+ * Growth holds the shard lock for bounded work only (issue 11): the cache
+ * allocates the doubled table before locking (mt_cpol_ghost_due, then
+ * mt_cpol_ghost_offer), and the live records of the old one move
+ * MT_CPOL_GHOST_STEP buckets per insert while lookups (classify) consult
+ * both; the old table is handed back for freeing after the unlock
+ * (mt_cpol_garbage). A doubling is due again only after n grew by about
+ * 3.2 old buckets' worth of entries, so the move (one bucket per half an
+ * insert) always ends first; were it not over, growth would simply wait.
  *
  * Invariants (shard lock held): every resident entry is in exactly one of
  * S and M and e->queue says which; s_cost, m_cost, s_n, m_n are the sums
@@ -56,9 +64,13 @@
  * Termination and cost: an S examination either ends the entry's first
  * pass (at most once per entry), promotes it or evicts it; an M examination
  * either consumes one unit of count, which a hit paid for, or evicts. So
- * eviction is amortized O(1) per operation. Concurrent hits could keep
- * refilling counts, so an eviction examines at most 3 m_n + 8 M entries
- * before taking the tail regardless.
+ * eviction is amortized O(1) per operation. But one eviction could still
+ * examine a whole queue (every entry hit since its last examination), under
+ * the shard lock, so an eviction examines at most MT_CPOL_SCAN_MAX entries
+ * (and at most 3 m_n + 8 of M, as concurrent hits could keep refilling
+ * counts) and then takes the tail it is at regardless (issue 11: bounded
+ * critical sections; the traces' hit ratios did not move, see
+ * docs/architecture/cache.md).
  *
  * Reclamation: the policy never frees entries; victims are handed to the
  * caller, which retires them through the epoch.
@@ -75,6 +87,8 @@
 #define MT_CPOL_KIND_M     (1ull << 31)
 #define MT_CPOL_BUCKET     8u
 #define MT_CPOL_MIN_BUCKET 4u
+#define MT_CPOL_GHOST_STEP 2u    /* old ghost buckets one insert moves */
+#define MT_CPOL_SCAN_MAX   1024u /* entries one eviction examines, at most */
 
 static uint32_t mt_cpol_fp(uint64_t hash)
 {
@@ -169,30 +183,85 @@ static void mt_cpol_ghost_record(struct mt_cpol *p, uint64_t hash, int kind_m, u
 	mt_cpol_ghost_put(p, rec);
 }
 
-/* Doubles the ghost while it has fewer than 2.5 slots per resident entry.
- * Live records move; a failed allocation keeps the current table. */
-static void mt_cpol_ghost_grow(struct mt_cpol *p)
+/* The buckets a doubled ghost needs while it has fewer than 2.5 slots per
+ * resident entry, else 0 (also while a previous growth is still moving).
+ * Reads only fields that the lock holder stores atomically. */
+uint32_t mt_cpol_ghost_due(const struct mt_cpol *p)
 {
-	uint64_t n = mt_cpol_entries(p);
-	uint64_t slots = ((uint64_t)p->ghost.mask + 1) * MT_CPOL_BUCKET;
-	struct mt_cpol_ghost old = p->ghost;
-	uint32_t buckets = p->ghost.mask + 1;
+	uint64_t n = ck_pr_load_64(&p->s_n) + ck_pr_load_64(&p->m_n);
+	uint32_t buckets = ck_pr_load_32(&p->ghost.mask) + 1;
+	uint64_t slots = (uint64_t)buckets * MT_CPOL_BUCKET;
 
-	if (n * 5 <= slots * 2 || buckets >= (1u << 28))
-		return;
+	if (n * 5 <= slots * 2 || buckets >= (1u << 28) ||
+	    ck_pr_load_ptr(&p->ghost_old.slots) != NULL)
+		return 0;
 	while ((uint64_t)buckets * MT_CPOL_BUCKET * 2 < n * 5 && buckets < (1u << 28))
 		buckets *= 2;
-	if (mt_cpol_ghost_alloc(&p->ghost, buckets) != MANTIS_OK) {
-		p->ghost = old;
-		return;
-	}
-	for (size_t i = 0; i < ((size_t)old.mask + 1) * MT_CPOL_BUCKET; i++) {
-		uint32_t win;
+	return buckets;
+}
 
-		if (old.slots[i] != 0 && mt_cpol_age(p, old.slots[i], &win) <= win)
-			mt_cpol_ghost_put(p, old.slots[i]);
+uint64_t *mt_cpol_ghost_alloc_buckets(uint32_t buckets)
+{
+	return mt_calloc((size_t)buckets * MT_CPOL_BUCKET, sizeof(uint64_t));
+}
+
+int mt_cpol_ghost_offer(struct mt_cpol *p, uint64_t *slots, uint32_t buckets)
+{
+	assert(slots != NULL && (buckets & (buckets - 1)) == 0);
+	if (p->ghost_old.slots != NULL || buckets <= p->ghost.mask + 1 ||
+	    mt_cpol_entries(p) * 5 <= ((uint64_t)p->ghost.mask + 1) * MT_CPOL_BUCKET * 2)
+		return 0;
+	ck_pr_store_ptr(&p->ghost_old.slots, p->ghost.slots);
+	p->ghost_old.mask = p->ghost.mask;
+	p->ghost_moved = 0;
+	p->ghost.slots = slots;
+	ck_pr_store_32(&p->ghost.mask, buckets - 1);
+	return 1;
+}
+
+static int mt_cpol_ghost_has(const struct mt_cpol *p, uint32_t fp)
+{
+	const uint64_t *b = mt_cpol_bucket(p, fp);
+
+	for (unsigned i = 0; i < MT_CPOL_BUCKET; i++)
+		if (b[i] != 0 && (uint32_t)(b[i] >> 32) == fp)
+			return 1;
+	return 0;
+}
+
+/* Moves the live records of up to `budget` old buckets into the ghost. */
+static void mt_cpol_ghost_step(struct mt_cpol *p, uint32_t budget)
+{
+	uint64_t *old = p->ghost_old.slots;
+
+	if (old == NULL)
+		return;
+	for (; budget > 0 && p->ghost_moved <= p->ghost_old.mask; budget--, p->ghost_moved++) {
+		uint64_t *b = &old[(size_t)p->ghost_moved * MT_CPOL_BUCKET];
+
+		for (unsigned i = 0; i < MT_CPOL_BUCKET; i++) {
+			uint32_t win;
+
+			/* A record of the same key in the new table is newer. */
+			if (b[i] != 0 && mt_cpol_age(p, b[i], &win) <= win &&
+			    !mt_cpol_ghost_has(p, (uint32_t)(b[i] >> 32)))
+				mt_cpol_ghost_put(p, b[i]);
+			b[i] = 0; /* moved: a classify must not find it twice */
+		}
 	}
-	mt_free(old.slots);
+	if (p->ghost_moved > p->ghost_old.mask) {
+		assert(p->garbage == NULL);
+		p->garbage = old;
+		ck_pr_store_ptr(&p->ghost_old.slots, NULL);
+	}
+}
+
+uint64_t *mt_cpol_garbage(struct mt_cpol *p)
+{
+	uint64_t *g = p->garbage;
+
+	p->garbage = NULL;
+	return g;
 }
 
 int mt_cpol_init(struct mt_cpol *p, uint64_t capacity)
@@ -211,7 +280,9 @@ int mt_cpol_init(struct mt_cpol *p, uint64_t capacity)
 void mt_cpol_destroy(struct mt_cpol *p)
 {
 	mt_free(p->ghost.slots);
-	p->ghost.slots = NULL;
+	mt_free(p->ghost_old.slots);
+	mt_free(p->garbage);
+	p->ghost.slots = p->ghost_old.slots = p->garbage = NULL;
 }
 
 /* One average entry's cost: the adaptation step. */
@@ -232,18 +303,34 @@ void mt_cpol_prefetch(const struct mt_cpol *p, uint64_t hash)
 	__builtin_prefetch(p->m.prev, 1);
 }
 
+/* The ghost slot holding fp's record: the ghost's, else (while a growth
+ * moves) the old table's not yet moved; NULL if none. */
+static uint64_t *mt_cpol_ghost_find(struct mt_cpol *p, uint32_t fp)
+{
+	uint64_t *b = mt_cpol_bucket(p, fp);
+
+	for (unsigned i = 0; i < MT_CPOL_BUCKET; i++)
+		if (b[i] != 0 && (uint32_t)(b[i] >> 32) == fp)
+			return &b[i];
+	if (p->ghost_old.slots == NULL)
+		return NULL;
+	b = &p->ghost_old.slots[(size_t)(fp & p->ghost_old.mask) * MT_CPOL_BUCKET];
+	for (unsigned i = 0; i < MT_CPOL_BUCKET; i++)
+		if (b[i] != 0 && (uint32_t)(b[i] >> 32) == fp)
+			return &b[i];
+	return NULL;
+}
+
 int mt_cpol_classify(struct mt_cpol *p, uint64_t hash)
 {
 	uint32_t fp = mt_cpol_fp(hash);
-	uint64_t *b = mt_cpol_bucket(p, fp);
+	uint64_t *slot = mt_cpol_ghost_find(p, fp);
 
-	for (unsigned i = 0; i < MT_CPOL_BUCKET; i++) {
-		uint64_t rec = b[i];
+	if (slot != NULL) {
+		uint64_t rec = *slot;
 		uint32_t win, age;
 
-		if (rec == 0 || (uint32_t)(rec >> 32) != fp)
-			continue;
-		b[i] = 0; /* consumed (or expired) */
+		*slot = 0; /* consumed (or expired) */
 		age = mt_cpol_age(p, rec, &win);
 		if (age > win)
 			return MT_CPOL_S;
@@ -303,7 +390,7 @@ void mt_cpol_insert(struct mt_cpol *p, struct mt_cache_entry *e, int queue)
 	e->pass = 0;
 	mt_cpol_link(p, e, queue);
 	mt_cpol_set(&p->inserted, p->inserted + 1);
-	mt_cpol_ghost_grow(p);
+	mt_cpol_ghost_step(p, MT_CPOL_GHOST_STEP);
 }
 
 void mt_cpol_replace(struct mt_cpol *p, struct mt_cache_entry *old, struct mt_cache_entry *e)
@@ -329,19 +416,22 @@ static struct mt_cache_entry *mt_cpol_tail(struct mt_clist *q)
 struct mt_cache_entry *mt_cpol_evict(struct mt_cpol *p)
 {
 	uint64_t m_budget = 3 * p->m_n + 8;
+	uint32_t scan = MT_CPOL_SCAN_MAX;
 
 	for (;;) {
 		struct mt_cache_entry *e;
+		int force = scan == 0; /* take this tail, hit or not */
 		uint8_t f;
 
 		p->examined++;
+		scan -= !force;
 		if (!mt_clist_empty(&p->s) && (p->s_cost >= p->s_target || mt_clist_empty(&p->m))) {
 			e = mt_cpol_tail(&p->s);
 			f = ck_pr_load_8(&e->freq);
 			if (f == 0 && !e->pass) /* the victim (see below) */
 				__builtin_prefetch(mt_cpol_bucket(p, mt_cpol_fp(e->hash)), 1);
 			mt_cpol_unlink(p, e);
-			if (!e->pass && f > 0 && f < MT_CPOL_PROMOTE) {
+			if (!force && !e->pass && f > 0 && f < MT_CPOL_PROMOTE) {
 				/* Second pass: the entry must be hit again. */
 				e->pass = 1;
 				ck_pr_store_8(&e->freq, 0);
@@ -349,7 +439,7 @@ struct mt_cache_entry *mt_cpol_evict(struct mt_cpol *p)
 				continue;
 			}
 			p->ev_s = (p->ev_s + 1) & MT_CPOL_SEQ_MASK;
-			if (f >= MT_CPOL_PROMOTE || (e->pass && f > 0)) {
+			if (!force && (f >= MT_CPOL_PROMOTE || (e->pass && f > 0))) {
 				e->pass = 0;
 				ck_pr_store_8(&e->freq, 0);
 				mt_cpol_link(p, e, MT_CPOL_M);
@@ -365,7 +455,7 @@ struct mt_cache_entry *mt_cpol_evict(struct mt_cpol *p)
 		f = ck_pr_load_8(&e->freq);
 		if (f == 0) /* the victim: start loading its ghost bucket */
 			__builtin_prefetch(mt_cpol_bucket(p, mt_cpol_fp(e->hash)), 1);
-		if (f > 0 && m_budget > 0) {
+		if (f > 0 && m_budget > 0 && !force) {
 			/* Reinsert: one unit of count pays for one more round. */
 			m_budget--;
 			ck_pr_store_8(&e->freq, (uint8_t)(f - 1));
@@ -400,8 +490,41 @@ struct mt_cache_entry *mt_cpol_pop(struct mt_cpol *p)
 	return e;
 }
 
-void mt_cpol_forget(struct mt_cpol *p)
+uint64_t *mt_cpol_ghost_new(void)
 {
-	memset(p->ghost.slots, 0, ((size_t)p->ghost.mask + 1) * MT_CPOL_BUCKET * sizeof(uint64_t));
+	return mt_calloc((size_t)MT_CPOL_MIN_BUCKET * MT_CPOL_BUCKET, sizeof(uint64_t));
+}
+
+/* Moves list h's entries (if any) to the tail end of gone: O(1). */
+static void mt_cpol_splice(struct mt_clist *h, struct mt_clist *gone)
+{
+	if (mt_clist_empty(h))
+		return;
+	h->next->prev = gone->prev;
+	gone->prev->next = h->next;
+	h->prev->next = gone;
+	gone->prev = h->prev;
+	mt_clist_init(h);
+}
+
+uint64_t *mt_cpol_clear(struct mt_cpol *p, struct mt_clist *gone, uint64_t *ghost)
+{
+	uint64_t *old = p->ghost.slots;
+
+	assert(ghost != NULL);
+	mt_cpol_splice(&p->s, gone);
+	mt_cpol_splice(&p->m, gone);
+	mt_cpol_set(&p->s_cost, 0);
+	mt_cpol_set(&p->m_cost, 0);
+	mt_cpol_set(&p->s_n, 0);
+	mt_cpol_set(&p->m_n, 0);
+	p->ghost.slots = ghost;
+	ck_pr_store_32(&p->ghost.mask, MT_CPOL_MIN_BUCKET - 1);
+	if (p->ghost_old.slots != NULL) { /* a growth was moving: drop it */
+		assert(p->garbage == NULL);
+		p->garbage = p->ghost_old.slots;
+		ck_pr_store_ptr(&p->ghost_old.slots, NULL);
+	}
 	p->s_target = p->s_min;
+	return old;
 }

@@ -50,6 +50,9 @@ struct mt_cpol {
 	uint64_t inserted; /* entries linked by insert or replace, in all */
 	uint64_t evicted;  /* victims returned by mt_cpol_evict, in all */
 	struct mt_cpol_ghost ghost;
+	struct mt_cpol_ghost ghost_old; /* moving into ghost after a growth; slots NULL if none */
+	uint32_t ghost_moved;           /* next bucket of ghost_old to move */
+	uint64_t *garbage;              /* a ghost table to free after the unlock, or NULL */
 	/* read-only after init */
 	uint64_t capacity; /* cost units */
 	uint64_t s_min, s_max;
@@ -77,6 +80,20 @@ static inline void mt_cpol_hit(struct mt_cache_entry *e)
 	if (f < MT_CPOL_FREQ_MAX)
 		ck_pr_store_8(&e->freq, (uint8_t)(f + 1));
 }
+
+/* Ghost growth without allocating under the shard lock (see the top of
+ * mt_cache_policy.c). mt_cpol_ghost_due may be called without the lock: the
+ * buckets a growth needs now, else 0. The caller allocates them unlocked
+ * (mt_cpol_ghost_alloc_buckets; NULL is fine: the ghost is advisory) and,
+ * under the lock, offers them before the insert: 1 if the policy took the
+ * table (it owns it from then on), 0 if not (the caller frees it after the
+ * unlock). After every insert, clear or offer, the caller takes
+ * mt_cpol_garbage (a table whose records moved, or NULL) and frees it
+ * after the unlock. */
+uint32_t mt_cpol_ghost_due(const struct mt_cpol *p);
+uint64_t *mt_cpol_ghost_alloc_buckets(uint32_t buckets);
+int mt_cpol_ghost_offer(struct mt_cpol *p, uint64_t *slots, uint32_t buckets);
+uint64_t *mt_cpol_garbage(struct mt_cpol *p);
 
 /* Starts loading what an insert of hash will touch: its ghost bucket and
  * the entries at the queues' tails (the next victims). */
@@ -107,8 +124,16 @@ void mt_cpol_remove(struct mt_cpol *p, struct mt_cache_entry *e);
 /* Unlinks and returns any entry (for clear and destroy), NULL when empty. */
 struct mt_cache_entry *mt_cpol_pop(struct mt_cpol *p);
 
-/* Forgets the ghost history (after clear). */
-void mt_cpol_forget(struct mt_cpol *p);
+/* A zeroed ghost of the initial size for mt_cpol_clear (NULL: no memory),
+ * allocated before the shard lock is taken. */
+uint64_t *mt_cpol_ghost_new(void);
+
+/* Empties the policy in O(1) (clear): moves every entry onto the list gone
+ * (initialised by the caller, which owns the entries from then on), zeroes
+ * the sums, forgets the ghost history by installing ghost (from
+ * mt_cpol_ghost_new; owned by the policy from then on). Returns the old
+ * ghost's slots, which the caller frees after releasing the lock. */
+uint64_t *mt_cpol_clear(struct mt_cpol *p, struct mt_clist *gone, uint64_t *ghost);
 
 /* Resident cost and entries. */
 static inline uint64_t mt_cpol_cost(const struct mt_cpol *p)

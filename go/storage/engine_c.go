@@ -82,6 +82,7 @@ type CStorageEngine struct {
 	dupDeletes atomic.Uint64 // repeated keys of BatchDelete calls (Stats.Deletes)
 	hint       atomic.Int64  // the last value length read: Get's first buffer size
 	getRetries atomic.Uint64 // cache lookups repeated for a bigger buffer (Stats.Reads)
+	scanHint   atomic.Int64  // bytes the last prefix scan fetched to its end (iterator_c.go)
 
 	durOpts *durableOptions // test knobs of the data directory, read by Init
 }

@@ -20,11 +20,25 @@ package storage
 // handed out is never written again, as before.
 //
 // Chunks start at minChunk bytes and double up to maxChunk, so a short scan
-// allocates little and a long one crosses the boundary rarely. After a chunk
+// allocates little and a long one crosses the boundary rarely. Chunks of up
+// to slabCarve bytes are carved from shared slabs of slabSize bytes (a
+// sync.Pool of partly used slabs) instead of allocated one by one: a short
+// scan's 4 and 8 KiB allocations each went through the runtime's central
+// span lists (a refill for every one or two objects of those size classes),
+// which profiles put at 15-17% of a prefix scan (session 3, see
+// docs/performance/go-cengine.md). Chunks never overlap, so the rules above
+// hold; the cost is retention: a string kept from a carved chunk keeps its
+// whole slab (slabSize bytes) alive, not just the chunk. After a chunk
 // that came back with more than a quarter of its room unused (the C core
 // stops at the end of the entries, or before an entry that does not fit),
 // the next fill first asks with no buffer: at the end that costs one cgo
 // call and no allocation.
+//
+// Prefix scans are usually short and alike (a group of keys), so a prefix
+// iterator's first chunk is sized by the bytes the engine's last prefix scan
+// fetched to its end (plus an eighth), up to maxChunk: such a scan then
+// takes one chunk and one allocation instead of a 4 KiB chunk, an 8 KiB one
+// and so on, and probes for the end as soon as it fetched that much.
 //
 // The iterator handle is registered with the engine (cres), which closes it
 // on Close; the iterator releases it itself at the end of the entries, on
@@ -35,13 +49,37 @@ import (
 	"context"
 	"encoding/binary"
 	"runtime"
+	"sync"
 	"unsafe"
 )
 
 const (
-	minChunk = 4 << 10
-	maxChunk = 64 << 10
+	minChunk  = 4 << 10
+	maxChunk  = 64 << 10
+	slabSize  = 128 << 10
+	slabCarve = 32 << 10 // larger chunks are allocated on their own
 )
+
+// chunkSlab is the unused tail of a slab.
+type chunkSlab struct{ free []byte }
+
+var chunkSlabs = sync.Pool{New: func() any { return new(chunkSlab) }}
+
+// newChunk returns a zeroed chunk of exactly n bytes (its capacity is n, so
+// no other chunk can reach into it).
+func newChunk(n int) []byte {
+	if n > slabCarve {
+		return make([]byte, n)
+	}
+	s := chunkSlabs.Get().(*chunkSlab)
+	if len(s.free) < n {
+		s.free = make([]byte, slabSize)
+	}
+	c := s.free[:n:n]
+	s.free = s.free[n:]
+	chunkSlabs.Put(s)
+	return c
+}
 
 type cIter struct {
 	e   *CStorageEngine
@@ -53,6 +91,10 @@ type cIter struct {
 	left  int    // entries left in chunk
 	size  int    // the next chunk's size
 	probe bool   // the last chunk was not full: probe for the end first
+
+	prefixed bool // a prefix iterator: it reads and updates e.scanHint
+	hint     int  // e.scanHint when opened (0: none)
+	fetched  int  // bytes of entries fetched so far
 
 	// The current entry: key at chunk[koff:koff+klen], value right after
 	// it (vlen bytes); valid is false before the first Next and at the end.
@@ -85,7 +127,13 @@ func (e *CStorageEngine) NewIterator(ctx context.Context, prefix string) (Iterat
 	if err := e.res.register(h, true); err != nil {
 		return nil, err
 	}
-	it := &cIter{e: e, ctx: ctx, h: h, size: minChunk}
+	it := &cIter{e: e, ctx: ctx, h: h, size: minChunk, prefixed: prefix != ""}
+	if it.prefixed {
+		if hint := int(e.scanHint.Load()); hint > 0 {
+			it.hint = hint
+			it.size = min(max(hint+hint/8, minChunk), maxChunk)
+		}
+	}
 	r := e.res // the cleanup must not hold it (nor need e)
 	it.cleanup = runtime.AddCleanup(it, func(h uint64) { r.release(h) }, h)
 	return it, nil
@@ -145,13 +193,13 @@ func (it *cIter) fill() bool {
 		rc, n, _ = cIterChunk(it.h, nil)
 		n = max(n, it.size)
 	} else {
-		buf = make([]byte, it.size)
+		buf = newChunk(it.size)
 		rc, n, count = cIterChunk(it.h, buf)
 	}
 	if rc == cEBufSize {
 		// Not even one entry fits: n is the size it needs.
 		if buf = it.reusable(n); buf == nil {
-			buf = make([]byte, max(n, it.size))
+			buf = newChunk(max(n, it.size))
 		}
 		rc, n, count = cIterChunk(it.h, buf)
 	}
@@ -168,8 +216,10 @@ func (it *cIter) fill() bool {
 		return false
 	}
 	// Full chunks (less room left than a quarter) grow the next one;
-	// one with more room left is most likely the last.
-	it.probe = cap(buf)-n > cap(buf)/4
+	// one with more room left is most likely the last, and so is the
+	// one that reached the size of the last prefix scan.
+	it.fetched += n
+	it.probe = cap(buf)-n > cap(buf)/4 || (it.hint > 0 && it.fetched >= it.hint)
 	if !it.probe && it.size < maxChunk {
 		it.size *= 2
 	}
@@ -180,6 +230,9 @@ func (it *cIter) fill() bool {
 // stop ends the iteration with err (nil: the normal end) and releases the
 // C iterator and the current chunk.
 func (it *cIter) stop(err error) {
+	if err == nil && it.prefixed && it.fetched != it.hint {
+		it.e.scanHint.Store(int64(it.fetched))
+	}
 	it.err = err
 	it.valid = false
 	it.chunk, it.left = nil, 0

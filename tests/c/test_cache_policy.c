@@ -6,6 +6,7 @@
  */
 #include "mantis.h"
 #include "mt_cache.h"
+#include "mt_alloc.h"
 #include "mt_cache_policy.h"
 #include "test_cache_util.h"
 
@@ -33,7 +34,17 @@ static struct mt_cache_entry *tp_entry(uint64_t i, uint64_t cost)
  * Victims are freed; returns how many were evicted. */
 static int tp_add(struct mt_cpol *p, struct mt_cache_entry *e)
 {
-	int q = mt_cpol_classify(p, e->hash), n = 0;
+	uint32_t buckets = mt_cpol_ghost_due(p);
+	int q, n = 0;
+
+	if (buckets != 0) {
+		uint64_t *g = mt_cpol_ghost_alloc_buckets(buckets);
+
+		cr_assert_not_null(g);
+		if (!mt_cpol_ghost_offer(p, g, buckets))
+			mt_free(g);
+	}
+	q = mt_cpol_classify(p, e->hash);
 
 	while (mt_cpol_cost(p) + e->cost > p->capacity) {
 		struct mt_cache_entry *v = mt_cpol_evict(p);
@@ -43,6 +54,7 @@ static int tp_add(struct mt_cpol *p, struct mt_cache_entry *e)
 		n++;
 	}
 	mt_cpol_insert(p, e, q);
+	mt_free(mt_cpol_garbage(p));
 	return n;
 }
 
