@@ -21,12 +21,12 @@ package storage
 //     record is not in the kernel writes it out first (writeOut), also
 //     while an fdatasync is in flight, so the next group's write overlaps
 //     the running sync. A record is acknowledged only by an fdatasync that
-//     started after its write (or store) returned. When no sync is in flight, one
-//     waiter leads: it gathers (waits, yielding in Go, for the writers the
-//     last sync released to come back), writes out everything pending, runs
-//     the fdatasync and wakes every waiter; the others sleep on a sync.Cond
-//     meanwhile. So waiting writers are parked goroutines, never threads
-//     blocked in C.
+//     started after its write (or store) returned. When no sync is in
+//     flight, one waiter leads: it gathers (waits, yielding in Go, for the
+//     writers the last sync released to come back), writes out everything
+//     pending, runs the fdatasync and wakes every waiter; the others sleep
+//     on a sync.Cond meanwhile. So waiting writers are parked goroutines,
+//     never threads blocked in C.
 //
 // Failure is sticky (PostgreSQL's fsync lesson): the first failed write or
 // sync stores err, every later append is refused (check) and every waiter
