@@ -21,12 +21,12 @@ package storage
 //     record is not in the kernel writes it out first (writeOut), also
 //     while an fdatasync is in flight, so the next group's write overlaps
 //     the running sync. A record is acknowledged only by an fdatasync that
-//     started after its write (or store) returned. When no sync is in flight, one
-//     waiter leads: it gathers (waits, yielding in Go, for the writers the
-//     last sync released to come back), writes out everything pending, runs
-//     the fdatasync and wakes every waiter; the others sleep on a sync.Cond
-//     meanwhile. So waiting writers are parked goroutines, never threads
-//     blocked in C.
+//     started after its write (or store) returned. When no sync is in
+//     flight, one waiter leads: it gathers (waits, yielding in Go, for the
+//     writers the last sync released to come back), writes out everything
+//     pending, runs the fdatasync and wakes every waiter; the others sleep
+//     on a sync.Cond meanwhile. So waiting writers are parked goroutines,
+//     never threads blocked in C.
 //
 // Failure is sticky (PostgreSQL's fsync lesson): the first failed write or
 // sync stores err, every later append is refused (check) and every waiter
@@ -258,7 +258,7 @@ func (l *walLog) commit(op string, seq uint64, sync bool) error {
 		}
 		return nil
 	}
-	if err := l.syncTo(seq); err != nil {
+	if err := l.syncTo(seq, true); err != nil {
 		return readOnlyErr(op, err)
 	}
 	return nil
@@ -429,8 +429,9 @@ func (l *walLog) rotate() (uint64, int64, error) {
 // gather). So the leader first waits, yielding in Go, until as many records
 // are unsynced as the last sync's cycle held (covered by it or appended
 // while it ran), or for half its duration, whichever comes first. A single
-// writer (cycles of one) never waits.
-func (l *walLog) syncTo(seq uint64) error {
+// writer (cycles of one) never waits, nor does flush (gather false: the
+// background syncer, Close, checkpoints), which no writer is about to join.
+func (l *walLog) syncTo(seq uint64, gather bool) error {
 	l.smu.Lock()
 	for l.synced < seq && l.err == nil {
 		if l.written < seq {
@@ -457,7 +458,7 @@ func (l *walLog) syncTo(seq uint64) error {
 		l.gathering = true
 		want, dur := l.expect, l.lastSyncDur
 		l.smu.Unlock()
-		if want > 1 {
+		if gather && want > 1 {
 			// Yield, not sleep: a timer shorter than a millisecond
 			// sleeps a whole one when the Ps are idle (the runtime's
 			// netpoller waits in milliseconds), far longer than a
@@ -524,7 +525,7 @@ func (l *walLog) flush() error {
 	if err := l.writeOut(seq); err != nil {
 		return err
 	}
-	return l.syncTo(seq)
+	return l.syncTo(seq, false) // no writer waits to join this sync
 }
 
 // close flushes, trims and closes the current segment. A failed log is

@@ -383,6 +383,33 @@ func TestDurablePreallocatedSegment(t *testing.T) {
 	}
 }
 
+// TestDurableLargeCheckpoint: a checkpoint of many chunks, written by each
+// engine, opens whole in every engine.
+func TestDurableLargeCheckpoint(t *testing.T) {
+	ctx := context.Background()
+	for _, writer := range testEngines {
+		dir := t.TempDir()
+		e := openDurableEngine(t, writer, dir, false, &durableOptions{ckptMin: -1})
+		want := map[string]string{}
+		for i := range 4000 {
+			k := fmt.Sprintf("big/%05d", i)
+			want[k] = fmt.Sprintf("%0900d", i*7)
+			if err := e.Put(ctx, k, want[k]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := e.Checkpoint(); err != nil {
+			t.Fatal(err)
+		}
+		e.Close()
+		for _, reader := range testEngines {
+			r := openDurableEngine(t, reader, dir, false, nil)
+			checkState(t, r, "big/", want, writer.name+" -> "+reader.name)
+			r.Close()
+		}
+	}
+}
+
 // durableNext returns the seq the next record of the closed database in dir
 // would get.
 func durableNext(t *testing.T, dir string) uint64 {
