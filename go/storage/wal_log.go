@@ -45,6 +45,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -169,9 +170,9 @@ const winSize = 1 << 20
 // fdatasync that syncTo runs after the copy writes them like written
 // pages). Otherwise, or for a record past a fresh window, pwrite. Call
 // under wmu. As with any mapped file, a store into a page the kernel has
-// evicted reads it back first, and an I/O error there is a SIGBUS; the
-// zeros ahead of the records were written moments before, so their pages
-// are normally in the cache.
+// evicted reads it back first, and an I/O error there (or a filesystem that
+// cannot place the page) is a SIGBUS: copyMapped turns it into an error,
+// which makes the log read-only like a failed write.
 func (l *walLog) store(b []byte) (int, error) {
 	start, end := l.segSize, l.segSize+int64(len(b))
 	if l.mapOn && end <= l.segAlloc {
@@ -187,13 +188,32 @@ func (l *walLog) store(b []byte) (int, error) {
 			}
 		}
 		if l.win != nil && end <= l.winOff+int64(len(l.win)) {
-			return copy(l.win[start-l.winOff:], b), nil
+			return copyMapped(l.win[start-l.winOff:], b)
 		}
 	}
 	return l.f.WriteAt(b, start)
 }
 
 var pageSize = os.Getpagesize()
+
+// copyMapped copies src into the mapping dst. A fault on the mapping (the
+// kernel could not read the page back or give it a block) panics instead of
+// crashing the process (debug.SetPanicOnFault, for this goroutine only), and
+// the panic becomes the error the caller reports; nothing copied counts.
+func copyMapped(dst, src []byte) (n int, err error) {
+	old := debug.SetPanicOnFault(true)
+	defer func() {
+		debug.SetPanicOnFault(old)
+		if r := recover(); r != nil {
+			f, ok := r.(interface{ Addr() uintptr })
+			if !ok {
+				panic(r)
+			}
+			n, err = 0, fmt.Errorf("store into the mapped log: memory fault at %#x (I/O error or no space)", f.Addr())
+		}
+	}()
+	return copy(dst, src), nil
+}
 
 // unmapLocked releases the mapped window (its stores stay in the page
 // cache). Call under wmu.
