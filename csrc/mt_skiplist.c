@@ -1046,6 +1046,13 @@ void mt_sl_prune(struct mt_sl *sl, ck_epoch_record_t *r, struct mt_sl_node *n,
 	assert(mt_epoch_in_section() && b->min_seq <= MT_SL_SEQ_MASK);
 	for (;;) {
 		s = ck_pr_load_32(&n->state);
+		if ((s & MT_SL_MOVING) && mt_sl_node_moved(n) != NULL) {
+			/* Compacted: the chain (maybe with the version its
+			 * caller just linked) lives on in the node it moved to,
+			 * which never moves. */
+			n = mt_sl_node_moved(n);
+			continue;
+		}
 		if (s & (MT_SL_PRUNING | MT_SL_REMOVED))
 			return; /* another pruner owns it, or it is gone */
 		/* Acquire the chain's old end; full barrier. */
