@@ -283,7 +283,9 @@ int mantis_coherent_get(uint64_t db, uint64_t cache, const void *key, size_t kle
 	return rc;
 }
 
-/* Whether key is in the cache now (a lock-free probe that counts nothing). */
+/* Whether key is in the cache now: a lock-free probe that counts no hit or
+ * miss (it does mark the entry accessed for the eviction policy: a cached
+ * key that is written counts as used). */
 static inline int mt_coh_resident(const struct mt_coh *h, uint64_t hash, const void *key,
                                   size_t klen)
 {
