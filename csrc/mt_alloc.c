@@ -91,6 +91,16 @@ void *mt_malloc_aligned(size_t size, size_t align)
 #endif
 }
 
+void mt_calloc_prefault(void *p, size_t len)
+{
+	/* Volatile: the compiler knows calloc'd bytes are zero and would drop
+	 * a plain store of zero. */
+	volatile unsigned char *b = p;
+
+	for (size_t i = 0; i < len; i += 4096)
+		b[i] = 0;
+}
+
 void mt_free(void *p)
 {
 #ifdef MT_LIBC_MALLOC

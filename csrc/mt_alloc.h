@@ -24,6 +24,11 @@ void *mt_calloc(size_t n, size_t size);
 void *mt_malloc_aligned(size_t size, size_t align);
 /* Frees a block from any of the above; NULL is ignored. */
 void mt_free(void *p);
+/* Touches every page of the zero-filled block p (len bytes, from
+ * mt_calloc) so that its page faults happen now, in the caller, and not
+ * later inside a critical section that first writes it (the cache's tables
+ * and ghosts are allocated before their shard lock is taken). */
+void mt_calloc_prefault(void *p, size_t len);
 
 /* Test hook: fail the n-th allocation from now and all later ones
  * (n = 0 disarms). Process-wide; not for production use. */

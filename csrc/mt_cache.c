@@ -419,8 +419,10 @@ static struct mt_cache_table *mt_cache_table_new(uint64_t nslots)
 
 	assert((nslots & (nslots - 1)) == 0);
 	t = mt_calloc(1, sizeof(*t) + nslots * sizeof(uint64_t));
-	if (t != NULL)
-		t->mask = nslots - 1;
+	if (t == NULL)
+		return NULL;
+	t->mask = nslots - 1;
+	mt_calloc_prefault(t->slots, nslots * sizeof(uint64_t)); /* faults outside the lock */
 	return t;
 }
 

@@ -202,7 +202,11 @@ uint32_t mt_cpol_ghost_due(const struct mt_cpol *p)
 
 uint64_t *mt_cpol_ghost_alloc_buckets(uint32_t buckets)
 {
-	return mt_calloc((size_t)buckets * MT_CPOL_BUCKET, sizeof(uint64_t));
+	uint64_t *slots = mt_calloc((size_t)buckets * MT_CPOL_BUCKET, sizeof(uint64_t));
+
+	if (slots != NULL) /* its page faults here, not under the shard lock */
+		mt_calloc_prefault(slots, (size_t)buckets * MT_CPOL_BUCKET * sizeof(uint64_t));
+	return slots;
 }
 
 int mt_cpol_ghost_offer(struct mt_cpol *p, uint64_t *slots, uint32_t buckets)
