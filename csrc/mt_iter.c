@@ -230,6 +230,8 @@ static int mt_iter_find_pinned(struct mt_iter *it, struct mt_sl_node *n, struct 
 		n = mt_iter_visible_from(it, n, v, now);
 		if (n == NULL)
 			return 0;
+		if (__builtin_expect(mt_iter_test_before_pin != NULL, 0))
+			mt_iter_test_before_pin(n);
 		if (n == it->cur)
 			p = 1; /* already ours */
 		else
@@ -254,6 +256,8 @@ static int mt_iter_find_pinned(struct mt_iter *it, struct mt_sl_node *n, struct 
 		n = mt_iter_succ(it, n);
 	}
 }
+
+void (*mt_iter_test_before_pin)(struct mt_sl_node *n);
 
 static void mt_iter_finish(struct mt_iter *it)
 {

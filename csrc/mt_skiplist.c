@@ -4,6 +4,11 @@
  * replaced, and its prefix: the chains, pruning, removal and pins are what
  * it holds; the towers are gone.)
  *
+ * Past 800 lines (about 1,200): linking, pruning, removal and compaction
+ * all act on the same node protocol (the sealed head, the state word, the
+ * carriers) and are argued together below; the per-thread stripes and the
+ * allocation counter (the first section) are what could move out next.
+ *
  * STRUCTURE
  *
  * A key node holds one key (copied after its header) and a chain of

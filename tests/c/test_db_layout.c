@@ -256,6 +256,64 @@ Test(db_layout, a_key_the_index_misses)
 	cr_assert_eq(mantis_db_close(db), MANTIS_OK);
 }
 
+/* An iterator about to pin a node that a prune compacts at that moment:
+ * the pin fails, and the iterator pins the node it moved to and returns
+ * the key (which was live throughout) instead of skipping it. The hook
+ * prunes the node the iterator is about to pin, inside the iterator's
+ * section, as another thread could. */
+static struct mt_db *tl_hook_db;
+static int tl_hook_moves;
+
+static void tl_prune_before_pin(struct mt_sl_node *n)
+{
+	ck_epoch_record_t *r = mt_epoch_record();
+
+	if (!(n->flags & MT_SL_N_INLINE) || mt_sl_node_head(n) == mt_sl_node_inline(n))
+		return;
+	mt_db_prune_node(tl_hook_db, r, n, 1);
+	tl_hook_moves += mt_sl_node_moved(n) != NULL;
+}
+
+Test(db_layout, an_iterator_pins_a_node_that_moves)
+{
+	uint64_t dbh = tdb_open(), snap, it;
+	ck_epoch_record_t *r = NULL;
+	char key[32];
+
+	for (int i = 0; i < 20; i++) {
+		tdb_key(key, sizeof(key), "k", (uint64_t)i);
+		tdb_put(dbh, key, "v1");
+	}
+	/* Overwritten under a snapshot (the inline versions stay), which
+	 * closes after the iterator opened: the inline versions are dead to
+	 * every reader but not pruned yet when the iterator reaches them. */
+	cr_assert_eq(mantis_snapshot_open(dbh, &snap, NULL), MANTIS_OK);
+	for (int i = 0; i < 20; i++) {
+		tdb_key(key, sizeof(key), "k", (uint64_t)i);
+		tdb_put(dbh, key, "v2");
+	}
+	cr_assert_eq(mantis_iter_open(dbh, 0, "k", 1, &it), MANTIS_OK);
+	cr_assert_eq(mantis_snapshot_close(snap), MANTIS_OK);
+	cr_assert_eq(mt_handle_enter(dbh, MT_HANDLE_DB, &r, (void **)&tl_hook_db), MANTIS_OK);
+	mt_handle_leave(r);
+	tl_hook_moves = 0;
+	mt_iter_test_before_pin = tl_prune_before_pin;
+	cr_assert_str_eq(tdb_iter_all(it),
+	                 "k00000000=v2;k00000001=v2;k00000002=v2;k00000003=v2;k00000004=v2;"
+	                 "k00000005=v2;k00000006=v2;k00000007=v2;k00000008=v2;k00000009=v2;"
+	                 "k00000010=v2;k00000011=v2;k00000012=v2;k00000013=v2;k00000014=v2;"
+	                 "k00000015=v2;k00000016=v2;k00000017=v2;k00000018=v2;k00000019=v2;");
+	mt_iter_test_before_pin = NULL;
+	cr_assert_eq(tl_hook_moves, 20, "every node moved just before its pin");
+	cr_assert_eq(mantis_iter_close(it), MANTIS_OK);
+	for (int i = 0; i < 20; i++) {
+		tdb_key(key, sizeof(key), "k", (uint64_t)i);
+		cr_assert_eq(tl_form(dbh, key), TL_PLAIN);
+	}
+	tdb_check(dbh);
+	cr_assert_eq(mantis_db_close(dbh), MANTIS_OK);
+}
+
 /* An expired inline version: reads prune the node away; a TTL put over
  * an inline one compacts too. */
 Test(db_layout, ttl_inline_versions)
