@@ -130,7 +130,9 @@ test-c: deps testdata
 
 test-asan: deps testdata
 	@$(MAKE) --no-print-directory VARIANT=asan test-bin
-	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
+		MANTIS_WORKER_ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		MANTIS_TEST_SCALE=4 build/asan/test/mantis_tests --jobs 2
 
 test-tsan: deps testdata
