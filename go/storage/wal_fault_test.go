@@ -54,13 +54,29 @@ type faultFS struct {
 	// ("create", "rename", "remove"; name: the entry created, renamed to
 	// or removed) whether the power fails right after it.
 	crashAfter func(op, name string) bool
+	// killAfter: crashAfter's crash is a process kill (calls fail from
+	// then on, nothing is undone; see kill), not a power loss.
+	killAfter bool
+	// keepRemoves: a power loss keeps the unsynced removes and undoes
+	// the other directory operations.
+	keepRemoves bool
 }
 
 // dirOpDone records op as pending (not durable until SyncDir) and runs the
 // crashAfter hook. Call under fs.mu.
 func (fs *faultFS) dirOpDone(op dirOp, name string) {
 	fs.pending = append(fs.pending, op)
-	if fs.crashAfter != nil && fs.crashAfter(op.kind, name) {
+	fs.crashPoint(op.kind, name)
+}
+
+// crashPoint asks crashAfter whether the power fails (or the process is
+// killed) after op on name. Call under fs.mu.
+func (fs *faultFS) crashPoint(op, name string) {
+	switch {
+	case fs.crashAfter == nil || fs.crashed || !fs.crashAfter(op, name):
+	case fs.killAfter:
+		fs.crashed = true
+	default:
 		fs.powerLossLocked()
 	}
 }
@@ -370,9 +386,7 @@ func (fs *faultFS) Remove(name string) error {
 	if err := fs.hideLocked(name); err != nil {
 		return err
 	}
-	if fs.crashAfter != nil && fs.crashAfter("remove", name) {
-		fs.powerLossLocked()
-	}
+	fs.crashPoint("remove", name)
 	return nil
 }
 
@@ -441,6 +455,38 @@ func (fs *faultFS) Lock(name string) (func() error, error) {
 	return release, nil
 }
 
+// kill simulates the process being killed now, the machine staying up: the
+// abandoned engine's calls fail from now on, and the returned layer (for the
+// next open) keeps what the kernel holds and has not synced yet, each file's
+// unsynced changes and the directory operations since the last SyncDir, so
+// that a later powerLoss of it can still undo them.
+func (fs *faultFS) kill() *faultFS {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	nfs := newFaultFS(fs.rng.Uint64())
+	nfs.mapping = fs.mapping
+	fs.crashed = true
+	for p, ff := range fs.files {
+		for _, m := range ff.maps {
+			detach(m.b)
+		}
+		ff.flushMapsLocked()
+		ff.maps = nil
+		ff.f.Close()
+		f, err := os.OpenFile(p, os.O_RDWR, 0)
+		if err != nil {
+			panic(fmt.Sprintf("faultFS: kill: reopen %s: %v", p, err))
+		}
+		nfs.files[p] = &faultFile{fs: nfs, path: p, f: f, size: ff.size, pos: ff.pos, undo: ff.undo}
+	}
+	nfs.pending, fs.pending = fs.pending, nil
+	for _, release := range fs.locks {
+		release()
+	}
+	fs.locks = nil
+	return nfs
+}
+
 // powerLoss simulates the machine losing power now (see the file comment).
 func (fs *faultFS) powerLoss() {
 	fs.mu.Lock()
@@ -459,6 +505,12 @@ func (fs *faultFS) powerLossLocked() {
 	}
 	for i := len(fs.pending) - 1; i >= 0; i-- {
 		op := fs.pending[i]
+		if fs.keepRemoves && op.kind == "remove" {
+			// Reached the disk before the rest (POSIX orders no
+			// two entry changes before the directory's sync).
+			os.Remove(op.b)
+			continue
+		}
 		switch op.kind {
 		case "create":
 			os.Remove(op.a)

@@ -183,3 +183,63 @@ func TestFaultFSRenameOver(t *testing.T) {
 		t.Fatalf("the unsynced creation of %s survived the power loss: %v", tmp, err)
 	}
 }
+
+// TestWALKillThenPowerLoss: the process is killed, the next open recovers,
+// and then the machine loses power. Recovery must make durable what it
+// recovered from the kernel's cache before building on it: the newest
+// segment's unsynced records (without preallocation it ends at its last
+// record, no torn tail to cut: the next segment would follow a segment a
+// power loss can still shorten, a gap), and a checkpoint renamed by the
+// killed process before its directory sync (the removals of the segments it
+// makes obsolete must not reach the disk first; POSIX orders no two entry
+// changes before the directory's sync, and the layer keeps the removals).
+func TestWALKillThenPowerLoss(t *testing.T) {
+	for _, te := range testEngines {
+		// The newest segment's records were in the page cache only.
+		dir := t.TempDir()
+		fs := newFaultFS(1)
+		e := openDurableEngine(t, te, dir, false, &durableOptions{fs: fs, ckptMin: -1, prealloc: -1})
+		want := runOps(t, e, 1, "k/", 100, nil)
+		fs2 := fs.kill()
+		e.Close()
+		e = openDurableEngine(t, te, dir, true, &durableOptions{fs: fs2, ckptMin: -1})
+		checkState(t, e, "k/", want, te.name+": after the kill")
+		want = runOps(t, e, 2, "k/", 50, want)
+		fs2.powerLoss()
+		e.Close()
+		e = openDurableEngine(t, te, dir, true, nil)
+		checkState(t, e, "k/", want, te.name+": after the kill and a power loss")
+		e.Close()
+
+		// Killed between a checkpoint's rename and its directory sync;
+		// the power fails right after recovery's first removal.
+		dir = t.TempDir()
+		fs = newFaultFS(2)
+		fs.killAfter = true
+		fs.crashAfter = func(op, name string) bool { return op == "rename" && strings.HasSuffix(name, ".ckpt") }
+		e = openDurableEngine(t, te, dir, true, &durableOptions{fs: fs, segmentSize: 4 << 10, ckptMin: -1})
+		want = runOps(t, e, 3, "k/", 200, nil)
+		if err := e.Checkpoint(); err == nil {
+			t.Fatalf("%s: checkpoint after the kill succeeded", te.name)
+		}
+		fs2 = fs.kill()
+		e.Close()
+		fs2.keepRemoves = true
+		removed := false
+		fs2.crashAfter = func(op, name string) bool {
+			removed = removed || op == "remove" && strings.HasPrefix(filepath.Base(name), "wal-")
+			return removed
+		}
+		e = te.new(StorageConfig{SyncWrites: true}).(durableTestEngine)
+		e.setDurableOptions(&durableOptions{fs: fs2, segmentSize: 4 << 10, ckptMin: -1})
+		if err := e.Init(dir); err == nil {
+			e.Close()
+		}
+		if !removed {
+			t.Fatalf("%s: recovery removed no segment", te.name)
+		}
+		e = openDurableEngine(t, te, dir, true, nil)
+		checkState(t, e, "k/", want, te.name+": after a kill after a checkpoint's rename and a power loss in recovery")
+		e.Close()
+	}
+}

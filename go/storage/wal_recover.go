@@ -27,6 +27,9 @@ package storage
 //     way (a closed segment was trimmed to its last record).
 //   - A frame whose checksum holds but whose content is malformed is
 //     ErrCorrupt (it was written that way: nothing to recover).
+//   - The newest segment is synced (cut at a torn tail, if any) and the
+//     directory synced before obsolete files are removed: after a process
+//     kill, the recovered state may not be durable yet.
 // Nothing of the directory is modified before every check that can fail
 // passed, except removing *.tmp files and truncating the torn tail.
 
@@ -171,13 +174,27 @@ func recoverDir(fs walFS, dir string, repair bool, load func([]walOp) error, app
 		if expect > next {
 			next = expect
 		}
-		if st.tornAt >= 0 && repair {
-			if err := fs.Truncate(name, st.tornAt); err != nil {
+		if newest && repair {
+			// Cut a torn tail, and sync the segment either way: after
+			// a process kill its last records may be in the page cache
+			// only; the next segment will follow it, so a later power
+			// loss must not cut it (a gap: ErrCorrupt).
+			end := int64(len(b))
+			if st.tornAt >= 0 {
+				end = st.tornAt
+			}
+			if err := fs.Truncate(name, end); err != nil {
 				return st, err
 			}
 		}
 	}
-	if repair {
+	if repair && (len(ckpts) > 1 || first > 0) {
+		// The checkpoint that makes these obsolete may have been
+		// renamed by a process killed before its directory sync: make
+		// it durable first, else a removal may reach the disk before it.
+		if err := fs.SyncDir(dir); err != nil {
+			return st, err
+		}
 		for _, c := range ckpts[:max(len(ckpts)-1, 0)] {
 			fs.Remove(filepath.Join(dir, checkpointName(c)))
 		}
