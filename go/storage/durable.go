@@ -78,7 +78,8 @@ type durable struct {
 	rec    dirState // what recovery found
 
 	ckptMu   sync.Mutex
-	ckptErr  error // the last checkpoint's failure (under ckptMu)
+	ckptErr  error  // the last checkpoint's failure (under ckptMu)
+	ckptSeq  uint64 // the seq of the newest durable checkpoint, 0: none (under ckptMu)
 	ckptSize atomic.Int64
 	ckpts    atomic.Uint64
 
@@ -153,6 +154,7 @@ func openDurable(dir string, syncWrites bool, o *durableOptions, snap snapshotFu
 		return nil, fmt.Errorf("storage: init: recover %s: %w", dir, err)
 	}
 	d.ckptSize.Store(d.rec.ckptSize)
+	d.ckptSeq = d.rec.ckpt
 	d.stop = make(chan struct{})
 	d.kick = make(chan struct{}, 1)
 	if d.opts.ckptMin > 0 {
@@ -277,14 +279,20 @@ func (d *durable) checkpointLocked() (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	size, err := writeCheckpoint(d.fs, d.dir, seq, d.snap, d.log.flush)
-	if err != nil {
-		return 0, err
-	}
-	d.ckptSize.Store(size)
-	d.ckpts.Add(1)
-	if d.opts.ckptMin > 0 {
-		d.setTrigger(size)
+	// Nothing logged since the newest checkpoint (the rotation kept the
+	// empty segment that starts at its seq): it already holds every
+	// record before seq, so it is not written again (a rename over it).
+	if seq != d.ckptSeq {
+		size, err := writeCheckpoint(d.fs, d.dir, seq, d.snap, d.log.flush)
+		if err != nil {
+			return 0, err
+		}
+		d.ckptSeq = seq
+		d.ckptSize.Store(size)
+		d.ckpts.Add(1)
+		if d.opts.ckptMin > 0 {
+			d.setTrigger(size)
+		}
 	}
 	ckpts, segs, _, err := scanDir(d.fs, d.dir)
 	if err != nil {

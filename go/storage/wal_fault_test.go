@@ -4,8 +4,9 @@ package storage
 // real files in a real directory. It remembers, per file, every change since
 // its last sync (appends, writes over earlier bytes such as the log's
 // preallocated zeros, truncations, each with the bytes it replaced), and
-// which directory operations (creates, renames, removes) were made durable
-// by SyncDir. powerLoss() then does what a machine losing power may do:
+// which directory operations (creates, renames, removes; a rename over an
+// existing file is a remove of it and the rename, undone together) were made
+// durable by a SyncDir of their directory. powerLoss() then does what a machine losing power may do:
 // every file is put back to its synced content, optionally keeping a random
 // prefix of its unsynced changes (the next one possibly torn) or with
 // garbage where the first one was, and the directory operations since the
@@ -49,6 +50,35 @@ type faultFS struct {
 	budget    int64 // bytes writable before ENOSPC; <0: unlimited
 	writes    int
 	syncs     int
+	// crashAfter, if set, is asked after every directory operation
+	// ("create", "rename", "remove"; name: the entry created, renamed to
+	// or removed) whether the power fails right after it.
+	crashAfter func(op, name string) bool
+	// killAfter: crashAfter's crash is a process kill (calls fail from
+	// then on, nothing is undone; see kill), not a power loss.
+	killAfter bool
+	// keepRemoves: a power loss keeps the unsynced removes and undoes
+	// the other directory operations.
+	keepRemoves bool
+}
+
+// dirOpDone records op as pending (not durable until SyncDir) and runs the
+// crashAfter hook. Call under fs.mu.
+func (fs *faultFS) dirOpDone(op dirOp, name string) {
+	fs.pending = append(fs.pending, op)
+	fs.crashPoint(op.kind, name)
+}
+
+// crashPoint asks crashAfter whether the power fails (or the process is
+// killed) after op on name. Call under fs.mu.
+func (fs *faultFS) crashPoint(op, name string) {
+	switch {
+	case fs.crashAfter == nil || fs.crashed || !fs.crashAfter(op, name):
+	case fs.killAfter:
+		fs.crashed = true
+	default:
+		fs.powerLossLocked()
+	}
 }
 
 func newFaultFS(seed uint64) *faultFS {
@@ -88,16 +118,19 @@ func (fs *faultFS) Create(name string) (walFile, error) {
 	if err := fs.errIfCrashed(); err != nil {
 		return nil, err
 	}
+	_, serr := os.Lstat(name)
 	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o640)
 	if err != nil {
 		return nil, err
 	}
-	if _, known := fs.files[name]; !known {
-		fs.pending = append(fs.pending, dirOp{kind: "create", a: name})
-	}
-	// The truncation is durable at once: a simplification.
+	// The truncation is durable at once: a simplification. A file that
+	// existed before (a former run's) keeps its entry.
 	ff := &faultFile{fs: fs, path: name, f: f}
+	_, known := fs.files[name]
 	fs.files[name] = ff
+	if !known && errors.Is(serr, os.ErrNotExist) {
+		fs.dirOpDone(dirOp{kind: "create", a: name}, name)
+	}
 	return ff, nil
 }
 
@@ -320,11 +353,19 @@ func (fs *faultFS) Rename(from, to string) error {
 	if err := fs.errIfCrashed(); err != nil {
 		return err
 	}
+	if _, err := os.Lstat(to); err == nil {
+		// A rename over an existing file replaces it atomically: until
+		// the directory is synced, a power loss brings the replaced
+		// file back (not nothing), so it is hidden like a remove.
+		if err := fs.hideLocked(to); err != nil {
+			return err
+		}
+	}
 	if err := os.Rename(from, to); err != nil {
 		return err
 	}
-	fs.pending = append(fs.pending, dirOp{kind: "rename", a: from, b: to})
 	fs.moveLocked(from, to)
+	fs.dirOpDone(dirOp{kind: "rename", a: from, b: to}, to)
 	return nil
 }
 
@@ -342,13 +383,23 @@ func (fs *faultFS) Remove(name string) error {
 	if err := fs.errIfCrashed(); err != nil {
 		return err
 	}
+	if err := fs.hideLocked(name); err != nil {
+		return err
+	}
+	fs.crashPoint("remove", name)
+	return nil
+}
+
+// hideLocked removes name until the next SyncDir: it is renamed to a hidden
+// name, which powerLoss renames back and SyncDir deletes. Call under fs.mu.
+func (fs *faultFS) hideLocked(name string) error {
 	fs.nrm++
 	hidden := fmt.Sprintf("%s.%d.rm", name, fs.nrm)
 	if err := os.Rename(name, hidden); err != nil {
 		return err
 	}
-	fs.pending = append(fs.pending, dirOp{kind: "remove", a: name, b: hidden})
 	fs.moveLocked(name, hidden)
+	fs.pending = append(fs.pending, dirOp{kind: "remove", a: name, b: hidden})
 	return nil
 }
 
@@ -373,13 +424,20 @@ func (fs *faultFS) SyncDir(dir string) error {
 	if err := fs.errIfCrashed(); err != nil {
 		return err
 	}
+	// Only the entries of dir become durable (a sync of another
+	// directory, such as Init's of the parent, leaves them pending).
+	dir = filepath.Clean(dir)
+	rest := fs.pending[:0]
 	for _, op := range fs.pending {
-		if op.kind == "remove" {
+		switch {
+		case filepath.Dir(op.a) != dir:
+			rest = append(rest, op)
+		case op.kind == "remove":
 			os.Remove(op.b)
 			delete(fs.files, op.b)
 		}
 	}
-	fs.pending = nil
+	fs.pending = rest
 	return nil
 }
 
@@ -397,10 +455,47 @@ func (fs *faultFS) Lock(name string) (func() error, error) {
 	return release, nil
 }
 
+// kill simulates the process being killed now, the machine staying up: the
+// abandoned engine's calls fail from now on, and the returned layer (for the
+// next open) keeps what the kernel holds and has not synced yet, each file's
+// unsynced changes and the directory operations since the last SyncDir, so
+// that a later powerLoss of it can still undo them.
+func (fs *faultFS) kill() *faultFS {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	nfs := newFaultFS(fs.rng.Uint64())
+	nfs.mapping = fs.mapping
+	fs.crashed = true
+	for p, ff := range fs.files {
+		for _, m := range ff.maps {
+			detach(m.b)
+		}
+		ff.flushMapsLocked()
+		ff.maps = nil
+		ff.f.Close()
+		f, err := os.OpenFile(p, os.O_RDWR, 0)
+		if err != nil {
+			panic(fmt.Sprintf("faultFS: kill: reopen %s: %v", p, err))
+		}
+		nfs.files[p] = &faultFile{fs: nfs, path: p, f: f, size: ff.size, pos: ff.pos, undo: ff.undo}
+	}
+	nfs.pending, fs.pending = fs.pending, nil
+	for _, release := range fs.locks {
+		release()
+	}
+	fs.locks = nil
+	return nfs
+}
+
 // powerLoss simulates the machine losing power now (see the file comment).
 func (fs *faultFS) powerLoss() {
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
+	fs.powerLossLocked()
+}
+
+// powerLossLocked is powerLoss under fs.mu.
+func (fs *faultFS) powerLossLocked() {
 	if fs.crashed {
 		return
 	}
@@ -410,6 +505,12 @@ func (fs *faultFS) powerLoss() {
 	}
 	for i := len(fs.pending) - 1; i >= 0; i-- {
 		op := fs.pending[i]
+		if fs.keepRemoves && op.kind == "remove" {
+			// Reached the disk before the rest (POSIX orders no
+			// two entry changes before the directory's sync).
+			os.Remove(op.b)
+			continue
+		}
 		switch op.kind {
 		case "create":
 			os.Remove(op.a)

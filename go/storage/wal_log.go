@@ -63,6 +63,7 @@ type walLog struct {
 
 	wmu      sync.Mutex // serialises file writes and rotation
 	f        walFile    // the current segment
+	segFirst uint64     // the seq of its first record
 	segSize  int64      // bytes of header and records in the current segment
 	segAlloc int64      // its file size: segSize and the zeros preallocated after it
 	prealloc int64      // bytes of zeros added at a time (0: none)
@@ -104,7 +105,7 @@ func openLog(fs walFS, dir string, next uint64, segMax, prealloc int64, mapOn bo
 	if err != nil {
 		return nil, err
 	}
-	l.f, l.sf, l.segSize, l.segAlloc = f, f, fileHeaderSize, alloc
+	l.f, l.sf, l.segSize, l.segAlloc, l.segFirst = f, f, fileHeaderSize, alloc, next
 	return l, nil
 }
 
@@ -361,7 +362,10 @@ func (l *walLog) writeLocked(rotate bool) error {
 			l.ckptWanted()
 		}
 	}
-	if rotate {
+	if rotate && (l.segSize > fileHeaderSize || l.segFirst != next) {
+		// (A segment that holds no record and starts at next is
+		// what a rotation would create: creating it again would
+		// truncate a live, synced file for nothing.)
 		return l.rotateLocked(next)
 	}
 	return nil
@@ -403,7 +407,7 @@ func (l *walLog) rotateLocked(seq uint64) error {
 		l.smu.Unlock()
 		return err
 	}
-	l.f, l.sf, l.segSize, l.segAlloc = nf, nf, fileHeaderSize, alloc
+	l.f, l.sf, l.segSize, l.segAlloc, l.segFirst = nf, nf, fileHeaderSize, alloc, seq
 	l.synced = max(l.synced, seq-1)
 	l.scond.Broadcast()
 	l.smu.Unlock()

@@ -12,9 +12,10 @@ package storage
 //     first remaining one must start at or before the checkpoint's seq (or
 //     at 1 without a checkpoint), and each segment must start where the
 //     previous one ended: a missing segment is ErrCorrupt.
-//   - A newest segment no longer than a header whose header is not valid
-//     is a torn creation (its header is synced before any record is
-//     written): removed.
+//   - A newest segment no longer than a header whose header is not valid,
+//     or whose header does not checksum and holds no valid frame, is a
+//     torn creation (its header is synced before any record is written):
+//     removed.
 //   - Frames carry consecutive seqs. In every segment but the newest, any
 //     bad frame is ErrCorrupt. In the newest, a bad frame is a torn tail
 //     (cut there, the file truncated) if no valid frame with a later seq
@@ -26,6 +27,9 @@ package storage
 //     way (a closed segment was trimmed to its last record).
 //   - A frame whose checksum holds but whose content is malformed is
 //     ErrCorrupt (it was written that way: nothing to recover).
+//   - The newest segment is synced (cut at a torn tail, if any) and the
+//     directory synced before obsolete files are removed: after a process
+//     kill, the recovered state may not be durable yet.
 // Nothing of the directory is modified before every check that can fail
 // passed, except removing *.tmp files and truncating the torn tail.
 
@@ -117,7 +121,7 @@ func recoverDir(fs walFS, dir string, repair bool, load func([]walOp) error, app
 		if err != nil {
 			return st, err
 		}
-		if newest && (len(b) < fileHeaderSize || (len(b) == fileHeaderSize && !validHeader(b, walMagic, seg))) {
+		if newest && tornCreation(b, seg) {
 			// Torn creation: the crash came before its header was
 			// synced (records are written only after that), so it
 			// holds no record.
@@ -170,13 +174,27 @@ func recoverDir(fs walFS, dir string, repair bool, load func([]walOp) error, app
 		if expect > next {
 			next = expect
 		}
-		if st.tornAt >= 0 && repair {
-			if err := fs.Truncate(name, st.tornAt); err != nil {
+		if newest && repair {
+			// Cut a torn tail, and sync the segment either way: after
+			// a process kill its last records may be in the page cache
+			// only; the next segment will follow it, so a later power
+			// loss must not cut it (a gap: ErrCorrupt).
+			end := int64(len(b))
+			if st.tornAt >= 0 {
+				end = st.tornAt
+			}
+			if err := fs.Truncate(name, end); err != nil {
 				return st, err
 			}
 		}
 	}
-	if repair {
+	if repair && (len(ckpts) > 1 || first > 0) {
+		// The checkpoint that makes these obsolete may have been
+		// renamed by a process killed before its directory sync: make
+		// it durable first, else a removal may reach the disk before it.
+		if err := fs.SyncDir(dir); err != nil {
+			return st, err
+		}
 		for _, c := range ckpts[:max(len(ckpts)-1, 0)] {
 			fs.Remove(filepath.Join(dir, checkpointName(c)))
 		}
@@ -187,6 +205,20 @@ func recoverDir(fs walFS, dir string, repair bool, load func([]walOp) error, app
 	st.segs = live
 	st.next = next
 	return st, nil
+}
+
+// tornCreation reports whether b, the newest segment (whose name says seq),
+// is one whose creation a crash interrupted: shorter than a header, a
+// header-sized file without a valid header, or a header that does not
+// checksum (zeros or garbage, up to the preallocated length: the size may
+// reach the disk before the data) with no valid frame anywhere after it.
+// The header is synced before any record is written, so such a file holds
+// none; a header that checksums (another version, say) is never torn.
+func tornCreation(b []byte, seq uint64) bool {
+	if len(b) < fileHeaderSize || (len(b) == fileHeaderSize && !validHeader(b, walMagic, seq)) {
+		return true
+	}
+	return crc32c(b[:24]) != binary.LittleEndian.Uint32(b[24:]) && !laterFrame(b, 0, seq)
 }
 
 // allZero reports whether b holds only zero bytes.

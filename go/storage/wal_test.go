@@ -13,6 +13,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -320,11 +321,18 @@ func TestDurableReadOnlyAfterFailure(t *testing.T) {
 }
 
 // TestDurableTornSegmentCreation: a crash while the newest segment was being
-// created leaves it shorter than a header or with an unwritten (zero)
-// header; recovery removes it and keeps everything before it.
+// created leaves it shorter than a header, with an unwritten (zero) header,
+// with its preallocated length but zeros (a size made durable before the
+// data), or with garbage where the header was; recovery removes it and keeps
+// everything before it.
 func TestDurableTornSegmentCreation(t *testing.T) {
+	garbage := make([]byte, 64)
+	for i := range garbage {
+		garbage[i] = byte(i*37 + 11)
+	}
 	for _, te := range testEngines {
-		for _, content := range [][]byte{nil, make([]byte, 10), make([]byte, fileHeaderSize)} {
+		for _, content := range [][]byte{nil, make([]byte, 10), make([]byte, fileHeaderSize),
+			make([]byte, fileHeaderSize+4096), make([]byte, 1<<20), garbage} {
 			dir := t.TempDir()
 			e := openDurableEngine(t, te, dir, true, nil)
 			want := runOps(t, e, 31, "k/", 30, nil)
@@ -585,6 +593,47 @@ func TestDurableBackpressure(t *testing.T) {
 				}
 			}
 		}
+		e.Close()
+	}
+}
+
+// TestDurableCheckpointNothingNew: a checkpoint with nothing logged since the
+// last one (a trigger left over from the rotation of the last, or writers
+// parked by backpressure asking again) neither starts the current, empty
+// segment again (a truncation of a live file) nor rewrites the checkpoint
+// (a rename over it): nothing is written. After one write it checkpoints.
+func TestDurableCheckpointNothingNew(t *testing.T) {
+	for _, te := range testEngines {
+		dir := t.TempDir()
+		fs := newFaultFS(1)
+		e := openDurableEngine(t, te, dir, true, &durableOptions{fs: fs, segmentSize: 4 << 10, ckptMin: -1})
+		want := runOps(t, e, 5, "k/", 100, nil)
+		if err := e.Checkpoint(); err != nil {
+			t.Fatal(err)
+		}
+		ckpts, segs, _, _ := scanDir(fs, dir)
+		ckpt := filepath.Join(dir, checkpointName(ckpts[0]))
+		before, _ := os.Stat(ckpt)
+		writes := fs.writes
+		if err := e.Checkpoint(); err != nil {
+			t.Fatal(err)
+		}
+		after, err := os.Stat(ckpt)
+		ckpts2, segs2, _, _ := scanDir(fs, dir)
+		if err != nil || !os.SameFile(before, after) || fs.writes != writes || !slices.Equal(ckpts, ckpts2) || !slices.Equal(segs, segs2) {
+			t.Fatalf("%s: a checkpoint with nothing new wrote %d times (checkpoints %v -> %v, segments %v -> %v, %v)",
+				te.name, fs.writes-writes, ckpts, ckpts2, segs, segs2, err)
+		}
+		want = runOps(t, e, 6, "k/", 1, want)
+		if err := e.Checkpoint(); err != nil {
+			t.Fatal(err)
+		}
+		if ckpts2, _, _, _ = scanDir(fs, dir); len(ckpts2) != 1 || ckpts2[0] != ckpts[0]+1 {
+			t.Fatalf("%s: after one write, checkpoints %v, want one at %d", te.name, ckpts2, ckpts[0]+1)
+		}
+		e.Close()
+		e = openDurableEngine(t, te, dir, true, nil)
+		checkState(t, e, "k/", want, te.name+": reopened")
 		e.Close()
 	}
 }
