@@ -91,7 +91,7 @@ static uintptr_t *mt_check_level0(struct mt_check *c, struct mt_db *db, size_t *
 		uint64_t last = UINT64_MAX;
 		int newest = 1;
 
-		if (st & (MT_SL_REMOVED | MT_SL_MOVING | MT_SL_INSERTING | MT_SL_PRUNING))
+		if (st & (MT_SL_REMOVED | MT_SL_INSERTING | MT_SL_PRUNING))
 			mt_check_fail(c, "a live node has state %#x", st);
 		if (st >> MT_SL_PIN_SHIFT)
 			mt_check_fail(c, "a live node holds %u pins", st >> MT_SL_PIN_SHIFT);
@@ -107,19 +107,8 @@ static uintptr_t *mt_check_level0(struct mt_check *c, struct mt_db *db, size_t *
 		v = (struct mt_sl_ver *)(hraw & ~(uintptr_t)1);
 		if (v == NULL)
 			mt_check_fail(c, "a live node has no version (I5)");
-		if ((cur->flags & ~MT_SL_N_INLINE) != 0)
-			mt_check_fail(c, "a node has unknown flags %#x", cur->flags);
 		for (; v != NULL; v = mt_sl_ver_next(v)) {
 			uint64_t sf = mt_sl_ver_seqf(v), sq = sf & MT_SL_SEQ_MASK;
-
-			/* F1: an inline version only in its own node's chain. */
-			if ((sf & MT_SL_V_INLINE) &&
-			    (!(cur->flags & MT_SL_N_INLINE) || v != mt_sl_node_inline(cur)))
-				mt_check_fail(c, "chain of %.*s: another node's inline version",
-				              (int)cur->klen, (const char *)mt_sl_node_key(cur));
-			if ((cur->flags & MT_SL_N_INLINE) && v == mt_sl_node_inline(cur) &&
-			    !(sf & MT_SL_V_INLINE))
-				mt_check_fail(c, "an inline version without its flag");
 
 			if ((uintptr_t)ck_pr_load_ptr(&v->next) & 1u)
 				mt_check_fail(c, "a live chain holds a carrier tag");

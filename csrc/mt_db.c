@@ -474,22 +474,21 @@ static int mt_db_apply(uint64_t dbh, struct mt_db_rec *recs, size_t n, uint64_t 
 	}
 	for (i = 0; i < n; i++) {
 		struct mt_db_rec *rec = &recs[i];
-		struct mt_sl_vdesc d;
 
 		if (!rec->apply)
 			continue;
-		d.value = rec->val;
-		d.vlen = rec->vlen;
-		d.expiry_ms = mt_clock_expiry(rec->ttl);
-		d.tomb = rec->op == MANTIS_OP_DELETE;
-		/* The version, or a new key's node with the version inline. */
-		if (mt_sl_locate(&db->sl, r, rec->key, rec->klen, &d, &rec->pos) != MANTIS_OK) {
-			for (size_t j = 0; j <= i; j++)
-				mt_sl_pos_drop(&recs[j].pos); /* j == i: what locate left */
+		rec->ver = mt_sl_ver_new(rec->val, rec->vlen, mt_clock_expiry(rec->ttl),
+		                         rec->op == MANTIS_OP_DELETE);
+		if (rec->ver == NULL || mt_sl_locate(&db->sl, r, rec->key, rec->klen, rec->ver,
+		                                     &rec->pos) != MANTIS_OK) {
+			for (size_t j = 0; j <= i; j++) {
+				if (recs[j].located)
+					mt_sl_pos_drop(&recs[j].pos);
+				mt_sl_ver_free_unlinked(recs[j].ver);
+			}
 			mt_handle_leave(r);
 			return MANTIS_ENOMEM;
 		}
-		rec->ver = rec->pos.ver;
 		rec->located = 1;
 	}
 	s = ck_pr_faa_64(&db->next_seq, 1) + 1;
@@ -501,8 +500,8 @@ static int mt_db_apply(uint64_t dbh, struct mt_db_rec *recs, size_t n, uint64_t 
 		if (!rec->apply)
 			continue;
 		rec->ver->seqf |= s; /* not yet linked: plain */
-		rc = mt_sl_link_at(&db->sl, r, rec->key, rec->klen, &rec->pos, &rec->node);
-		rec->ver = rec->pos.ver; /* a standalone copy, if the key had a node */
+		rc = mt_sl_link_at(&db->sl, r, rec->key, rec->klen, rec->ver, &rec->pos,
+		                   &rec->node);
 		if (rc != MANTIS_OK)
 			break;
 		rec->linked = 1;
@@ -530,8 +529,10 @@ static int mt_db_apply(uint64_t dbh, struct mt_db_rec *recs, size_t n, uint64_t 
 			if (recs[i].linked) {
 				/* Full barrier each; all before the write is ready. */
 				ck_pr_or_64(&recs[i].ver->seqf, MT_SL_V_ABORTED);
-			} else if (recs[i].located) {
-				mt_sl_pos_drop(&recs[i].pos); /* its version too */
+			} else {
+				if (recs[i].located)
+					mt_sl_pos_drop(&recs[i].pos);
+				mt_sl_ver_free_unlinked(recs[i].ver);
 			}
 		}
 	}

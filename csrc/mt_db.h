@@ -85,11 +85,6 @@ void mt_db_prune_account(struct mt_db *db, const struct mt_sl_prune_stats *st);
 void mt_db_prune_node(struct mt_db *db, ck_epoch_record_t *r, struct mt_sl_node *n,
                       uint64_t now_ms);
 
-/* Test hook (mt_iter.c): called, when set, with the node an iterator is
- * about to pin, inside the call's epoch section (tests make a node move
- * there). NULL outside tests. */
-extern void (*mt_iter_test_before_pin)(struct mt_sl_node *n);
-
 /* The version of n visible at seq (put, committed, not expired), or NULL.
  * *now_ms is read from the clock on first need (0: not yet). */
 static inline struct mt_sl_ver *mt_db_visible(const struct mt_sl_node *n, uint64_t seq,

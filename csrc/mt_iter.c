@@ -155,27 +155,15 @@ static struct mt_sl_node *mt_iter_visible_from(const struct mt_iter *it, struct 
 		const struct mt_sl_cur *c = &mt_iter_cur;
 
 		/* The chunk's nodes are known ahead (the tree's leaf): load
-		 * the block MT_ITER_AHEAD entries on (key, and the inline
-		 * version of a key written once: three lines side by side),
-		 * and the head version of the one two on if it lives apart
-		 * (its node was prefetched earlier), so that a scan of
-		 * scattered nodes overlaps its misses instead of waiting for
-		 * them one by one. */
+		 * the node MT_ITER_AHEAD entries on, and the head version of
+		 * the one two on (its node was prefetched earlier), so that
+		 * a scan of scattered nodes overlaps its misses instead of
+		 * waiting for two per entry. */
 		if (c->sl != NULL && c->b[c->i] == n) {
-			if (c->i + MT_ITER_AHEAD < c->n) {
-				const char *p = (const char *)c->b[c->i + MT_ITER_AHEAD];
-
-				__builtin_prefetch(p);
-				__builtin_prefetch(p + 64);
-				__builtin_prefetch(p + 128);
-			}
-			if (c->i + 2 < c->n) {
-				const struct mt_sl_node *a = c->b[c->i + 2];
-				const struct mt_sl_ver *h = mt_sl_node_head(a);
-
-				if (!(a->flags & MT_SL_N_INLINE) || h != mt_sl_node_inline(a))
-					__builtin_prefetch(h);
-			}
+			if (c->i + MT_ITER_AHEAD < c->n)
+				__builtin_prefetch(c->b[c->i + MT_ITER_AHEAD]);
+			if (c->i + 2 < c->n)
+				__builtin_prefetch(mt_sl_node_head(c->b[c->i + 2]));
 		}
 		if (!mt_iter_has_prefix(it, n))
 			return NULL;
@@ -230,23 +218,10 @@ static int mt_iter_find_pinned(struct mt_iter *it, struct mt_sl_node *n, struct 
 		n = mt_iter_visible_from(it, n, v, now);
 		if (n == NULL)
 			return 0;
-		if (__builtin_expect(mt_iter_test_before_pin != NULL, 0))
-			mt_iter_test_before_pin(n);
 		if (n == it->cur)
 			p = 1; /* already ours */
 		else
 			p = mt_sl_pin(n);
-		while (p == 0) {
-			/* Removed: dead, unless it was compacted, and then its
-			 * key (and the version found, visible at our snapshot)
-			 * lives on in the node it moved to. */
-			struct mt_sl_node *m = mt_sl_moved_to(n);
-
-			if (m == NULL)
-				break;
-			n = m;
-			p = n == it->cur ? 1 : mt_sl_pin(n);
-		}
 		if (p > 0) {
 			*node = n;
 			return 1;
@@ -256,8 +231,6 @@ static int mt_iter_find_pinned(struct mt_iter *it, struct mt_sl_node *n, struct 
 		n = mt_iter_succ(it, n);
 	}
 }
-
-void (*mt_iter_test_before_pin)(struct mt_sl_node *n);
 
 static void mt_iter_finish(struct mt_iter *it)
 {

@@ -4,11 +4,6 @@
  * replaced, and its prefix: the chains, pruning, removal and pins are what
  * it holds; the towers are gone.)
  *
- * Past 800 lines (about 1,200): linking, pruning, removal and compaction
- * all act on the same node protocol (the sealed head, the state word, the
- * carriers) and are argued together below; the per-thread stripes and the
- * allocation counter (the first section) are what could move out next.
- *
  * STRUCTURE
  *
  * A key node holds one key (copied after its header) and a chain of
@@ -55,35 +50,6 @@
  *  I5 A node in the tree always has a version (a new node is inserted with
  *     its first version already in place), so a removed node always has a
  *     head version, whose link then holds the node's carrier (tagged).
- *
- *  F1 A node born for a new key holds its first version inline, after the
- *     key (MT_SL_N_INLINE; the version carries MT_SL_V_INLINE): one
- *     allocation, and one walk of adjacent lines for a scan. An inline
- *     version is only ever linked into its own node's chain (a writer that
- *     loses the insert race links a standalone copy instead), is never
- *     freed alone (a prune that unlinks it counts it but does not carry
- *     it), and goes with its node's block.
- *
- * COMPACTION (mt_sl_compact)
- *
- * Once a prune has cut a node's inline version away and the chain is one
- * committed version V at or below min_seq (nothing links below V, and the
- * seal stops writers linking above), the pruner moves the chain to a new
- * plain node m and frees the block: it seals the head, commits REMOVED |
- * MOVING under the same conditions as a removal (not pinned, not
- * INSERTING, unindexed), stores m | SEALED | MOVED in the head (release:
- * m complete first), replaces n by m in the tree (only the compactor takes
- * a MOVING node out: no tag, so no writer replaces it) and indexes m. m is
- * INSERTING until then, so it cannot be removed before it is in the tree.
- * Readers that reach n read m's chain through the head (mt_sl_node_head
- * follows MOVED, one level: m has no inline version, so it never moves);
- * writers that meet the MOVED head link into m (mt_sl_wait_unsealed
- * returns 2, never waiting on the tree replace); an iterator whose pin
- * fails on a MOVING node pins m instead (mt_sl_moved_to waits out the
- * fence and store between the commit and the head). n's block goes
- * through its carrier like a removed node's. So a key written once costs
- * one block, and an overwritten one a plain node and its versions (what
- * it cost before the fold), never a dead inline value.
  *
  * MVCC PRUNING (mt_sl_prune)
  *
@@ -238,38 +204,15 @@ static size_t mt_sl_ver_size(const struct mt_sl_ver *v)
 	return MT_SL_VER_HDR + ((mt_sl_ver_seqf(v) & MT_SL_V_TTL) ? sizeof(uint64_t) : 0) + v->vlen;
 }
 
-/* Bytes allocated for node n (with its inline version, if any). */
-static size_t mt_sl_node_size(const struct mt_sl_node *n)
+static size_t mt_sl_node_size(size_t klen)
 {
-	if (n->flags & MT_SL_N_INLINE)
-		return mt_sl_inline_off(n->klen) + mt_sl_ver_size(mt_sl_node_inline(n));
-	return sizeof(struct mt_sl_node) + n->klen;
-}
-
-/* Fills version v's fields from d (seq 0). */
-static void mt_sl_ver_fill(struct mt_sl_ver *v, const struct mt_sl_vdesc *d, uint64_t flags)
-{
-	size_t extra = d->expiry_ms != 0 ? sizeof(uint64_t) : 0;
-
-	v->next = NULL;
-	v->seqf = flags | (d->tomb ? MT_SL_V_TOMB : 0) | (extra ? MT_SL_V_TTL : 0);
-	v->vlen = (uint32_t)d->vlen;
-	if (extra)
-		memcpy(v->data, &d->expiry_ms, sizeof(d->expiry_ms));
-	if (d->vlen > 0)
-		memcpy(v->data + extra, d->value, d->vlen);
-}
-
-/* Bytes of a version described by d. */
-static size_t mt_sl_vdesc_size(const struct mt_sl_vdesc *d)
-{
-	return MT_SL_VER_HDR + (d->expiry_ms != 0 ? sizeof(uint64_t) : 0) + d->vlen;
+	return sizeof(struct mt_sl_node) + klen;
 }
 
 struct mt_sl_ver *mt_sl_ver_new(const void *value, size_t vlen, uint64_t expiry_ms, int tomb)
 {
-	struct mt_sl_vdesc d = {value, vlen, expiry_ms, tomb};
-	size_t size = mt_sl_vdesc_size(&d);
+	size_t extra = expiry_ms != 0 ? sizeof(uint64_t) : 0;
+	size_t size = MT_SL_VER_HDR + extra + vlen;
 	struct mt_sl_ver *v;
 
 	assert(vlen == 0 || value != NULL);
@@ -277,25 +220,29 @@ struct mt_sl_ver *mt_sl_ver_new(const void *value, size_t vlen, uint64_t expiry_
 	v = mt_malloc(size);
 	if (v == NULL)
 		return NULL;
-	mt_sl_ver_fill(v, &d, 0);
+	v->next = NULL;
+	v->seqf = (tomb ? MT_SL_V_TOMB : 0) | (extra ? MT_SL_V_TTL : 0);
+	v->vlen = (uint32_t)vlen;
+	if (extra)
+		memcpy(v->data, &expiry_ms, sizeof(expiry_ms));
+	if (vlen > 0)
+		memcpy(v->data + extra, value, vlen);
 	mt_sl_mem_add((int64_t)size);
 	return v;
 }
 
 void mt_sl_ver_free_unlinked(struct mt_sl_ver *v)
 {
-	/* An inline version is part of its node's block (freed with it). */
-	if (v == NULL || (mt_sl_ver_seqf(v) & MT_SL_V_INLINE))
+	if (v == NULL)
 		return;
 	mt_sl_mem_add(-(int64_t)mt_sl_ver_size(v));
 	mt_free(v);
 }
 
-/* A plain node (no inline version) whose chain is head. */
 static struct mt_sl_node *mt_sl_node_new(const void *key, size_t klen, struct mt_sl_ver *head)
 {
 	struct mt_sl_node *n;
-	size_t size = sizeof(struct mt_sl_node) + klen;
+	size_t size = mt_sl_node_size(klen);
 
 	assert(klen >= 1 && klen <= UINT16_MAX);
 	n = mt_malloc(size);
@@ -304,43 +251,16 @@ static struct mt_sl_node *mt_sl_node_new(const void *key, size_t klen, struct mt
 	n->head = head;
 	n->state = MT_SL_INSERTING;
 	n->klen = (uint16_t)klen;
-	n->flags = 0;
+	n->reserved = 0;
 	memcpy((unsigned char *)(n + 1), key, klen);
 	mt_sl_mem_add((int64_t)size);
 	return n;
 }
 
-/* A node born with its first version inline (described by d, seq 0), its
- * head. One allocation: key and version side by side (F1). */
-static struct mt_sl_node *mt_sl_node_new_inline(const void *key, size_t klen,
-                                                const struct mt_sl_vdesc *d)
-{
-	size_t off = mt_sl_inline_off(klen), size = off + mt_sl_vdesc_size(d);
-	struct mt_sl_node *n;
-	struct mt_sl_ver *v;
-
-	assert(klen >= 1 && klen <= UINT16_MAX);
-	assert(d->vlen == 0 || d->value != NULL);
-	assert(d->vlen <= UINT32_MAX);
-	n = mt_malloc(size);
-	if (n == NULL)
-		return NULL;
-	v = (struct mt_sl_ver *)((uintptr_t)n + off);
-	mt_sl_ver_fill(v, d, MT_SL_V_INLINE);
-	n->head = v;
-	n->state = MT_SL_INSERTING;
-	n->klen = (uint16_t)klen;
-	n->flags = MT_SL_N_INLINE;
-	memcpy((unsigned char *)(n + 1), key, klen);
-	mt_sl_mem_add((int64_t)size);
-	return n;
-}
-
-/* Frees a node that was never linked, or whose grace period has passed
- * (its standalone versions stay the caller's; its inline one goes). */
+/* Frees a node that was never linked (its head version stays the caller's). */
 static void mt_sl_node_free_unlinked(struct mt_sl_node *n)
 {
-	mt_sl_mem_add(-(int64_t)mt_sl_node_size(n));
+	mt_sl_mem_add(-(int64_t)mt_sl_node_size(n->klen));
 	mt_free(n);
 }
 
@@ -659,10 +579,8 @@ static int mt_sl_wait_unsealed(struct mt_sl_node *n)
 	for (;;) {
 		uintptr_t h = (uintptr_t)ck_pr_load_ptr(&n->head);
 
-		if (!(h & MT_SL_SEALED))
+		if (!(h & 1u))
 			return 0;
-		if (h & MT_SL_MOVED)
-			return 2; /* compacted: link into the node it moved to */
 		if ((uintptr_t)ck_pr_load_ptr(&((struct mt_sl_ver *)(h & ~(uintptr_t)1))->next) &
 		    1u)
 			return 1;
@@ -671,56 +589,33 @@ static int mt_sl_wait_unsealed(struct mt_sl_node *n)
 }
 
 int mt_sl_locate(struct mt_sl *sl, ck_epoch_record_t *r, const void *key, size_t klen,
-                 const struct mt_sl_vdesc *d, struct mt_sl_pos *pos)
+                 struct mt_sl_ver *v, struct mt_sl_pos *pos)
 {
-	assert(key != NULL && klen > 0 && d != NULL && pos != NULL);
+	assert(key != NULL && klen > 0 && v != NULL && pos != NULL);
 	pos->hash = mt_slx_hash(key, klen);
 	pos->fresh = NULL;
-	pos->ver = NULL;
 	pos->linked = 0;
 	pos->hit = 0;
-	/* An existing key, the short way. A key the index does not hold is
-	 * almost always new (every node is indexed when it is inserted and
-	 * again by each resize; only a full pair of buckets or a resize in
-	 * flight leaves one out), so there is no tree get here: the insert
-	 * in mt_sl_link_at descends once and returns the present node if
-	 * there is one (then a standalone copy of the version is linked). */
+	/* An existing key, the short way. */
 	pos->node = mt_slx_lookup(sl, key, klen, pos->hash);
 	if (pos->node != NULL) {
 		pos->hit = 1;
 		/* Own the head's line before taking a seq: the CAS in
 		 * mt_sl_link_at, inside the ordered window, then hits. */
 		__builtin_prefetch(&pos->node->head, 1);
-		pos->ver = mt_sl_ver_new(d->value, d->vlen, d->expiry_ms, d->tomb);
-		return pos->ver != NULL ? MANTIS_OK : MANTIS_ENOMEM;
+		return MANTIS_OK;
 	}
-	/* A new key: its node, with the version inline as its first, ready
-	 * to insert, its index reference claimed already (it is not visible
-	 * yet). */
-	pos->fresh = mt_sl_node_new_inline(key, klen, d);
+	pos->node = mt_bpt_get(&sl->tree, key, klen);
+	if (pos->node != NULL) {
+		__builtin_prefetch(&pos->node->head, 1);
+		return MANTIS_OK;
+	}
+	/* A new key: its node, with v as its first version, ready to insert,
+	 * its index reference claimed already (it is not visible yet). */
+	pos->fresh = mt_sl_node_new(key, klen, v);
 	if (pos->fresh == NULL)
 		return MANTIS_ENOMEM;
 	pos->fresh->state |= MT_SL_INDEXED;
-	pos->ver = mt_sl_node_inline(pos->fresh);
-	return MANTIS_OK;
-}
-
-/* The version to link is fresh's inline one, but the key has another node:
- * link a standalone copy instead (seq and flags kept, INLINE dropped), and
- * free fresh now (never visible). MANTIS_ENOMEM leaves pos unchanged. */
-static int mt_sl_unfold(struct mt_sl_pos *pos)
-{
-	struct mt_sl_ver *v = pos->ver, *copy;
-	uint64_t sf = v->seqf; /* not linked: plain */
-	uint64_t exp = (sf & MT_SL_V_TTL) ? mt_sl_ver_expiry(v) : 0;
-
-	copy = mt_sl_ver_new(mt_sl_ver_value(v), v->vlen, exp, (sf & MT_SL_V_TOMB) != 0);
-	if (copy == NULL)
-		return MANTIS_ENOMEM;
-	copy->seqf = sf & ~MT_SL_V_INLINE;
-	mt_sl_node_free_unlinked(pos->fresh);
-	pos->fresh = NULL;
-	pos->ver = copy;
 	return MANTIS_OK;
 }
 
@@ -728,35 +623,24 @@ static int mt_sl_unfold(struct mt_sl_pos *pos)
  * if it was removed, or insert pos->fresh (allocated here if locate found
  * a node). */
 static int mt_sl_link_slow(struct mt_sl *sl, ck_epoch_record_t *r, const void *key, size_t klen,
-                           struct mt_sl_pos *pos, struct mt_sl_node **node_out)
+                           struct mt_sl_ver *v, struct mt_sl_pos *pos, struct mt_sl_node **node_out)
 {
 	struct mt_sl_node *n = pos->node;
-	struct mt_sl_ver *v;
 
 	for (;;) {
 		void *existing = NULL;
 		int removed = 0;
 
 		if (n != NULL) {
-			/* Into a node another writer made: never an inline
-			 * version of our own fresh node (F1). */
-			if (pos->fresh != NULL && (pos->fresh->flags & MT_SL_N_INLINE) &&
-			    mt_sl_unfold(pos) != MANTIS_OK)
-				return MANTIS_ENOMEM;
-			if (mt_sl_link_ver(n, pos->ver) == 0) {
+			if (mt_sl_link_ver(n, v) == 0) {
 				pos->node = n;
 				*node_out = n;
 				return MANTIS_OK;
 			}
 			removed = mt_sl_wait_unsealed(n);
-			if (removed == 2) {
-				n = mt_sl_node_moved(n); /* the same chain lives there */
-				continue;
-			}
 			if (!removed)
 				continue; /* unsealed: link again */
 		}
-		v = pos->ver;
 		if (pos->fresh == NULL) {
 			pos->fresh = mt_sl_node_new(key, klen, v);
 			if (pos->fresh == NULL)
@@ -794,16 +678,16 @@ static int mt_sl_link_slow(struct mt_sl *sl, ck_epoch_record_t *r, const void *k
 }
 
 int mt_sl_link_at(struct mt_sl *sl, ck_epoch_record_t *r, const void *key, size_t klen,
-                  struct mt_sl_pos *pos, struct mt_sl_node **node_out)
+                  struct mt_sl_ver *v, struct mt_sl_pos *pos, struct mt_sl_node **node_out)
 {
 	/* Its seq is set (taken after locate), in the writer's section. */
-	assert(pos->ver != NULL && (pos->ver->seqf & MT_SL_SEQ_MASK) != 0 && mt_epoch_in_section());
-	if (pos->node != NULL && mt_sl_link_ver(pos->node, pos->ver) == 0) {
+	assert((v->seqf & MT_SL_SEQ_MASK) != 0 && mt_epoch_in_section());
+	if (pos->node != NULL && mt_sl_link_ver(pos->node, v) == 0) {
 		*node_out = pos->node;
 		return MANTIS_OK;
 	}
 	pos->hit = 0;
-	return mt_sl_link_slow(sl, r, key, klen, pos, node_out);
+	return mt_sl_link_slow(sl, r, key, klen, v, pos, node_out);
 }
 
 void mt_sl_link_finish(struct mt_sl *sl, ck_epoch_record_t *r, const void *key, size_t klen,
@@ -829,9 +713,6 @@ void mt_sl_link_finish(struct mt_sl *sl, ck_epoch_record_t *r, const void *key, 
 
 void mt_sl_pos_drop(struct mt_sl_pos *pos)
 {
-	/* The version first: an inline one lives in fresh. */
-	mt_sl_ver_free_unlinked(pos->ver);
-	pos->ver = NULL;
 	if (pos->fresh != NULL && !pos->linked)
 		mt_sl_node_free_unlinked(pos->fresh);
 	pos->fresh = NULL;
@@ -847,11 +728,7 @@ static void mt_sl_carry(struct mt_sl_carrier *c, struct mt_sl_ver *v, size_t kle
 	 * at or below the decided bound, nor into a chain with no pending
 	 * aborted head (see mt_sl_prune), so the count taken cannot grow. */
 	assert(c->n < c->cap);
-	/* An inline version goes with its node's block (F1): counted as
-	 * unlinked, never freed alone, so never carried (a carrier's callback
-	 * may run after the node's). */
-	if (!(mt_sl_ver_seqf(v) & MT_SL_V_INLINE))
-		c->v[c->n++] = v;
+	c->v[c->n++] = v;
 	st->versions++;
 	st->bytes += klen + v->vlen;
 }
@@ -952,76 +829,6 @@ static int mt_sl_remove(struct mt_sl *sl, ck_epoch_record_t *r, struct mt_sl_nod
 	return 1;
 }
 
-/*
- * Compacts node n, whose chain is h alone (committed, counted, at or below
- * min_seq, so no writer links below it) and whose inline version was
- * pruned: moves the chain to a plain node m and frees n's block after a
- * grace period. The caller holds PRUNING. Returns 1 if n moved, 0 if it
- * gave up (nothing changed). Protocol (COMPACTION at the top):
- * seal the head, commit REMOVED | MOVING (as a removal would: not pinned,
- * not INSERTING, unindexed), publish m in n->head (tagged SEALED | MOVED:
- * readers follow it, writers link into m), then replace n by m in the tree
- * (which only this call can do: nobody else takes a MOVING node out) and
- * index m.
- */
-static int mt_sl_compact(struct mt_sl *sl, ck_epoch_record_t *r, struct mt_sl_node *n,
-                         struct mt_sl_ver *h)
-{
-	struct mt_sl_carrier *c = mt_sl_carrier_new(0);
-	struct mt_sl_node *m = c != NULL ? mt_sl_node_new(mt_sl_node_key(n), n->klen, h) : NULL;
-	uint32_t s;
-	int ok;
-
-	assert(ck_pr_load_32(&n->state) & MT_SL_PRUNING);
-	if (m == NULL) {
-		if (c != NULL)
-			mt_sl_carrier_free(c);
-		return 0;
-	}
-	/* Not removable until indexed (as a new node), its slot claimed. */
-	m->state = MT_SL_INSERTING | MT_SL_INDEXED;
-	/* Seal: fails if a writer linked a newer version since we looked. */
-	if (!ck_pr_cas_ptr(&n->head, h, (struct mt_sl_ver *)((uintptr_t)h | MT_SL_SEALED)))
-		goto give_up;
-	for (;;) {
-		s = ck_pr_load_32(&n->state);
-		if ((s & MT_SL_INSERTING) || (s >> MT_SL_PIN_SHIFT) != 0 ||
-		    ((s & MT_SL_INDEXED) && !mt_slx_unindex(sl, n))) {
-			/* As in mt_sl_remove: only the sealer changes a sealed
-			 * head, so a store unseals. */
-			ck_pr_store_ptr(&n->head, h);
-			goto give_up;
-		}
-		if (s & MT_SL_INDEXED)
-			continue;
-		/* Commit point; fails if a pin or an install changed the
-		 * state. Pins fail from here on (an iterator then asks
-		 * mt_sl_moved_to, which waits for the store below). */
-		if (ck_pr_cas_32(&n->state, s, s | MT_SL_REMOVED | MT_SL_MOVING))
-			break;
-	}
-	/* Release: m complete before it is reachable through n. */
-	ck_pr_fence_store();
-	ck_pr_store_ptr(&n->head, (struct mt_sl_ver *)((uintptr_t)m | MT_SL_SEALED | MT_SL_MOVED));
-	ok = mt_bpt_replace(&sl->tree, mt_sl_node_key(n), n->klen, n, m);
-	/* n is in the tree: it is not INSERTING, nobody removes a REMOVED
-	 * node but its remover, and no writer replaces an untagged one. */
-	assert(ok);
-	(void)ok;
-	c->node = n;
-	/* mt_epoch_call fences the tree's unlock before it reads the epoch. */
-	mt_sl_carrier_retire(r, c);
-	/* Release: m may be removed from now on (as link_finish does). */
-	ck_pr_and_32(&m->state, ~MT_SL_INSERTING);
-	mt_slx_install(sl, m, mt_slx_hash(mt_sl_node_key(m), m->klen),
-	               MT_SLX_EVICT | MT_SLX_CLAIMED);
-	return 1;
-give_up:
-	mt_sl_node_free_unlinked(m);
-	mt_sl_carrier_free(c);
-	return 0;
-}
-
 /* Does a registered snapshot read the committed version with seq sq, whose
  * nearest newer committed version has seq newer? (b->snaps is sorted.) */
 static int mt_sl_needed(const struct mt_sl_bound *b, uint64_t sq, uint64_t newer)
@@ -1051,13 +858,6 @@ void mt_sl_prune(struct mt_sl *sl, ck_epoch_record_t *r, struct mt_sl_node *n,
 	assert(mt_epoch_in_section() && b->min_seq <= MT_SL_SEQ_MASK);
 	for (;;) {
 		s = ck_pr_load_32(&n->state);
-		if ((s & MT_SL_MOVING) && mt_sl_node_moved(n) != NULL) {
-			/* Compacted: the chain (maybe with the version its
-			 * caller just linked) lives on in the node it moved to,
-			 * which never moves. */
-			n = mt_sl_node_moved(n);
-			continue;
-		}
 		if (s & (MT_SL_PRUNING | MT_SL_REMOVED))
 			return; /* another pruner owns it, or it is gone */
 		/* Acquire the chain's old end; full barrier. */
@@ -1148,12 +948,6 @@ void mt_sl_prune(struct mt_sl *sl, ck_epoch_record_t *r, struct mt_sl_node *n,
 	    (v == NULL || (mt_sl_ver_seqf(v) & MT_SL_V_TOMB) || mt_sl_ver_expired(v, b->now_ms))) {
 		if (mt_sl_remove(sl, r, n, h, v, removed_seq, st))
 			return; /* PRUNING stays set on a removed node */
-	} else if ((n->flags & MT_SL_N_INLINE) && v != NULL && h == v &&
-	           v != mt_sl_node_inline(n) && mt_sl_ver_next(v) == NULL) {
-		/* The inline version is gone from a chain of one live
-		 * version: give its block back. */
-		if (mt_sl_compact(sl, r, n, h))
-			return; /* PRUNING stays set on a moved node */
 	}
 	/* Release the chain: every change above is visible first. */
 	ck_pr_and_32(&n->state, ~MT_SL_PRUNING);
@@ -1188,19 +982,6 @@ int mt_sl_pin(struct mt_sl_node *n)
 		if (ck_pr_cas_32(&n->state, s, s + MT_SL_PIN_ONE))
 			return 1;
 	}
-}
-
-struct mt_sl_node *mt_sl_moved_to(const struct mt_sl_node *n)
-{
-	unsigned spins = 0;
-	struct mt_sl_node *m;
-
-	if (!(ck_pr_load_32(&n->state) & MT_SL_MOVING))
-		return NULL; /* removed: dead */
-	/* MOVING is committed a fence and a store before m is published. */
-	while ((m = mt_sl_node_moved(n)) == NULL)
-		mt_wait_backoff(&spins);
-	return m;
 }
 
 void mt_sl_unpin(struct mt_sl_node *n)

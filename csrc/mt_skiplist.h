@@ -35,10 +35,6 @@
 #define MT_SL_V_ABORTED (1ull << 62) /* its batch failed: never visible */
 #define MT_SL_V_TTL     (1ull << 61) /* data starts with a u64 expiry (ms) */
 #define MT_SL_V_DONE    (1ull << 60) /* its writer has counted it: prunable */
-/* The version lives inside its node's block (the node's first version,
- * mt_sl_node_inline): it is never freed alone, only with its node, and it
- * is only ever linked into that node's chain (F1 in mt_skiplist.c). */
-#define MT_SL_V_INLINE  (1ull << 59)
 #define MT_SL_SEQ_LIMIT MT_SL_SEQ_MASK
 
 struct mt_sl_ver {
@@ -89,9 +85,8 @@ static inline int mt_sl_ver_expired(const struct mt_sl_ver *v, uint64_t now_ms)
 
 /* Allocates an unlinked version with sequence 0 (set seqf before linking).
  * value is copied; expiry_ms 0 means no TTL. Returns NULL on ENOMEM. The
- * caller owns it until it is linked, and frees it with
- * mt_sl_ver_free_unlinked otherwise (which leaves an INLINE version alone:
- * it goes with its node). */
+ * caller owns it until mt_sl_link_at succeeds, and frees it with
+ * mt_sl_ver_free_unlinked otherwise. */
 struct mt_sl_ver *mt_sl_ver_new(const void *value, size_t vlen, uint64_t expiry_ms, int tomb);
 void mt_sl_ver_free_unlinked(struct mt_sl_ver *v);
 
@@ -101,33 +96,17 @@ void mt_sl_ver_free_unlinked(struct mt_sl_ver *v);
 #define MT_SL_INSERTING 1u        /* its index slot not installed yet: not removable */
 #define MT_SL_PRUNING   2u        /* a pruner owns the chain's old end */
 #define MT_SL_REMOVED   4u        /* being or been removed; PRUNING stays set */
-#define MT_SL_MOVING    8u        /* (with REMOVED) compacted: live in another node */
 #define MT_SL_INDEXED   (1u << 8) /* a slot of the point index holds it */
 #define MT_SL_PIN_SHIFT 9         /* iterators parked on the node (23 bits) */
 #define MT_SL_PIN_ONE   (1u << MT_SL_PIN_SHIFT)
 #define MT_SL_PIN_MAX   (0x7fffffu)
 
-/* node->head's low bits (versions and nodes are 8-byte aligned) */
-#define MT_SL_SEALED 1u /* writers must not link: being removed or moved */
-#define MT_SL_MOVED  2u /* (with SEALED) the rest is the node it moved to */
-
-/* node flags, set at birth and never changed */
-#define MT_SL_N_INLINE 1u /* the block holds the first version after the key */
-
-/*
- * A key node: 16 bytes, the key, and (MT_SL_N_INLINE) the key's first
- * version at the next 8-byte boundary, so that a key written once is one
- * allocation and one walk of adjacent lines. head points at the inline
- * version until an overwrite links a newer one; once the inline version is
- * pruned, the node is compacted (moved) to a plain node that holds the
- * chain, and the block is freed (mt_skiplist.c, COMPACTION).
- */
 struct mt_sl_node {
-	struct mt_sl_ver *head; /* newest version; low bits above */
+	struct mt_sl_ver *head; /* newest version; bit 0: SEALED */
 	uint32_t state;         /* see above */
 	uint16_t klen;          /* 1..MANTIS_KEY_MAX */
-	uint16_t flags;         /* MT_SL_N_* */
-	/* klen key bytes follow, then maybe padding and the inline version */
+	uint16_t reserved;
+	/* klen key bytes follow */
 };
 
 static inline const unsigned char *mt_sl_node_key(const struct mt_sl_node *n)
@@ -135,38 +114,10 @@ static inline const unsigned char *mt_sl_node_key(const struct mt_sl_node *n)
 	return (const unsigned char *)(n + 1);
 }
 
-/* Offset of the inline version in a node block of key length klen. */
-static inline size_t mt_sl_inline_off(size_t klen)
-{
-	return (sizeof(struct mt_sl_node) + klen + 7u) & ~(size_t)7u;
-}
-
-/* The node's inline version (only if it has MT_SL_N_INLINE). */
-static inline struct mt_sl_ver *mt_sl_node_inline(const struct mt_sl_node *n)
-{
-	return (struct mt_sl_ver *)((uintptr_t)n + mt_sl_inline_off(n->klen));
-}
-
-/* The node n moved to (compaction), or NULL. */
-static inline struct mt_sl_node *mt_sl_node_moved(const struct mt_sl_node *n)
-{
-	uintptr_t h = (uintptr_t)ck_pr_load_ptr(&n->head);
-
-	return (h & MT_SL_MOVED) ? (struct mt_sl_node *)(h & ~(uintptr_t)3) : NULL;
-}
-
-/* The node's newest version (never NULL for a linked node). A moved node
- * reads as the node it moved to, which holds the same chain (a node moves
- * at most once: the one it moves to has no inline version). */
+/* The node's newest version (never NULL for a linked node). */
 static inline struct mt_sl_ver *mt_sl_node_head(const struct mt_sl_node *n)
 {
-	uintptr_t h = (uintptr_t)ck_pr_load_ptr(&n->head);
-
-	/* Acquire (dependent load): the moved-to node was complete before
-	 * the release store that published it. */
-	if (h & MT_SL_MOVED)
-		h = (uintptr_t)ck_pr_load_ptr(&((struct mt_sl_node *)(h & ~(uintptr_t)3))->head);
-	return (struct mt_sl_ver *)(h & ~(uintptr_t)MT_SL_SEALED);
+	return (struct mt_sl_ver *)((uintptr_t)ck_pr_load_ptr(&n->head) & ~(uintptr_t)1);
 }
 
 /* The ordering of keys: the index's (mt_bpt_cmp: memcmp, the shorter first
@@ -232,50 +183,37 @@ struct mt_sl_node *mt_sl_cur_next(struct mt_sl_cur *c, const struct mt_sl *sl,
  * key, allocating its node) happens before the writer takes its sequence
  * number and everything between taking it and publishing it is short:
  *
- *   mt_sl_locate     finds key's node (point index or tree get) and
- *                    allocates the version (pos->ver), or, for a new key,
- *                    allocates its node with the version inline as its
- *                    first. MANTIS_ENOMEM possible; nothing is visible.
- *   mt_sl_link_at    (after pos->ver's seq is set) links pos->ver into the
- *                    node's chain at the place its seq orders it, or
- *                    inserts the new node into the tree (linking into the
- *                    node another writer inserted first, then through a
- *                    standalone copy of the version, which replaces
- *                    pos->ver; or replacing a removed node). May return
- *                    MANTIS_ENOMEM if a tree split, that copy or a node
- *                    for a key removed meanwhile cannot be allocated (then
- *                    pos->ver is not linked). On success *node_out is the
+ *   mt_sl_locate     finds key's node (point index or tree get) or, for
+ *                    a new key, allocates its node with v as first
+ *                    version. MANTIS_ENOMEM possible; nothing is visible.
+ *   mt_sl_link_at    (after v's seq is set) links v into the node's chain
+ *                    at the place its seq orders it, or inserts the new
+ *                    node into the tree (linking into the node another
+ *                    writer inserted first, or replacing a removed one).
+ *                    May return MANTIS_ENOMEM if a tree split or a node
+ *                    for a key removed meanwhile cannot be allocated
+ *                    (then v is not linked). On success *node_out is the
  *                    node.
  *   mt_sl_link_finish makes a new node removable and indexes it; call it
  *                    for every position whose link_at succeeded, whether
  *                    or not the write commits.
- *   mt_sl_pos_drop   frees an unused version and new node (locate
- *                    succeeded, link_at was not called or failed).
+ *   mt_sl_pos_drop   frees an unused new node (locate succeeded, link_at
+ *                    was not called or failed).
  *
- * pos->ver stays the caller's until link_at succeeds. All in r's section.
+ * v stays the caller's until link_at succeeds. All in r's section.
  */
 struct mt_sl_pos {
 	uint64_t hash;
 	struct mt_sl_node *node;  /* the key's node */
-	struct mt_sl_node *fresh; /* a new node for the key (head: ver) */
-	struct mt_sl_ver *ver;    /* the version to link */
+	struct mt_sl_node *fresh; /* a new node for the key (head: v) */
 	int linked;               /* fresh is in the tree */
 	int hit;                  /* node came from the point index */
 };
 
-/* The version a write links: value (vlen bytes, copied), expiry_ms (0: no
- * TTL), tomb (a delete). */
-struct mt_sl_vdesc {
-	const void *value;
-	size_t vlen;
-	uint64_t expiry_ms;
-	int tomb;
-};
-
 int mt_sl_locate(struct mt_sl *sl, ck_epoch_record_t *r, const void *key, size_t klen,
-                 const struct mt_sl_vdesc *d, struct mt_sl_pos *pos);
+                 struct mt_sl_ver *v, struct mt_sl_pos *pos);
 int mt_sl_link_at(struct mt_sl *sl, ck_epoch_record_t *r, const void *key, size_t klen,
-                  struct mt_sl_pos *pos, struct mt_sl_node **node_out);
+                  struct mt_sl_ver *v, struct mt_sl_pos *pos, struct mt_sl_node **node_out);
 void mt_sl_link_finish(struct mt_sl *sl, ck_epoch_record_t *r, const void *key, size_t klen,
                        struct mt_sl_pos *pos);
 void mt_sl_pos_drop(struct mt_sl_pos *pos);
@@ -343,16 +281,11 @@ void mt_sl_prune(struct mt_sl *sl, ck_epoch_record_t *r, struct mt_sl_node *n,
 void mt_sl_walk(struct mt_sl *sl, ck_epoch_record_t *r, void (*fn)(struct mt_sl_node *n, void *arg),
                 void *arg);
 
-/* Pins n for an iterator so that it is not removed nor moved (nor its
- * chain's version visible at any live snapshot freed) until mt_sl_unpin,
- * outside any section. Returns 0 if n is being removed (then it reads as
- * dead, unless it moved: mt_sl_node_moved gives the node to pin instead). */
+/* Pins n for an iterator so that it is not removed (nor its chain's
+ * version visible at any live snapshot freed) until mt_sl_unpin, outside
+ * any section. Returns 0 if n is being removed (then it reads as dead). */
 int mt_sl_pin(struct mt_sl_node *n);
 void mt_sl_unpin(struct mt_sl_node *n);
-/* After a failed pin: the node n moved to (its key lives on there), or
- * NULL if n is removed (dead). Waits out the compactor's window between
- * committing the move and publishing the new node (a fence and a store). */
-struct mt_sl_node *mt_sl_moved_to(const struct mt_sl_node *n);
 
 /* The calling thread's stripe (0..MT_SL_STRIPES-1) for striped counters:
  * each live thread owns one (1..63) until it exits; beyond 63 live threads,

@@ -922,8 +922,6 @@ Test(db_stress, short_lived_threads_recycle_their_state, .timeout = 300)
 	unsigned rec0;
 
 	tdb_put(db, "shared", "init");
-	/* Overwritten once: out of its inline block, as it ends. */
-	tdb_put(db, "shared", "init");
 	base = (mt_epoch_barrier(), mt_sl_mem_bytes());
 	rec0 = tt_records();
 	for (uint64_t w = 0; w < waves; w++) {
