@@ -63,6 +63,7 @@ type durableOptions struct {
 	logMax       int64         // log bytes since the last checkpoint past which writers wait; 0: 2x the trigger; <0: never
 	prealloc     int64         // log preallocation step (wal_log.go); 0: 1 MiB, at most the segment size; <0: none
 	noMap        bool          // log records with pwrite, never through a mapping (wal_log.go)
+	mapSync      bool          // SyncWrites true: log through the mapping too (default: pwrite, see openDurable)
 }
 
 const durStripes = 1024
@@ -147,7 +148,16 @@ func openDurable(dir string, syncWrites bool, o *durableOptions, snap snapshotFu
 	d.unlock = unlock
 	d.rec, err = recoverDir(d.fs, dir, true, load, apply)
 	if err == nil {
-		d.log, err = openLog(d.fs, dir, d.rec.next, d.opts.segmentSize, max(d.opts.prealloc, 0), !d.opts.noMap)
+		// Mapped stores save a write(2) per group, which is what unsynced
+		// writes pay for; a synced group pays an fdatasync anyway, and
+		// writing back a mapped page costs more than the write(2) it
+		// saved (it is write-protected again, its TLB entries shot
+		// down, and the next store faults): session 3 measured, on one
+		// disk, sync-write-1 at 0.83-0.89x the fdatasync floor mapped
+		// against 0.99-1.01x with pwrite, and 16 writers at 7.6-8.2x
+		// against 9.3x (docs/performance/wal.md).
+		mapped := !d.opts.noMap && (!syncWrites || d.opts.mapSync)
+		d.log, err = openLog(d.fs, dir, d.rec.next, d.opts.segmentSize, max(d.opts.prealloc, 0), mapped)
 	}
 	if err != nil {
 		unlock()

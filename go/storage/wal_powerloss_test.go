@@ -48,7 +48,7 @@ func TestWALPowerLoss(t *testing.T) {
 				fs := newFaultFS(rng.Uint64())
 				fs.mapping = round%2 == 0 // the log's mapped stores, or its writes
 				e := te.new(StorageConfig{SyncWrites: true}).(durableTestEngine)
-				e.setDurableOptions(&durableOptions{fs: fs, segmentSize: 4 << 10, ckptMin: 12 << 10})
+				e.setDurableOptions(&durableOptions{fs: fs, segmentSize: 4 << 10, ckptMin: 12 << 10, mapSync: true})
 				if err := e.Init(dir); err != nil {
 					t.Fatalf("round %d: reopen after power loss: %v", round, err)
 				}
