@@ -52,6 +52,20 @@ static inline uint64_t bench_rand(uint64_t *state)
 	return x * 0x2545F4914F6CDD1Dull;
 }
 
+/* Fills p[0..n) with 0..n-1 in a random order (Fisher-Yates from *state). */
+static inline void bench_shuffle(uint32_t *p, size_t n, uint64_t *state)
+{
+	for (size_t i = 0; i < n; i++)
+		p[i] = (uint32_t)i;
+	for (size_t i = n; i-- > 1;) {
+		size_t j = (size_t)(bench_rand(state) % (i + 1));
+		uint32_t x = p[i];
+
+		p[i] = p[j];
+		p[j] = x;
+	}
+}
+
 /* Writes the 16-byte key of index i (big-endian index, so that key order
  * is index order, after an 8-byte fixed prefix "key:0000"). */
 void bench_key16(uint8_t out[16], uint64_t i);

@@ -443,15 +443,7 @@ static int bi_size(size_t n, uint64_t dur_ns, int huge, int oversub)
 
 	if (perm == NULL)
 		return 1;
-	for (size_t i = 0; i < n; i++)
-		perm[i] = (uint32_t)i;
-	for (size_t i = n - 1; i > 0; i--) {
-		size_t j = (size_t)(bench_rand(&rng) % (i + 1));
-		uint32_t x = perm[i];
-
-		perm[i] = perm[j];
-		perm[j] = x;
-	}
+	bench_shuffle(perm, n, &rng);
 	r.perm = perm;
 	for (int k = 0; k < 2; k++) {
 		mt_epoch_barrier();

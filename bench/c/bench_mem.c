@@ -66,15 +66,7 @@ double bench_chase_ns(size_t bytes, int huge)
 		munmap(mem, lines * 64);
 		return 0;
 	}
-	for (size_t i = 0; i < lines; i++)
-		order[i] = (uint32_t)i;
-	for (size_t i = lines - 1; i > 0; i--) {
-		size_t j = (size_t)(bench_rand(&rng) % (i + 1));
-		uint32_t x = order[i];
-
-		order[i] = order[j];
-		order[j] = x;
-	}
+	bench_shuffle(order, lines, &rng);
 	for (size_t i = 0; i < lines; i++)
 		*(void **)(mem + (size_t)order[i] * 64) = mem + (size_t)order[(i + 1) % lines] * 64;
 	free(order);

@@ -589,15 +589,7 @@ static int bench_storage_big(uint64_t dur_ns)
 		fprintf(stderr, "bench: out of memory\n");
 		return 1;
 	}
-	for (size_t i = 0; i < n; i++)
-		perm[i] = (uint32_t)i;
-	for (size_t i = n - 1; i > 0; i--) {
-		size_t j = (size_t)(bench_rand(&rng) % (i + 1));
-		uint32_t x = perm[i];
-
-		perm[i] = perm[j];
-		perm[j] = x;
-	}
+	bench_shuffle(perm, n, &rng);
 	printf("storage --big: 10M keys, mantis, %s pages\n",
 	       huge ? "huge (MIMALLOC_LARGE_OS_PAGES=1)" : "4 KiB");
 	mt_epoch_barrier();
@@ -670,15 +662,7 @@ int bench_storage_run(const struct bench_config *cfg)
 			fprintf(stderr, "bench: out of memory\n");
 			return 1;
 		}
-		for (size_t i = 0; i < n; i++)
-			perm[i] = (uint32_t)i;
-		for (size_t i = n - 1; i > 0; i--) {
-			size_t j = (size_t)(bench_rand(&rng) % (i + 1));
-			uint32_t x = perm[i];
-
-			perm[i] = perm[j];
-			perm[j] = x;
-		}
+		bench_shuffle(perm, n, &rng);
 		for (size_t i = 0; i < sizeof(impls) / sizeof(impls[0]); i++)
 			for (int t = 1; t <= 2; t++)
 				errors |= bs_run_impl(impls[i], n, t, perm, dur_ns, s, cfg->quick);

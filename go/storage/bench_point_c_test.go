@@ -31,20 +31,29 @@ const pointKeys = 20_000
 // dramSink keeps the dram-miss walk from being optimised away.
 var dramSink uint32
 
-func BenchmarkCPointParts(b *testing.B) {
-	ctx := context.Background()
+// cPointEngine is an in-memory C engine with the default cache holding
+// pointKeys keys (cBenchKey, cBenchValue), put one by one; the caller closes it.
+func cPointEngine(b *testing.B) (*CStorageEngine, []string) {
+	b.Helper()
 	e := NewCStorageEngine(StorageConfig{})
 	if err := e.Init(""); err != nil {
 		b.Fatal(err)
 	}
-	defer e.Close()
 	keys := make([]string, pointKeys)
 	for i := range keys {
 		keys[i] = cBenchKey(i)
-		if err := e.Put(ctx, keys[i], cBenchValue); err != nil {
+		if err := e.Put(context.Background(), keys[i], cBenchValue); err != nil {
+			e.Close()
 			b.Fatal(err)
 		}
 	}
+	return e, keys
+}
+
+func BenchmarkCPointParts(b *testing.B) {
+	ctx := context.Background()
+	e, keys := cPointEngine(b)
+	defer e.Close()
 	st, _ := e.state()
 	rng := rand.New(rand.NewPCG(1, 2))
 	idx := make([]int, 1<<16)
@@ -175,18 +184,8 @@ func BenchmarkCPointParts(b *testing.B) {
 // the interface's floor).
 func BenchmarkCBatchGetParts(b *testing.B) {
 	ctx := context.Background()
-	e := NewCStorageEngine(StorageConfig{})
-	if err := e.Init(""); err != nil {
-		b.Fatal(err)
-	}
+	e, keys := cPointEngine(b)
 	defer e.Close()
-	keys := make([]string, pointKeys)
-	for i := range keys {
-		keys[i] = cBenchKey(i)
-		if err := e.Put(ctx, keys[i], cBenchValue); err != nil {
-			b.Fatal(err)
-		}
-	}
 	for _, k := range keys {
 		if _, err := e.Get(ctx, k); err != nil { // resident from now on
 			b.Fatal(err)
