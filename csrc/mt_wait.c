@@ -41,6 +41,11 @@ static void mt_wait_futex_wake(uint32_t *addr)
 	(void)syscall(SYS_futex, addr, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
 }
 
+static void mt_wait_futex_wake_all(uint32_t *addr)
+{
+	(void)syscall(SYS_futex, addr, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+}
+
 int mt_wait_trylock(uint32_t *l)
 {
 	/* Acquire (full barrier): the holder's critical section follows. */
@@ -94,7 +99,7 @@ uint64_t mt_wait_unlocked(uint64_t *ver)
 		 * unlock (a CAS on the same word) sees it and wakes us. */
 		if (!(v & MT_WAIT_V_WAITERS) && !ck_pr_cas_64(ver, v, v | MT_WAIT_V_WAITERS))
 			continue;
-		mt_wait_on(mt_wait_version_futex(ver), (uint32_t)(v | MT_WAIT_V_WAITERS));
+		mt_wait_futex_wait(mt_wait_version_futex(ver), (uint32_t)(v | MT_WAIT_V_WAITERS));
 	}
 }
 
@@ -108,7 +113,7 @@ void mt_wait_version_unlock(uint64_t *ver)
 	        ver, o, (o & ~(MT_WAIT_V_LOCKED | MT_WAIT_V_WAITERS)) + MT_WAIT_V_STEP, &o))
 		;
 	if (o & MT_WAIT_V_WAITERS)
-		mt_wait_wake_all(mt_wait_version_futex(ver));
+		mt_wait_futex_wake_all(mt_wait_version_futex(ver));
 }
 
 uint32_t mt_wait_ec_prepare(uint32_t *ec)
@@ -141,7 +146,7 @@ void mt_wait_ec_notify(uint32_t *ec)
 	 * and wakes the sleepers itself. */
 	if ((v & MT_WAIT_EC_WAITERS) &&
 	    ck_pr_cas_32(ec, v, (v + MT_WAIT_EC_STEP) & ~MT_WAIT_EC_WAITERS))
-		mt_wait_wake_all(ec);
+		mt_wait_futex_wake_all(ec);
 }
 
 void mt_wait_backoff(unsigned *n)
@@ -160,14 +165,4 @@ void mt_wait_backoff(unsigned *n)
 		ts.tv_nsec = 1000000;
 	(*n)++;
 	nanosleep(&ts, NULL);
-}
-
-void mt_wait_on(uint32_t *addr, uint32_t val)
-{
-	mt_wait_futex_wait(addr, val);
-}
-
-void mt_wait_wake_all(uint32_t *addr)
-{
-	(void)syscall(SYS_futex, addr, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
 }

@@ -69,10 +69,4 @@ void mt_wait_ec_notify(uint32_t *ec);
  * the condition is still false. */
 void mt_wait_backoff(unsigned *n);
 
-/* Sleeps while *addr == val (returns at once if not; may return early:
- * re-check). The waker changes *addr, then calls mt_wait_wake_all. */
-void mt_wait_on(uint32_t *addr, uint32_t val);
-/* Wakes every thread sleeping in mt_wait_on(addr, ...). */
-void mt_wait_wake_all(uint32_t *addr);
-
 #endif /* MT_WAIT_H */
