@@ -62,7 +62,6 @@ type durableOptions struct {
 	syncInterval time.Duration // SyncWrites false: background fdatasync period; 0: 1 s
 	logMax       int64         // log bytes since the last checkpoint past which writers wait; 0: 2x the trigger; <0: never
 	prealloc     int64         // log preallocation step (wal_log.go); 0: 1 MiB, at most the segment size; <0: none
-	noMap        bool          // log records with pwrite, never through a mapping (wal_log.go)
 	mapSync      bool          // SyncWrites true: log through the mapping too (default: pwrite, see openDurable)
 }
 
@@ -156,7 +155,7 @@ func openDurable(dir string, syncWrites bool, o *durableOptions, snap snapshotFu
 		// disk, sync-write-1 at 0.83-0.89x the fdatasync floor mapped
 		// against 0.99-1.01x with pwrite, and 16 writers at 7.6-8.2x
 		// against 9.3x (docs/performance/wal.md).
-		mapped := !d.opts.noMap && (!syncWrites || d.opts.mapSync)
+		mapped := !syncWrites || d.opts.mapSync
 		d.log, err = openLog(d.fs, dir, d.rec.next, d.opts.segmentSize, max(d.opts.prealloc, 0), mapped)
 	}
 	if err != nil {
