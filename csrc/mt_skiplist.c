@@ -605,13 +605,12 @@ int mt_sl_locate(struct mt_sl *sl, ck_epoch_record_t *r, const void *key, size_t
 		__builtin_prefetch(&pos->node->head, 1);
 		return MANTIS_OK;
 	}
-	pos->node = mt_bpt_get(&sl->tree, key, klen);
-	if (pos->node != NULL) {
-		__builtin_prefetch(&pos->node->head, 1);
-		return MANTIS_OK;
-	}
-	/* A new key: its node, with v as its first version, ready to insert,
-	 * its index reference claimed already (it is not visible yet). */
+	/* Not in the index: most likely a new key. Its node, with v as its
+	 * first version, ready to insert, its index reference claimed already
+	 * (it is not visible yet). No tree get first: the insert in
+	 * mt_sl_link_slow finds a present node itself (one descent instead of
+	 * two); a key that was present after all costs this node's allocation
+	 * and free (mt_sl_link_finish). */
 	pos->fresh = mt_sl_node_new(key, klen, v);
 	if (pos->fresh == NULL)
 		return MANTIS_ENOMEM;

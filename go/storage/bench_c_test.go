@@ -40,10 +40,17 @@ func cBenchKey(i int) string { return fmt.Sprintf("key-%012d", i) }
 
 var cBenchValue = strings.Repeat("v", 100)
 
-// cBenchEngine is one engine with cBenchKeys keys, shared by the benchmarks
-// of a run (loading it takes a second or two).
-var cBenchEngine = sync.OnceValues(func() (*CStorageEngine, error) {
-	e := NewCStorageEngine(StorageConfig{CacheSize: 256 << 20})
+// cBenchEngine is one engine with a 256 MiB cache and cBenchKeys keys,
+// shared by the benchmarks of a run (loading it takes a second or two);
+// cBenchEngineNoCache the same keys in an engine without a cache (the
+// default).
+var (
+	cBenchEngine        = sync.OnceValues(func() (*CStorageEngine, error) { return cBenchLoad(256 << 20) })
+	cBenchEngineNoCache = sync.OnceValues(func() (*CStorageEngine, error) { return cBenchLoad(0) })
+)
+
+func cBenchLoad(cacheSize int64) (*CStorageEngine, error) {
+	e := NewCStorageEngine(StorageConfig{CacheSize: cacheSize})
 	if err := e.Init(""); err != nil {
 		return nil, err
 	}
@@ -58,7 +65,7 @@ var cBenchEngine = sync.OnceValues(func() (*CStorageEngine, error) {
 		}
 	}
 	return e, nil
-})
+}
 
 func cBench(b *testing.B) *CStorageEngine {
 	b.Helper()
@@ -118,11 +125,25 @@ func BenchmarkCGoCall(b *testing.B) {
 
 // BenchmarkCGetCached: Get of keys resident in the cache, hot sets of 1000
 // keys (they stay in the CPU's caches) and 65536 keys (each lookup misses
-// the CPU's caches), 1 and 2 goroutines, with the ratio to the floor.
+// the CPU's caches), 1 and 2 goroutines, with the ratio to the floor; and
+// the same Gets from the default engine, which has no cache (cache=none:
+// its reads go to storage, whose lines for the hot keys are as hot).
 func BenchmarkCGetCached(b *testing.B) {
-	e := cBench(b)
-	for _, hot := range []int{1000, 1 << 16} {
-		b.Run(fmt.Sprintf("hot=%d", hot), func(b *testing.B) { benchGetCached(b, e, hot) })
+	for _, cached := range []bool{true, false} {
+		name := "cache=256MiB"
+		load := cBenchEngine
+		if !cached {
+			name, load = "cache=none", cBenchEngineNoCache
+		}
+		b.Run(name, func(b *testing.B) {
+			e, err := load()
+			if err != nil {
+				b.Fatal(err)
+			}
+			for _, hot := range []int{1000, 1 << 16} {
+				b.Run(fmt.Sprintf("hot=%d", hot), func(b *testing.B) { benchGetCached(b, e, hot) })
+			}
+		})
 	}
 }
 
@@ -164,7 +185,10 @@ func benchGetCached(b *testing.B, e *CStorageEngine, hot int) {
 	for _, g := range []int{1, 2} {
 		b.Run(fmt.Sprintf("goroutines=%d", g), func(b *testing.B) {
 			floor := floorNs()
-			cget := cGetNs()
+			cget := 0.0
+			if cache != 0 {
+				cget = cGetNs()
+			}
 			alloc := allocNs(len(cBenchValue))
 			s0 := e.Stats()
 			b.ReportAllocs()
@@ -183,12 +207,14 @@ func benchGetCached(b *testing.B, e *CStorageEngine, hot int) {
 			s1 := e.Stats()
 			perOp := float64(b.Elapsed().Nanoseconds()) / float64(b.N)
 			b.ReportMetric(floor, "cgo-call-ns")
-			b.ReportMetric(cget, "c-lookup-ns")
+			if cache != 0 {
+				b.ReportMetric(cget, "c-lookup-ns")
+			}
 			b.ReportMetric(alloc, "alloc-ns")
 			// Per Get of one goroutine: with g goroutines, wall time per
 			// op times g.
 			b.ReportMetric(perOp*float64(g)/floor, "x-cgo-call")
-			if hits := s1.CacheHits - s0.CacheHits; b.N > 1000 {
+			if hits := s1.CacheHits - s0.CacheHits; cache != 0 && b.N > 1000 {
 				b.ReportMetric(float64(hits)/float64(b.N), "hit-ratio")
 			}
 		})
@@ -245,11 +271,14 @@ func BenchmarkCGetAppend(b *testing.B) {
 	b.ReportMetric(getNs/floor, "get-x-cgo-call")
 }
 
-// BenchmarkCBatchGet100: BatchGet of 100 random keys of the 1 million, with
-// the time per key relative to a single Get of the same keys timed in the
-// same benchmark.
+// BenchmarkCBatchGet100: BatchGet of 100 random keys of the 1 million (the
+// default engine: no cache), with the time per key relative to a single Get
+// of the same keys timed in the same benchmark.
 func BenchmarkCBatchGet100(b *testing.B) {
-	e := cBench(b)
+	e, err := cBenchEngineNoCache() // the default: no cache
+	if err != nil {
+		b.Fatal(err)
+	}
 	ctx := context.Background()
 	r := rand.New(rand.NewPCG(7, 7))
 	const sets = 256
@@ -260,8 +289,8 @@ func BenchmarkCBatchGet100(b *testing.B) {
 			keySets[i][j] = cBenchKey(r.IntN(cBenchKeys))
 		}
 	}
-	// Single Gets of the same keys (cache-resident after the first pass:
-	// the best case for Get).
+	// Single Gets of the same keys (in the CPU's caches after the first
+	// pass, as far as they fit: the best case for Get).
 	for _, ks := range keySets {
 		for _, k := range ks {
 			e.Get(ctx, k)

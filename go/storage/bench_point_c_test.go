@@ -9,10 +9,13 @@ package storage
 //
 //	go test -tags ccore -run '^$' -bench 'BenchmarkCPointParts' -benchtime 1s ./go/storage/
 //
-// Sub-benchmarks: nop (an empty cgo call), get (Engine.Get: the coherent
-// read and its result allocation), getappend (the same read into a reused
-// buffer: no allocation), put and put-cached (Engine.Put, an overwrite of a
-// key that is not cached, and of one that is: the coherent write), put-raw (the same write as a one-record mantis_db_write: the
+// Sub-benchmarks: nop (an empty cgo call), get (Engine.Get of the default
+// engine, which has no cache: the storage read and its result allocation),
+// get-cache (the same with a 64 MiB cache holding every key: the coherent
+// read), getappend (get into a reused buffer: no allocation), put (an
+// overwrite, default engine), put-cache and put-cached (the same with a
+// cache, of a key that is not cached and of one that is: the coherent
+// write), put-raw (the same write as a one-record mantis_db_write: the
 // storage write alone, no cache), dram-miss (one dependent load from
 // 128 MiB) and map-get/map-put (a Go map behind a RWMutex, the floor a Go
 // peer meets).
@@ -31,11 +34,12 @@ const pointKeys = 20_000
 // dramSink keeps the dram-miss walk from being optimised away.
 var dramSink uint32
 
-// cPointEngine is an in-memory C engine with the default cache holding
-// pointKeys keys (cBenchKey, cBenchValue), put one by one; the caller closes it.
-func cPointEngine(b *testing.B) (*CStorageEngine, []string) {
+// cPointEngine is an in-memory C engine (with a cache of cacheSize bytes if
+// positive) holding pointKeys keys (cBenchKey, cBenchValue), put one by one;
+// the caller closes it.
+func cPointEngine(b *testing.B, cacheSize int64) (*CStorageEngine, []string) {
 	b.Helper()
-	e := NewCStorageEngine(StorageConfig{})
+	e := NewCStorageEngine(StorageConfig{CacheSize: cacheSize})
 	if err := e.Init(""); err != nil {
 		b.Fatal(err)
 	}
@@ -52,7 +56,7 @@ func cPointEngine(b *testing.B) (*CStorageEngine, []string) {
 
 func BenchmarkCPointParts(b *testing.B) {
 	ctx := context.Background()
-	e, keys := cPointEngine(b)
+	e, keys := cPointEngine(b, 0)
 	defer e.Close()
 	st, _ := e.state()
 	rng := rand.New(rand.NewPCG(1, 2))
@@ -74,6 +78,22 @@ func BenchmarkCPointParts(b *testing.B) {
 			i++
 		}
 	})
+	b.Run("get-cache", func(b *testing.B) {
+		ce, _ := cPointEngine(b, 64<<20)
+		defer ce.Close()
+		for _, k := range keys {
+			if _, err := ce.Get(ctx, k); err != nil { // cached from now on
+				b.Fatal(err)
+			}
+		}
+		i := 0
+		for b.Loop() {
+			if _, err := ce.Get(ctx, keys[idx[i&(len(idx)-1)]]); err != nil {
+				b.Fatal(err)
+			}
+			i++
+		}
+	})
 	b.Run("getappend", func(b *testing.B) {
 		buf := make([]byte, 0, 256)
 		i := 0
@@ -85,16 +105,18 @@ func BenchmarkCPointParts(b *testing.B) {
 			i++
 		}
 	})
-	// Puts on engines of their own: "put" writes keys no one read (not
-	// cached: the write policy only removes them), "put-cached" keys all
-	// read once before (cached: each write replaces its entry).
-	for _, cached := range []bool{false, true} {
-		name := "put"
-		if cached {
-			name = "put-cached"
-		}
-		b.Run(name, func(b *testing.B) {
-			pe := NewCStorageEngine(StorageConfig{})
+	// Puts on engines of their own: "put" without a cache, "put-cache"
+	// writes keys no one read (not cached: the write policy only removes
+	// them), "put-cached" keys all read once before (cached: each write
+	// replaces its entry).
+	for _, p := range []struct {
+		name   string
+		cache  int64
+		cached bool
+	}{{"put", 0, false}, {"put-cache", 64 << 20, false}, {"put-cached", 64 << 20, true}} {
+		cached := p.cached
+		b.Run(p.name, func(b *testing.B) {
+			pe := NewCStorageEngine(StorageConfig{CacheSize: p.cache})
 			if err := pe.Init(""); err != nil {
 				b.Fatal(err)
 			}
@@ -176,18 +198,18 @@ func BenchmarkCPointParts(b *testing.B) {
 	})
 }
 
-// BenchmarkCBatchGetParts: BatchGet of 100 cached keys of the same 20,000
-// against its parts, each timed alone per key: get (a single Get of the same
-// keys), batchget (the whole BatchGet), c-multiget (the one cgo call that
+// BenchmarkCBatchGetParts: BatchGet of 100 keys of the same 20,000 (the
+// default engine: no cache) against its parts, each timed alone per key: get
+// (a single Get of the same keys), batchget (the whole BatchGet), c-multiget (the one cgo call that
 // fills one reused buffer: the C lookups and copies), map (building a
 // pre-sized 100-entry map[string]string from that buffer, as BatchGet does:
 // the interface's floor).
 func BenchmarkCBatchGetParts(b *testing.B) {
 	ctx := context.Background()
-	e, keys := cPointEngine(b)
+	e, keys := cPointEngine(b, 0)
 	defer e.Close()
 	for _, k := range keys {
-		if _, err := e.Get(ctx, k); err != nil { // resident from now on
+		if _, err := e.Get(ctx, k); err != nil { // in the CPU's caches from now on
 			b.Fatal(err)
 		}
 	}

@@ -36,6 +36,12 @@ package storage
 #cgo nocallback mgo_write
 #cgo noescape mgo_snap_get
 #cgo nocallback mgo_snap_get
+#cgo noescape mgo_db_put
+#cgo nocallback mgo_db_put
+#cgo noescape mgo_db_delete
+#cgo nocallback mgo_db_delete
+#cgo noescape mgo_db_multiget
+#cgo nocallback mgo_db_multiget
 #cgo noescape mgo_write_raw
 #cgo nocallback mgo_write_raw
 #cgo noescape mgo_multiget
@@ -80,9 +86,16 @@ int mgo_delete(uint64_t db, uint64_t cache, const char *key, size_t klen, uint64
 int mgo_write(uint64_t db, uint64_t cache, const char *batch, size_t len, uint64_t check_seq,
 	      uint64_t *seq_out) __asm__("mantis_coherent_write");
 
-// Storage reads and writes that bypass the cache (mantis.h).
+// Storage reads and writes that bypass the cache (mantis.h): transactions,
+// and every call of an engine without a cache (cache handle 0).
 int mgo_snap_get(uint64_t db, uint64_t snap, const char *key, size_t klen, char *buf, size_t cap,
 		 size_t *vlen_out, uint64_t *seq_out) __asm__("mantis_db_get");
+int mgo_db_put(uint64_t db, const char *key, size_t klen, const char *value, size_t vlen,
+	       uint64_t ttl_ms, uint64_t *seq_out) __asm__("mantis_db_put");
+int mgo_db_delete(uint64_t db, const char *key, size_t klen, uint64_t *seq_out)
+	__asm__("mantis_db_delete");
+int mgo_db_multiget(uint64_t db, uint64_t snap, const char *keys, size_t keys_len, uint32_t nkeys,
+		    char *out, size_t out_cap, size_t *out_len) __asm__("mantis_db_multiget");
 int mgo_write_raw(uint64_t db, const char *batch, size_t len, uint64_t check_seq,
 		  uint64_t *seq_out) __asm__("mantis_db_write");
 int mgo_multiget(uint64_t db, uint64_t cache, const char *keys, size_t keys_len, uint32_t nkeys,
@@ -189,15 +202,31 @@ func cCacheOpen(capacity uint64) (uint64, int) {
 	return uint64(h), int(rc)
 }
 
-func cCacheClose(cache uint64) int { return int(C.mantis_cache_close(C.uint64_t(cache))) }
+// cCacheClose closes cache; 0 (no cache) is nothing to close.
+func cCacheClose(cache uint64) int {
+	if cache == 0 {
+		return cOK
+	}
+	return int(C.mantis_cache_close(C.uint64_t(cache)))
+}
 
-// cGet runs the coherent Get into buf[len(buf):cap(buf)]. It returns the
-// code and the value's length (the room needed on cEBufSize).
+// The point operations and batches below take the engine's cache handle:
+// 0 (no cache, the default) calls the db alone, anything else the
+// coherence protocol over the db and that cache.
+
+// cGet runs a Get into buf[len(buf):cap(buf)]. It returns the code and the
+// value's length (the room needed on cEBufSize).
 func cGet(db, cache uint64, key string, buf []byte) (int, int) {
 	var n C.size_t
 	free := buf[len(buf):cap(buf)]
-	rc := C.mgo_get(C.uint64_t(db), C.uint64_t(cache), strPtr(key), C.size_t(len(key)),
-		bufPtr(free), C.size_t(len(free)), &n, nil)
+	var rc C.int
+	if cache == 0 {
+		rc = C.mgo_snap_get(C.uint64_t(db), 0, strPtr(key), C.size_t(len(key)),
+			bufPtr(free), C.size_t(len(free)), &n, nil)
+	} else {
+		rc = C.mgo_get(C.uint64_t(db), C.uint64_t(cache), strPtr(key), C.size_t(len(key)),
+			bufPtr(free), C.size_t(len(free)), &n, nil)
+	}
 	return int(rc), int(n)
 }
 
@@ -210,19 +239,33 @@ func cSnapGet(db, snap uint64, key string, buf []byte) (int, int) {
 }
 
 func cPut(db, cache uint64, key, value string, ttlMs uint64) int {
+	if cache == 0 {
+		return int(C.mgo_db_put(C.uint64_t(db), strPtr(key), C.size_t(len(key)),
+			strPtr(value), C.size_t(len(value)), C.uint64_t(ttlMs), nil))
+	}
 	return int(C.mgo_put(C.uint64_t(db), C.uint64_t(cache), strPtr(key), C.size_t(len(key)),
 		strPtr(value), C.size_t(len(value)), C.uint64_t(ttlMs), nil))
 }
 
 func cDelete(db, cache uint64, key string) int {
+	if cache == 0 {
+		return int(C.mgo_db_delete(C.uint64_t(db), strPtr(key), C.size_t(len(key)), nil))
+	}
 	return int(C.mgo_delete(C.uint64_t(db), C.uint64_t(cache), strPtr(key), C.size_t(len(key)), nil))
 }
 
-// cWrite applies an encoded batch through the coherence protocol.
+// cWrite applies an encoded batch (through the coherence protocol when
+// there is a cache).
 func cWrite(db, cache uint64, batch []byte, checkSeq uint64) (int, uint64) {
 	var seq C.uint64_t
-	rc := C.mgo_write(C.uint64_t(db), C.uint64_t(cache), bufPtr(batch), C.size_t(len(batch)),
-		C.uint64_t(checkSeq), &seq)
+	var rc C.int
+	if cache == 0 {
+		rc = C.mgo_write_raw(C.uint64_t(db), bufPtr(batch), C.size_t(len(batch)),
+			C.uint64_t(checkSeq), &seq)
+	} else {
+		rc = C.mgo_write(C.uint64_t(db), C.uint64_t(cache), bufPtr(batch), C.size_t(len(batch)),
+			C.uint64_t(checkSeq), &seq)
+	}
 	return int(rc), uint64(seq)
 }
 
@@ -238,6 +281,11 @@ func cWriteRaw(db uint64, batch []byte) (int, uint64) {
 // bytes written (needed on cEBufSize).
 func cMultiGet(db, cache uint64, keys []byte, nkeys int, out []byte) (int, int) {
 	var n C.size_t
+	if cache == 0 {
+		rc := C.mgo_db_multiget(C.uint64_t(db), 0, bufPtr(keys), C.size_t(len(keys)),
+			C.uint32_t(nkeys), bufPtr(out), C.size_t(cap(out)), &n)
+		return int(rc), int(n)
+	}
 	rc := C.mgo_multiget(C.uint64_t(db), C.uint64_t(cache), bufPtr(keys), C.size_t(len(keys)),
 		C.uint32_t(nkeys), bufPtr(out), C.size_t(cap(out)), &n)
 	return int(rc), int(n)
@@ -279,6 +327,9 @@ type cStats struct {
 // so a closed cache means a closed engine.
 func cReadStats(db, cache uint64, s *cStats) int {
 	rc := int(C.mantis_db_stats(C.uint64_t(db), &s.db))
+	if cache == 0 {
+		return rc
+	}
 	rc2 := int(C.mantis_cache_stats(C.uint64_t(cache), &s.cache))
 	if rc2 != cOK {
 		return rc2

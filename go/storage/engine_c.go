@@ -13,8 +13,8 @@ package storage
 //     gets MANTIS_CLOSED from C, never undefined behaviour, so Close may run
 //     concurrently with calls in flight and a backstop cleanup can never
 //     double-free.
-//   - One cgo call per operation: Get (the cache lookup and, on a miss, the
-//     storage read and fill, in C), Put, Delete, one per batch (BatchPut,
+//   - One cgo call per operation: Get (the storage read; with a cache, the
+//     cache lookup and, on a miss, the storage read and fill, in C), Put, Delete, one per batch (BatchPut,
 //     BatchDelete, Commit: one encoded buffer, one mantis_db_write), one per
 //     BatchGet (mantis_db_multiget) and one per chunk of iterator entries
 //     (mantis_iter_next_chunk), never one per item.
@@ -22,9 +22,13 @@ package storage
 //     call only). Values come back copied once, by C, into a fresh Go
 //     buffer that becomes the returned string (unsafe.String): no second
 //     copy, and no allocation beyond the result.
-//   - Cache-through writes and cache-aside reads by the C core's coherence
-//     protocol (mantis_coherent_*, csrc/mt_coherent.c), so that no Get ever
-//     reads a value older than a write that returned before it began.
+//   - No cache unless StorageConfig.CacheSize asks for one: every value is
+//     in memory already, and a cache in front of it made every point suite
+//     slower (docs/performance/go-cengine.md, "The cache, measured"). With
+//     one: cache-through writes and cache-aside reads by the C core's
+//     coherence protocol (mantis_coherent_*, csrc/mt_coherent.c), so that no
+//     Get ever reads a value older than a write that returned before it
+//     began.
 //
 // Lifetimes: Close closes, in order, every open iterator and snapshot handle
 // (registered in cres), the db and the cache; the C core frees their memory
@@ -42,10 +46,6 @@ import (
 	"time"
 	"unsafe"
 )
-
-// DefaultCacheSize is the C engine's cache capacity in bytes when
-// StorageConfig.CacheSize is 0 (or negative).
-const DefaultCacheSize = 64 << 20
 
 // maxHint bounds the size hint of the first read buffer (Get, BatchGet): a
 // value larger than this costs a second cgo call at its exact size, so one
@@ -82,6 +82,7 @@ type CStorageEngine struct {
 	dupDeletes atomic.Uint64 // repeated keys of BatchDelete calls (Stats.Deletes)
 	hint       atomic.Int64  // the last value length read: Get's first buffer size
 	getRetries atomic.Uint64 // cache lookups repeated for a bigger buffer (Stats.Reads)
+	txnReads   atomic.Uint64 // storage reads of transactions (not in Stats.Reads)
 	scanHint   atomic.Int64  // bytes the last prefix scan fetched to its end (iterator_c.go)
 
 	durOpts *durableOptions // test knobs of the data directory, read by Init
@@ -90,8 +91,9 @@ type CStorageEngine struct {
 var _ Engine = (*CStorageEngine)(nil)
 
 // NewCStorageEngine returns a C engine with configuration cfg. It is usable
-// after Init. cfg.CacheSize is the cache capacity in bytes (0:
-// DefaultCacheSize); BufferSize is ignored. A data directory given to Init
+// after Init. cfg.CacheSize > 0 puts a cache of that many bytes in front of
+// the database (0 or negative, the default: no cache; see the rules at the
+// top of this file); BufferSize is ignored. A data directory given to Init
 // makes it durable (durable_c.go).
 func NewCStorageEngine(cfg StorageConfig) *CStorageEngine {
 	e := &CStorageEngine{cfg: cfg, res: &cres{open: make(map[uint64]bool)}}
@@ -99,7 +101,8 @@ func NewCStorageEngine(cfg StorageConfig) *CStorageEngine {
 	return e
 }
 
-// Init opens the engine: a C database and a C cache. See StorageEngine.Init.
+// Init opens the engine: a C database and, if configured, a C cache. See
+// StorageEngine.Init.
 func (e *CStorageEngine) Init(dataDir string) error {
 	r := e.res
 	r.mu.Lock()
@@ -116,10 +119,6 @@ func (e *CStorageEngine) Init(dataDir string) error {
 			return err
 		}
 	}
-	capacity := uint64(DefaultCacheSize)
-	if e.cfg.CacheSize > 0 {
-		capacity = uint64(e.cfg.CacheSize)
-	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	switch r.state {
@@ -132,10 +131,12 @@ func (e *CStorageEngine) Init(dataDir string) error {
 	if rc != cOK {
 		return cError("init: open database", rc)
 	}
-	cache, rc := cCacheOpen(capacity)
-	if rc != cOK {
-		cDBClose(db)
-		return cError("init: open cache", rc)
+	var cache uint64 // 0: no cache
+	if e.cfg.CacheSize > 0 {
+		if cache, rc = cCacheOpen(uint64(e.cfg.CacheSize)); rc != cOK {
+			cDBClose(db)
+			return cError("init: open cache", rc)
+		}
 	}
 	// mantis_db_write ignores conflict checks when check_seq is 0, and a
 	// snapshot of a database that never committed anything has seq 0: a
@@ -631,10 +632,12 @@ func (e *CStorageEngine) HealthCheck(ctx context.Context) error {
 }
 
 // Stats returns the engine's counters from the C core (mantis_db_stats and
-// mantis_cache_stats). See Engine.Stats. Reads is the cache's hits plus
-// misses (every Get looks up the cache once, plus once per retry with a
-// bigger buffer, which is subtracted) plus the keys of BatchGet calls; the C database's own read counter also counts the storage
-// reads of cache misses and of transactions, which Stats.Reads does not.
+// mantis_cache_stats). See Engine.Stats. Without a cache, Reads is the C
+// database's read counter less the retries of Gets with a bigger buffer
+// and the reads of transactions. With one, Reads is the cache's hits plus
+// misses (every Get looks up the cache once, plus once per retry, which is
+// subtracted) plus the keys of BatchGet calls: the database's own counter
+// then also counts the storage reads of cache misses.
 func (e *CStorageEngine) Stats() Stats {
 	st := e.st.Load()
 	if st == nil {
@@ -645,8 +648,12 @@ func (e *CStorageEngine) Stats() Stats {
 		return Stats{}
 	}
 	hits, misses := uint64(s.cache.hits), uint64(s.cache.misses)
+	reads := hits + misses - e.getRetries.Load() + e.batchReads.Load()
+	if st.cache == 0 {
+		reads = uint64(s.db.reads) - e.getRetries.Load() - e.txnReads.Load()
+	}
 	out := Stats{
-		Reads:          hits + misses - e.getRetries.Load() + e.batchReads.Load(),
+		Reads:          reads,
 		Writes:         uint64(s.db.writes),
 		Deletes:        uint64(s.db.deletes) + e.dupDeletes.Load(),
 		Entries:        uint64(s.db.entries),

@@ -20,8 +20,21 @@ import (
 	"time"
 )
 
+// testCacheSize is the cache of the "c-cache" test engine and of the tests
+// of the cache's part in the C engine (the engine has none by default).
+const testCacheSize = 64 << 20
+
 func init() {
-	testEngines = append(testEngines, testEngine{"c", func(c StorageConfig) Engine { return NewCStorageEngine(c) }})
+	testEngines = append(testEngines,
+		testEngine{"c", func(c StorageConfig) Engine { return NewCStorageEngine(c) }},
+		// The same engine with the coherent cache in front of its db:
+		// every shared test runs through both paths.
+		testEngine{"c-cache", func(c StorageConfig) Engine {
+			if c.CacheSize == 0 {
+				c.CacheSize = testCacheSize
+			}
+			return NewCStorageEngine(c)
+		}})
 }
 
 // openC returns an initialised C engine closed at the end of the test.
@@ -62,7 +75,7 @@ func TestCCloseReleasesHandles(t *testing.T) {
 	for attempt := 0; ; attempt++ {
 		runtime.GC()
 		before := cHandleOpenCount()
-		e := NewCStorageEngine(StorageConfig{})
+		e := NewCStorageEngine(StorageConfig{CacheSize: testCacheSize})
 		mustIs(t, "Init", e.Init(""), nil)
 		for i := range 3000 {
 			mustIs(t, "Put", e.Put(bg, pad(i), strings.Repeat("v", i%200)), nil)
@@ -256,7 +269,7 @@ func waitClosed(t *testing.T, what string, rc func() int) {
 // without Close have their C handles closed by their cleanups.
 func TestCCleanupBackstop(t *testing.T) {
 	db, cache, ith, snap := func() (uint64, uint64, uint64, uint64) {
-		e := NewCStorageEngine(StorageConfig{})
+		e := NewCStorageEngine(StorageConfig{CacheSize: testCacheSize})
 		mustIs(t, "Init", e.Init(""), nil)
 		mustIs(t, "Put", e.Put(bg, "k", "v"), nil)
 		it, err := e.NewIterator(bg, "")
@@ -307,7 +320,7 @@ func TestCCleanupNeverDoubleFrees(t *testing.T) {
 	var stale [][2]uint64
 	for range 50 {
 		func() {
-			e := NewCStorageEngine(StorageConfig{})
+			e := NewCStorageEngine(StorageConfig{CacheSize: testCacheSize})
 			mustIs(t, "Init", e.Init(""), nil)
 			it, err := e.NewIterator(bg, "")
 			mustIs(t, "NewIterator", err, nil)
@@ -322,7 +335,7 @@ func TestCCleanupNeverDoubleFrees(t *testing.T) {
 	// New engines reuse the freed slots (the handle table recycles them).
 	live := make([]*CStorageEngine, 10)
 	for i := range live {
-		live[i] = openC(t, StorageConfig{})
+		live[i] = openC(t, StorageConfig{CacheSize: testCacheSize})
 		mustIs(t, "Put", live[i].Put(bg, "k", pad(i)), nil)
 	}
 	for _, h := range stale {
@@ -722,7 +735,7 @@ func TestCErrorMapping(t *testing.T) {
 // TestCStatsCountCache: Stats reports the cache's hits and misses, and
 // every Get counts once as a read.
 func TestCStatsCountCache(t *testing.T) {
-	e := openC(t, StorageConfig{})
+	e := openC(t, StorageConfig{CacheSize: testCacheSize})
 	mustIs(t, "Put", e.Put(bg, "a", "1"), nil)
 	mustGet(t, e, "a", "1")
 	mustGet(t, e, "a", "1")
@@ -738,6 +751,34 @@ func TestCStatsCountCache(t *testing.T) {
 
 // TestCAllocations: a cached Get allocates only its result; Put, Delete and
 // a BatchPut (pooled buffer) allocate nothing; a scan allocates per chunk,
+// TestCStatsWithoutCache: the default engine has no cache: Stats reports no
+// cache traffic, and Reads counts each Get and BatchGet key once, not a
+// Get's retry with a bigger buffer nor a transaction's reads.
+func TestCStatsWithoutCache(t *testing.T) {
+	e := openC(t, StorageConfig{})
+	if _, cache := handlesOf(e); cache != 0 {
+		t.Fatalf("default engine has cache handle %#x, want none", cache)
+	}
+	big := strings.Repeat("b", 5000) // larger than the first buffer: one retry
+	mustIs(t, "Put", e.Put(bg, "a", "1"), nil)
+	mustIs(t, "Put", e.Put(bg, "big", big), nil)
+	mustGet(t, e, "a", "1")
+	mustGet(t, e, "big", big)
+	mustMissing(t, e, "b")
+	if _, err := e.BatchGet(bg, []string{"a", "b"}); err != nil {
+		t.Fatal(err)
+	}
+	txn, err := e.BeginTransaction(bg)
+	mustIs(t, "BeginTransaction", err, nil)
+	_, err = txn.Get("a")
+	mustIs(t, "txn Get", err, nil)
+	mustIs(t, "Rollback", txn.Rollback(), nil)
+	s := e.Stats()
+	if s.Reads != 5 || s.CacheHits != 0 || s.CacheMisses != 0 || s.CacheEvictions != 0 || s.CacheHitRatio != 0 {
+		t.Fatalf("Stats = %+v; want Reads 5 and no cache traffic", s)
+	}
+}
+
 // not per entry.
 func TestCAllocations(t *testing.T) {
 	if raceEnabled {

@@ -184,8 +184,11 @@ type StorageConfig struct {
 	// BufferSize is a hint for the size of internal write buffers, in
 	// bytes; 0 means the default. The pure-Go engine ignores it.
 	BufferSize int64
-	// CacheSize is the capacity of the engine's cache in bytes; 0 means the
-	// default. The pure-Go engine has no cache and ignores it.
+	// CacheSize, if positive, puts a cache of that many bytes in front of
+	// the C engine's database; 0 (the default) means none: every value is
+	// in memory already, and the C engine reads it there faster than
+	// through a cache (docs/performance/go-cengine.md). The pure-Go engine
+	// has no cache and ignores it.
 	CacheSize int64
 	// UseCGO records that the caller wants the C engine. It does not change
 	// which engine NewStorageEngine returns (the build decides that; see

@@ -99,10 +99,13 @@ func (t *cTxn) Get(key string) (string, error) {
 	hint := int(t.e.hint.Load())
 	buf := make([]byte, hint)
 	rc, n := cSnapGet(st.db, t.snap, key, buf)
+	reads := uint64(1)
 	for rc == cEBufSize {
 		buf = make([]byte, n)
 		rc, n = cSnapGet(st.db, t.snap, key, buf)
+		reads++
 	}
+	t.e.txnReads.Add(reads)
 	if rc != cOK && rc != cNotFound {
 		return "", cError("transaction get", rc)
 	}
