@@ -211,9 +211,9 @@ int mantis_db_stats(uint64_t db, mantis_db_stats_t *out);
 /* Takes a snapshot of db's latest committed state. Reads with it see exactly
  * the writes committed at one instant of this call (every write that
  * returned before it). Writes its handle to *snap_out and, if seq_out is not
- * NULL, its sequence number: every write with a seq at or below it is in
- * the snapshot (writes with higher seqs that committed before may be too: a
- * conflict check against it is exact or conservative). The caller owns the handle
+ * NULL, its sequence number: the snapshot holds exactly the writes with a
+ * seq at or below it (a write still in flight with a lower seq is made to
+ * retry with a higher one). The caller owns the handle
  * and releases it with mantis_snapshot_close; versions it can see are kept
  * until then. Errors: MANTIS_EINVAL, MANTIS_ENOMEM, MANTIS_EBADHANDLE,
  * MANTIS_CLOSED. */

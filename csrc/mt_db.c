@@ -84,10 +84,14 @@
  * ABORTED never is. So every write that returned before the view began is
  * in it, and no batch is torn. The pending list is as long as the writes in
  * flight (inline up to MT_DB_VIEW_INL, else allocated; with no memory the
- * view waits, sleeping, for hi to be published). view.seq, the snapshot's
- * sequence number (and a transaction's check_seq), is the highest seq below
- * which nothing is pending: a conflict check against it is exact or
- * conservative.
+ * view waits, sleeping, for hi to be published). view.seq is the highest
+ * seq s such that every seq <= s that ever commits is in the view. For a
+ * snapshot handle (its seq is a transaction's check_seq, and "conflict iff
+ * a committed version of a read key is newer than check_seq" must be
+ * exact: a writer's own transaction after its own put must not conflict)
+ * the view kills its pending seqs (mt_db_view_exact; their writers have
+ * not returned, and retry above hi), so that seq = hi. Multigets and
+ * iterators keep the pending list instead: no write is retried for them.
  *
  * Conflict checks (check_seq) wait, before being ready, until published
  * == s - 1: every version below s is then decided, so "the newest committed
@@ -592,11 +596,14 @@ static int mt_db_attempt(struct mt_db *db, ck_epoch_record_t *r, struct mt_db_re
 	s = ck_pr_faa_64(&db->next_seq, 1) + 1;
 	assert(s <= MT_SL_SEQ_LIMIT);
 	mt_db_ring_wait(db, s);
-	/* The slot's word before s is ready: an earlier seq's (or 0). Read
-	 * before any version of s is linked, so before anyone can kill s. */
+	/* The slot's word before s is ready: s - MT_DB_RING's (or 0), unless
+	 * a snapshot killed s already (mt_db_view_take, exact): then lose
+	 * before linking anything. */
 	w0 = ck_pr_load_64(mt_db_slot(db, s));
-	assert(w0 < s);
-	for (i = 0; i < n; i++) {
+	assert(w0 < s || w0 == (s | MT_DB_KILLED));
+	if (w0 == (s | MT_DB_KILLED))
+		*lost = 1;
+	for (i = 0; i < n && !*lost; i++) {
 		struct mt_db_rec *rec = &recs[i];
 		int shadowed = 0;
 
@@ -782,6 +789,43 @@ static int mt_db_view_add(struct mt_db_view *v, uint64_t s)
 }
 
 /*
+ * Makes view v's seq exact (a snapshot's, for conflict checks): kills every
+ * pending seq of v (a CAS of its slot from s - MT_DB_RING's ready word, or
+ * 0, to s | KILLED: its writer, not returned, aborts and retries with a
+ * seq above hi), so that no seq <= hi outside v ever commits and v is the
+ * plain snapshot at hi. Killing after the view's instant changes nothing
+ * of what it holds (a pending seq was not committed then). A seq that
+ * committed meanwhile, or whose slot is not its own yet (the ring full:
+ * p - MT_DB_RING not published), bounds seq below it.
+ */
+static void mt_db_view_exact(struct mt_db *db, struct mt_db_view *v)
+{
+	for (uint32_t i = 0; i < v->npend; i++) {
+		uint64_t p = v->pend[i], *slot = mt_db_slot(db, p);
+
+		for (;;) {
+			uint64_t w = ck_pr_load_64(slot);
+
+			if (w == (p | MT_DB_KILLED))
+				break; /* never commits */
+			/* The slot is p's only once p - MT_DB_RING is published
+			 * (before, its ready word is what advances published
+			 * over it): the ring wait's rule for every writer. */
+			if ((w + MT_DB_RING != p && !(w == 0 && p <= MT_DB_RING)) ||
+			    ck_pr_load_64(&db->published) + MT_DB_RING < p) {
+				v->seq = p - 1; /* committed, or not ours to kill */
+				return;
+			}
+			/* Full barrier; fails if its writer marked it ready
+			 * or someone killed it first: look again. */
+			if (ck_pr_cas_64(slot, w, p | MT_DB_KILLED))
+				break;
+		}
+	}
+	v->seq = v->hi;
+}
+
+/*
  * VIEWS (see the top comment). Reads next_seq (n) and every slot of
  * (hi, n], noting the pending seqs, until a read of next_seq finds no new
  * seq and a re-read of every pending slot finds it still pending. At that
@@ -792,7 +836,7 @@ static int mt_db_view_add(struct mt_db_view *v, uint64_t s)
  * write that returned before the call. Each extra round means that a writer
  * took a seq or became ready meanwhile (lock-free, never a wait).
  */
-void mt_db_view_take(struct mt_db *db, uint64_t lo, struct mt_db_view *v)
+void mt_db_view_take(struct mt_db *db, uint64_t lo, struct mt_db_view *v, int exact)
 {
 	uint64_t hi = lo, n;
 
@@ -826,6 +870,8 @@ void mt_db_view_take(struct mt_db *db, uint64_t lo, struct mt_db_view *v)
 	}
 	v->hi = hi;
 	v->seq = v->npend > 0 ? v->pend[0] - 1 : hi;
+	if (exact)
+		mt_db_view_exact(db, v);
 	return;
 nomem:
 	/* No memory for the list: wait (sleeping) until every seq up to n
@@ -1241,7 +1287,7 @@ int mantis_db_multiget(uint64_t dbh, uint64_t snaph, const void *keys, size_t ke
 		rc = mt_snapshot_register(db, 0, &slot, &seq);
 		if (rc != MANTIS_OK)
 			goto out;
-		mt_db_view_take(db, seq, &own);
+		mt_db_view_take(db, seq, &own, 0);
 		mt_snapshot_set_hi(slot, own.hi);
 		view = &own;
 	}

@@ -88,8 +88,10 @@ struct mt_db_view {
 
 /* Takes a view whose lo is the caller's registered seq lo (mt_snapshot.c).
  * Never waits for a writer; allocates only if more than MT_DB_VIEW_INL
- * writes are pending, and if that fails, sleeps until they are published. */
-void mt_db_view_take(struct mt_db *db, uint64_t lo, struct mt_db_view *v);
+ * writes are pending, and if that fails, sleeps until they are published.
+ * exact: kill the pending writes (they retry above hi), so that seq = hi
+ * (snapshot handles: a transaction's conflict check is then exact). */
+void mt_db_view_take(struct mt_db *db, uint64_t lo, struct mt_db_view *v, int exact);
 /* Copies view src into dst. Returns MANTIS_OK or MANTIS_ENOMEM. */
 int mt_db_view_copy(struct mt_db_view *dst, const struct mt_db_view *src);
 void mt_db_view_free(struct mt_db_view *v);

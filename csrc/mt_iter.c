@@ -113,7 +113,7 @@ int mantis_iter_open(uint64_t dbh, uint64_t snaph, const void *prefix, size_t pl
 
 		rc = mt_snapshot_register(db, 1, &it->slot, &seq);
 		if (rc == MANTIS_OK) {
-			mt_db_view_take(db, seq, &it->view);
+			mt_db_view_take(db, seq, &it->view, 0);
 			mt_snapshot_set_hi(it->slot, it->view.hi);
 		}
 	}
