@@ -40,7 +40,8 @@
  * a later seq's (then s is published), "killed" if w == s | KILLED, and
  * "pending" if w is an earlier seq's. The ring-full wait (a sleep) is the
  * only remaining bound on a writer behind a descheduled one: MT_DB_RING
- * (16K) seqs, tens of ms at a million writes per second.
+ * (256K) seqs, a quarter of a second at a million writes per second (16K
+ * filled within a scheduling round of 32 threads on 2 cores: 45 ms).
  *
  * SAME-KEY ORDER
  *
@@ -189,9 +190,8 @@ static int mt_db_create(struct mt_db **out)
 	if (db == NULL)
 		return MANTIS_ENOMEM;
 	memset(db, 0, sizeof(*db));
-	db->ready = mt_malloc_aligned(MT_DB_RING * sizeof(uint64_t), CK_MD_CACHELINE);
-	if (db->ready != NULL)
-		memset(db->ready, 0, MT_DB_RING * sizeof(uint64_t));
+	/* Zeroed by the allocator: fresh pages cost nothing until written. */
+	db->ready = mt_calloc(MT_DB_RING, sizeof(uint64_t));
 	if (db->ready == NULL || mt_sl_init(&db->sl) != MANTIS_OK) {
 		mt_free(db->ready);
 		mt_free(db);
