@@ -209,8 +209,11 @@ int mantis_db_stats(uint64_t db, mantis_db_stats_t *out);
 /* ---------------------------------------------------------------- snapshots */
 
 /* Takes a snapshot of db's latest committed state. Reads with it see exactly
- * the writes committed before this call. Writes its handle to *snap_out and,
- * if seq_out is not NULL, its sequence number. The caller owns the handle
+ * the writes committed at one instant of this call (every write that
+ * returned before it). Writes its handle to *snap_out and, if seq_out is not
+ * NULL, its sequence number: the snapshot holds exactly the writes with a
+ * seq at or below it (a write still in flight with a lower seq is made to
+ * retry with a higher one). The caller owns the handle
  * and releases it with mantis_snapshot_close; versions it can see are kept
  * until then. Errors: MANTIS_EINVAL, MANTIS_ENOMEM, MANTIS_EBADHANDLE,
  * MANTIS_CLOSED. */

@@ -4,46 +4,102 @@
  * striped statistics; and the public mantis_db_* functions. Snapshots and
  * the prune bound are in mt_snapshot.c, the clock in mt_clock.c.
  *
- * Past 800 lines (about 1,100): publication, the batch codec, reads and
- * sweeps all work on struct mt_db_rec and the publication protocol; the
- * batch codec and the public read functions are the next to move out
- * (left for the index rebuild of issue 8, which rewrites the write path).
+ * Past 800 lines (about 1,400): publication, views, the batch codec, reads
+ * and sweeps all work on struct mt_db_rec and the ready ring; the batch
+ * codec and the public read functions are the next to move out.
  *
- * SEQUENCE NUMBERS AND PUBLICATION
+ * SEQUENCE NUMBERS AND THE READY RING
  *
  * A write (a put, a delete or a batch) first does everything slow or
  * fallible: allocates its versions, finds each key's node (point index or
  * tree get) or allocates a new one born with its version (mt_sl_locate).
  * Then it takes s = ++next_seq, stamps its versions with s and links them
  * (mt_sl_link_at: a CAS each into a known node, a tree insert for a new
- * one; allocation only if a key's node was removed meanwhile), and
- * marks s ready in the ready ring. published moves over consecutive ready
- * seqs, advanced by whichever writer gets there (a CAS per step); a writer
- * returns once published >= s. A new node's index slot is installed after
- * that. Readers read published first and ignore versions with a higher
- * seq, so:
+ * one; allocation only if a key's node was removed meanwhile), and marks s
+ * ready: one CAS of its ring slot (ready[s % MT_DB_RING], 8 bytes) from the
+ * word it held before (an earlier seq's) to s. That CAS is the write's
+ * linearization point: every version of batch s becomes visible at that
+ * one instant, on every key. The writer returns right after (a new node's
+ * index slot, its accounting and its prunes done): it never waits for an
+ * earlier writer. published moves over consecutive ready seqs, advanced by
+ * whichever thread gets there (a CAS per step; a writer advances after
+ * marking ready, a full barrier, and reads the next slot after its CAS, a
+ * full barrier, so of two neighbours one always sees the other ready).
  *
- *  P1 A version with seq s is invisible until published >= s, and every
- *     version of batch s was linked before published became s: a reader
- *     sees all of a batch or none of it.
- *  P2 published only grows and every seq <= published is decided: it
- *     committed, or its versions carry ABORTED, set before the write was
- *     marked ready. A writer that fails after taking its seq (ENOMEM while
- *     linking, CONFLICT) marks what it linked ABORTED, frees what it did
- *     not, and still marks s ready, so later writers never wait on it for
- *     ever.
+ *  P1 Every version of batch s was linked before s was ready, and ABORTED
+ *     (if s failed) was set before: a reader that finds s ready sees all
+ *     of s or knows it aborted; one that finds it not ready skips all of it.
+ *  P2 published only grows and every seq <= published is ready (decided:
+ *     committed, or its versions carry ABORTED). A writer that fails after
+ *     taking its seq (ENOMEM while linking, CONFLICT, or a lost key below)
+ *     marks what it linked ABORTED, frees what it did not, and still marks
+ *     s ready, so published never stalls for ever on it.
  *
- * Writers wait for each other only between taking s and being ready (a few
- * CASes): a writer descheduled there delays the writers after it until it
- * runs again. A writer waiting for its own publication is already ready, so
- * its own descheduling delays nobody (with a plain "wait for s - 1, then
- * store s", every waiter holds up all later ones: a convoy as soon as
- * threads outnumber cores). Writers of the same key keep its chain ordered
- * by seq whatever order they link in (I4 in mt_skiplist.c). Conflict checks
- * (check_seq) wait, before being ready, until published == s - 1: every
- * version below s is then decided, so "the newest committed version of k
- * below s" is exact. If a key's history was removed, removed_seq (raised
- * before the removal can be observed) stands for it, conservatively.
+ * A slot is reused by s + MT_DB_RING only once s is published
+ * (mt_db_ring_wait): a slot word w says of seq s "ready" if w == s or w is
+ * a later seq's (then s is published), "killed" if w == s | KILLED, and
+ * "pending" if w is an earlier seq's. The ring-full wait (a sleep) is the
+ * only remaining bound on a writer behind a descheduled one: MT_DB_RING
+ * (256K) seqs, a quarter of a second at a million writes per second (16K
+ * filled within a scheduling round of 32 threads on 2 cores: 45 ms).
+ *
+ * SAME-KEY ORDER
+ *
+ * Writes of one key must commit in seq order, or no order of the writes
+ * explains what readers see: if s < t both write k, t is ready first and s
+ * also writes j, a reader sees t on k (the newest by seq) and the old j,
+ * and after s is ready k still reads t: s must come before t (k) and after
+ * it (j). So of two writes of one key in flight at once, the lower seq
+ * loses unless it was ready before the higher one linked: a writer that
+ * links below a version with a higher seq that is not ABORTED (mt_sl_link_at
+ * reports it) aborts; a writer that links above versions with lower seqs
+ * that are neither ready nor ABORTED kills them (CAS of their slot from the
+ * pending word to q | KILLED; mt_db_settle_below), and their writer's ready
+ * CAS then fails: it aborts. Either way the loser marks its versions
+ * ABORTED, marks its seq ready and retries the whole write with a new seq
+ * (new versions: the old ones stay linked, aborted, until pruned). Nobody
+ * waits: a retry means that another write of the key committed (lock-free).
+ * So in every chain, committed versions became ready in seq order (a test
+ * without this rule fails linear_* in test_db_nowait.c within a second).
+ *
+ * READS OF THE LATEST STATE
+ *
+ * A point read (snap 0) reads p = published, then walks the chain: a
+ * version with seq <= p is decided (visible unless ABORTED); one above p is
+ * visible iff its slot says ready (then its flags are re-read: ABORTED was
+ * set before ready). It returns the newest such. Linearizable: for the
+ * version Y it returns, every version above Y that it skipped (pending when
+ * its slot was read) becomes ready after Y (SAME-KEY ORDER), so right after
+ * Y became ready (or at the call's start, if later) the key read Y.
+ *
+ * VIEWS (snapshots, iterators, multigets)
+ *
+ * A view is the set of writes committed at one instant of the call:
+ * (lo, hi, pending), lo the registered seq (published at registration),
+ * hi = next_seq, pending = the seqs of (lo, hi] not ready. Reading the
+ * slots one by one does not give an instant (a write may become ready
+ * between two slot reads, after a write of another key that the view
+ * missed), so mt_db_view_take re-reads next_seq and the pending slots until
+ * neither changed (see there): a double collect, lock-free, never a wait.
+ * A version is in the view iff its seq <= lo, or <= hi and not pending;
+ * ABORTED never is. So every write that returned before the view began is
+ * in it, and no batch is torn. The pending list is as long as the writes in
+ * flight (inline up to MT_DB_VIEW_INL, else allocated; with no memory the
+ * view waits, sleeping, for hi to be published). view.seq is the highest
+ * seq s such that every seq <= s that ever commits is in the view. For a
+ * snapshot handle (its seq is a transaction's check_seq, and "conflict iff
+ * a committed version of a read key is newer than check_seq" must be
+ * exact: a writer's own transaction after its own put must not conflict)
+ * the view kills its pending seqs (mt_db_view_exact; their writers have
+ * not returned, and retry above hi), so that seq = hi. Multigets and
+ * iterators keep the pending list instead: no write is retried for them.
+ *
+ * Conflict checks (check_seq) wait, before being ready, until published
+ * == s - 1: every version below s is then decided, so "the newest committed
+ * version of k below s" is exact. If a key's history was removed,
+ * removed_seq (raised before the removal can be observed) stands for it,
+ * conservatively. That wait is the one left on the write path of earlier
+ * writers (docs/architecture/storage.md, Waits).
  *
  * SNAPSHOTS AND THE PRUNE BOUND
  *
@@ -51,21 +107,26 @@
  * (mt_snapshot_min_seq: a lower bound of every seq a reader may read at,
  * now or later) are argued in mt_snapshot.c. The TTL clock is mt_clock.c.
  *
+ * A view registers its lo (prune bound: a prune keeps the newest committed
+ * version <= min_seq and everything above it, so all a view can see) and
+ * its hi beside it (the middle versions of sweeps: mt_snapshot.c).
+ *
  * Readers of "the latest state" (snap 0) register nothing. They read at
  * S = published and may race with a prune whose bound has moved past S:
  * the version they want, the newest <= S, may be cut below a newer version
- * V <= min_seq (V is committed and visible to any later reader). A reader
- * that passed over a newer version and found nothing at or below S
- * therefore reads published again and retries: its result is then that of
- * a later instant, which is still inside the call. A reader that finds a
- * version <= S returns it: everything <= S was linked before S was
- * published.
+ * V <= min_seq (V is committed, ready, and visible to any later reader). A
+ * reader that passed over a newer version and found nothing therefore
+ * reads published again and retries: its result is then that of a later
+ * instant, which is still inside the call. A reader that finds a version
+ * returns it: everything <= S was linked before S was published.
  *
  * PRUNING AND TTL
  *
- * Every write prunes the chains it wrote after publishing (mt_sl_prune with
+ * Every write prunes the chains it wrote once ready (mt_sl_prune with
  * min_seq): under overwrites a chain holds the versions live snapshots need
- * plus at most the ones in flight. A delete makes the key's node removable
+ * plus the ones in flight, plus the one a write left above a bound that had
+ * not reached it yet (published behind a descheduled writer): the next
+ * write or sweep of the key cuts it. A delete makes the key's node removable
  * as soon as no snapshot needs what it hid. An expired version is invisible
  * to every reader whatever its snapshot (the clock is read at the read), so
  * an expired newest version counts as a tombstone for pruning; reads that
@@ -78,13 +139,17 @@
  * thread owns its stripe, so a counter update is a plain load and store;
  * beyond 63 live threads the rest share stripe 0 with atomic adds: see
  * mt_sl_stripe_add), so the hot path has no shared counter beyond
- * next_seq/published. entries changes once a write is published: a
- * version that is a put adds one unless the newest committed version below
- * it (all decided by then) is a put; a tombstone removes one if it is. Then
- * the writer sets the version's DONE flag; until then no prune cuts below
- * it or removes its node, so the versions below are still there to look at
- * (a newer version's prune may cut it off together with them, but a cut-off
- * chain is frozen and still readable in the section). A removal of an
+ * next_seq/published. entries changes once a write commits: a version
+ * that is a put adds one unless the newest committed version below it is a
+ * put; a tombstone removes one if it is. That version is known before s is
+ * ready, without waiting for the seqs below: it is the first one below that
+ * is ready or at or below published and not ABORTED, after killing the
+ * pending ones on the way (SAME-KEY ORDER: every version below it that is
+ * not ready then, or linked below later, aborts; mt_db_settle_below). Then
+ * the writer sets the version's DONE flag; no prune cuts below a version
+ * without it, or removes its node (a prune cuts below a version only once
+ * the bound reaches it, hence after it is ready, hence after the walk: the
+ * flag is kept for the checker and as a second guard). A removal of an
  * expired key removes one. bytes and versions count every version held
  * (aborted ones too) until it is unlinked.
  *
@@ -125,9 +190,8 @@ static int mt_db_create(struct mt_db **out)
 	if (db == NULL)
 		return MANTIS_ENOMEM;
 	memset(db, 0, sizeof(*db));
-	db->ready = mt_malloc_aligned(MT_DB_RING * CK_MD_CACHELINE, CK_MD_CACHELINE);
-	if (db->ready != NULL)
-		memset(db->ready, 0, MT_DB_RING * CK_MD_CACHELINE);
+	/* Zeroed by the allocator: fresh pages cost nothing until written. */
+	db->ready = mt_calloc(MT_DB_RING, sizeof(uint64_t));
 	if (db->ready == NULL || mt_sl_init(&db->sl) != MANTIS_OK) {
 		mt_free(db->ready);
 		mt_free(db);
@@ -292,28 +356,31 @@ struct mt_db_rec {
 	uint64_t ttl;
 	uint32_t order; /* position in the batch */
 	uint8_t op;
-	uint8_t apply;   /* the last write of its key in the batch */
-	uint8_t located; /* pos is filled (may hold a new node) */
-	uint8_t linked;  /* ver is in the list */
+	uint8_t apply;     /* the last write of its key in the batch */
+	uint8_t located;   /* pos is filled (may hold a new node) */
+	uint8_t linked;    /* ver is in the list */
+	uint8_t below_put; /* the newest committed version below ver is a put */
 	struct mt_sl_ver *ver;
 	struct mt_sl_node *node;
 	struct mt_sl_pos pos;
 };
 
+void (*mt_db_test_hold)(uint64_t s);
+
 static void mt_db_advance(struct mt_db *db);
 
 /*
  * Waits until published >= target, helping to advance it (mt_db_advance).
- * Spins MT_WAIT_SPINS times, then sleeps on the event count sleepers (a
- * futex, mt_wait_ec_*) instead of yielding: a writer waiting on a
- * descheduled predecessor costs no CPU. Lost wake-ups are impossible: a
- * sleeper sets the count's WAITERS bit (a full barrier) and then re-reads
- * published, the advancer CASes published (a full barrier) and then reads
- * the count (mt_wait.c argues the rest). The advancer wakes only when
- * WAITERS is set and clears it as it wakes: one wake-up system call per
- * sleep, where "sleepers != 0" cost one per advance until every woken
- * writer was running again (98% of the futex calls of high-throughput,
- * about one per three operations, in the profile of session 3).
+ * Only three callers remain (see the waits table in
+ * docs/architecture/storage.md): a writer whose ring slot is still held by
+ * the write MT_DB_RING seqs earlier, a conflict-checked commit, and a view
+ * that cannot allocate its pending list. Spins MT_WAIT_SPINS times, then
+ * sleeps on the event count sleepers (a futex, mt_wait_ec_*) instead of
+ * yielding. Lost wake-ups are impossible: a sleeper sets the count's
+ * WAITERS bit (a full barrier) and then re-reads published, the advancer
+ * CASes published (a full barrier) and then reads the count (mt_wait.c
+ * argues the rest). The advancer wakes only when WAITERS is set and clears
+ * it as it wakes: one wake-up system call per sleep.
  */
 static void mt_db_wait_pub(struct mt_db *db, uint64_t target)
 {
@@ -344,33 +411,36 @@ static void mt_db_wait_pub(struct mt_db *db, uint64_t target)
 	ck_pr_fence_load();
 }
 
-/*
- * The ready ring: a writer stores s into ready[s % MT_DB_RING] once every
- * version of its write is linked (or marked ABORTED); published then moves
- * past s as soon as every seq below is ready too, by whichever writer gets
- * there (mt_db_advance). So a writer never waits while holding up others:
- * it waits (for its own seq to be published) only after it is ready.
- */
-/* Slot of seq s: one cache line each, as consecutive seqs are usually
- * written by different threads. */
-static inline uint64_t *mt_db_ready_slot(struct mt_db *db, uint64_t s)
+/* The ready ring slot of seq s (see READY RING at the top). */
+static inline uint64_t *mt_db_slot(struct mt_db *db, uint64_t s)
 {
-	return &db->ready[(s % MT_DB_RING) * (CK_MD_CACHELINE / sizeof(uint64_t))];
+	return &db->ready[s & (MT_DB_RING - 1)];
+}
+
+/* Is slot word w that of a ready seq s? s itself, or a later seq's (the
+ * slot is reused only once s is published). Not ready: an earlier seq's
+ * word (s is pending), or s | KILLED. */
+static inline int mt_db_word_ready(uint64_t w, uint64_t s)
+{
+	return w == s || (w & ~MT_DB_KILLED) > s;
+}
+
+/* Is s (handed out) ready? Acquire: what its writer did before marking it
+ * ready (links, ABORTED flags) is visible to the caller's later loads. */
+static inline int mt_db_is_ready(struct mt_db *db, uint64_t s)
+{
+	int ready = mt_db_word_ready(ck_pr_load_64(mt_db_slot(db, s)), s);
+
+	ck_pr_fence_load();
+	return ready;
 }
 
 static void mt_db_ring_wait(struct mt_db *db, uint64_t s)
 {
 	/* The slot was s - MT_DB_RING's: free once that one is published
-	 * (the ring only fills with MT_DB_RING writes in flight). */
+	 * (the ring only fills with MT_DB_RING seqs beyond published). */
 	if (ck_pr_load_64(&db->published) + MT_DB_RING < s)
 		mt_db_wait_pub(db, s - MT_DB_RING);
-}
-
-static void mt_db_ready(struct mt_db *db, uint64_t s)
-{
-	/* Release: every link and flag of write s before it is ready. */
-	ck_pr_fence_store();
-	ck_pr_store_64(mt_db_ready_slot(db, s), s);
 }
 
 /* Moves published over every consecutive ready seq. */
@@ -379,8 +449,9 @@ static void mt_db_advance(struct mt_db *db)
 	for (;;) {
 		uint64_t p = ck_pr_load_64(&db->published);
 
-		/* Acquire: the ready store, then the write's links. */
-		if (ck_pr_load_64(mt_db_ready_slot(db, p + 1)) != p + 1)
+		/* Acquire: the ready word, then the write's links. Only the
+		 * word p + 1 itself means ready here (a killed seq is not). */
+		if (ck_pr_load_64(mt_db_slot(db, p + 1)) != p + 1)
 			return;
 		/* Locked (full barrier), which a plain store would not be: a
 		 * publisher then reads nsnaps in its prune (mt_snapshot_min_seq);
@@ -389,16 +460,59 @@ static void mt_db_advance(struct mt_db *db)
 		 * published value, and prune what that snapshot needs. Fails
 		 * if another writer advanced first: read again. The same
 		 * barrier orders it before the read of the event count (see
-		 * mt_db_wait_pub). */
+		 * mt_db_wait_pub), and before the read of the next slot (a
+		 * writer marks ready, a full barrier, then advances: one of the
+		 * two sees the other's store, so published never stalls on a
+		 * ready seq). */
 		if (ck_pr_cas_64(&db->published, p, p + 1))
 			mt_wait_ec_notify(&db->sleepers);
 	}
 }
 
-/* Helps until published >= s (s must be ready). */
-static void mt_db_wait_published(struct mt_db *db, uint64_t s)
+/*
+ * SAME-KEY ORDER, for a version v of seq s that its writer just linked:
+ * every version below v with a higher seq than published that is neither
+ * ready nor ABORTED is killed (its slot CASed from its pending word to
+ * q | KILLED: its writer then aborts and retries), down to the first one
+ * that is committed: ready, or at or below published, and not ABORTED.
+ * Returns whether that one is a put (the entries accounting). Exact: every
+ * version below it that is not ready yet is doomed (it was killed by the
+ * writer of the committed one, or linked below it later and aborts on
+ * seeing a live version above it), and so is anything linked below v from
+ * now on while v may commit.
+ */
+static int mt_db_settle_below(struct mt_db *db, const struct mt_sl_ver *v)
 {
-	mt_db_wait_pub(db, s);
+	uint64_t p = ck_pr_load_64(&db->published);
+	const struct mt_sl_ver *x = mt_sl_ver_next(v);
+
+	while (x != NULL) {
+		uint64_t sf = mt_sl_ver_seqf(x), q = sf & MT_SL_SEQ_MASK;
+
+		if (!(sf & MT_SL_V_ABORTED)) {
+			uint64_t *slot, w;
+
+			if (q <= p)
+				return !(sf & MT_SL_V_TOMB); /* decided: committed */
+			slot = mt_db_slot(db, q);
+			w = ck_pr_load_64(slot);
+			if (mt_db_word_ready(w, q)) {
+				/* Acquire (the slot load): flags set before ready. */
+				ck_pr_fence_load();
+				sf = mt_sl_ver_seqf(x);
+				if (!(sf & MT_SL_V_ABORTED))
+					return !(sf & MT_SL_V_TOMB);
+			} else if (w != (q | MT_DB_KILLED)) {
+				/* Pending: kill it. Full barrier; fails if its
+				 * writer marked it ready or another killed it
+				 * first: look at it again. */
+				if (!ck_pr_cas_64(slot, w, q | MT_DB_KILLED))
+					continue;
+			}
+		}
+		x = mt_sl_ver_next(x);
+	}
+	return 0;
 }
 
 /* Conflict check of one key while holding the turn for s. */
@@ -419,18 +533,6 @@ static int mt_db_conflicts(struct mt_db *db, const void *key, size_t klen, uint6
 	return ck_pr_load_64(&db->removed_seq) > check_seq;
 }
 
-/* Is the newest committed version below v (all decided) a put? */
-static int mt_db_below_is_put(const struct mt_sl_ver *v)
-{
-	for (v = mt_sl_ver_next(v); v != NULL; v = mt_sl_ver_next(v)) {
-		uint64_t sf = mt_sl_ver_seqf(v);
-
-		if (!(sf & MT_SL_V_ABORTED))
-			return !(sf & MT_SL_V_TOMB);
-	}
-	return 0;
-}
-
 static int mt_db_rec_cmp(const void *a, const void *b)
 {
 	const struct mt_db_rec *x = a, *y = b;
@@ -441,36 +543,17 @@ static int mt_db_rec_cmp(const void *a, const void *b)
 	return (x->order > y->order) - (x->order < y->order);
 }
 
-/*
- * Applies n records (sorted by key then position if n > 1, apply flags set)
- * under one new sequence number. Nothing is visible unless MANTIS_OK.
- */
-static int mt_db_apply(uint64_t dbh, struct mt_db_rec *recs, size_t n, uint64_t check_seq,
-                       uint64_t *seq_out)
+/* Allocates every applied record's version and finds its key's place (or
+ * a new node). On ENOMEM frees what it allocated. */
+static int mt_db_prepare(struct mt_db *db, ck_epoch_record_t *r, struct mt_db_rec *recs, size_t n)
 {
-	ck_epoch_record_t *r;
-	struct mt_db_stripe *sp;
-	struct mt_db *db;
-	uint64_t s, now = 0, nwrites = 0, ndeletes = 0, bytes = 0, nver = 0;
-	int64_t entries = 0;
-	int rc;
 	size_t i;
 
-	/* The handle is looked up without a reference: the section keeps the
-	 * db alive until its end (mt_db_destroy defers the free past it). Everything
-	 * that touches db stays inside it. */
-	rc = mt_handle_enter(dbh, MT_HANDLE_DB, &r, (void **)&db);
-	if (rc != MANTIS_OK)
-		return rc;
-	/* Everything that may fail or take long (allocating, finding each
-	 * key's place in the list), before taking a seq: from taking it to
-	 * publishing it, later writers wait for this one. */
 	for (i = 0; i < n; i++) {
-		struct mt_db_rec *rec = &recs[i];
-
-		rec->linked = 0;
-		rec->located = 0;
-		rec->ver = NULL;
+		recs[i].linked = 0;
+		recs[i].located = 0;
+		recs[i].below_put = 0;
+		recs[i].ver = NULL;
 	}
 	for (i = 0; i < n; i++) {
 		struct mt_db_rec *rec = &recs[i];
@@ -485,34 +568,68 @@ static int mt_db_apply(uint64_t dbh, struct mt_db_rec *recs, size_t n, uint64_t 
 				if (recs[j].located)
 					mt_sl_pos_drop(&recs[j].pos);
 				mt_sl_ver_free_unlinked(recs[j].ver);
+				recs[j].ver = NULL;
 			}
-			mt_handle_leave(r);
 			return MANTIS_ENOMEM;
 		}
 		rec->located = 1;
 	}
+	return MANTIS_OK;
+}
+
+/*
+ * One attempt of a write under a new seq s (*s_out). Returns MANTIS_OK
+ * (committed), an error (aborted: nothing visible), or MANTIS_CONFLICT; sets
+ * *lost if it aborted because a higher seq won one of its keys (SAME-KEY
+ * ORDER: the caller retries with a new seq). Adds the versions it linked
+ * to *nver and *bytes, and on commit the change of entries to *entries.
+ */
+static int mt_db_attempt(struct mt_db *db, ck_epoch_record_t *r, struct mt_db_rec *recs, size_t n,
+                         uint64_t check_seq, uint64_t *s_out, int *lost, uint64_t *nver,
+                         uint64_t *bytes, int64_t *entries)
+{
+	uint64_t s, w0, now = 0;
+	int rc = MANTIS_OK, commit;
+	size_t i;
+
+	*lost = 0;
 	s = ck_pr_faa_64(&db->next_seq, 1) + 1;
 	assert(s <= MT_SL_SEQ_LIMIT);
 	mt_db_ring_wait(db, s);
-	for (i = 0; i < n; i++) {
+	/* The slot's word before s is ready: s - MT_DB_RING's (or 0), unless
+	 * a snapshot killed s already (mt_db_view_take, exact): then lose
+	 * before linking anything. */
+	w0 = ck_pr_load_64(mt_db_slot(db, s));
+	assert(w0 < s || w0 == (s | MT_DB_KILLED));
+	if (w0 == (s | MT_DB_KILLED))
+		*lost = 1;
+	for (i = 0; i < n && !*lost; i++) {
 		struct mt_db_rec *rec = &recs[i];
+		int shadowed = 0;
 
 		if (!rec->apply)
 			continue;
 		rec->ver->seqf |= s; /* not yet linked: plain */
-		rc = mt_sl_link_at(&db->sl, r, rec->key, rec->klen, rec->ver, &rec->pos,
-		                   &rec->node);
+		rc = mt_sl_link_at(&db->sl, r, rec->key, rec->klen, rec->ver, &rec->pos, &rec->node,
+		                   &shadowed);
 		if (rc != MANTIS_OK)
 			break;
 		rec->linked = 1;
-		nver++;
-		bytes += rec->klen + rec->vlen;
+		(*nver)++;
+		*bytes += rec->klen + rec->vlen;
+		if (shadowed)
+			*lost = 1;
 	}
-	if (rc == MANTIS_OK && check_seq != 0) {
+	for (i = 0; rc == MANTIS_OK && !*lost && i < n; i++)
+		if (recs[i].linked)
+			recs[i].below_put = (uint8_t)mt_db_settle_below(db, recs[i].ver);
+	if (mt_db_test_hold != NULL)
+		mt_db_test_hold(s);
+	if (rc == MANTIS_OK && !*lost && check_seq != 0) {
 		/* Conflict checks need every seq below s decided: wait for
-		 * them while not ready (the one case where a writer holds up
-		 * the writers after it while it waits). */
-		mt_db_wait_published(db, s - 1);
+		 * them while not ready (the one case where a writer waits for
+		 * the writers before it). */
+		mt_db_wait_pub(db, s - 1);
 		for (i = 0; i < n; i++) {
 			/* One check per key: the first record of its group. */
 			if (i > 0 && mt_sl_cmp(recs[i].key, recs[i].klen, recs[i - 1].key,
@@ -524,7 +641,12 @@ static int mt_db_apply(uint64_t dbh, struct mt_db_rec *recs, size_t n, uint64_t 
 			}
 		}
 	}
-	if (rc != MANTIS_OK) {
+	/* Ready: the linearization point. Full barrier (every link and flag
+	 * of s before it); fails only if a higher seq killed s. */
+	commit = rc == MANTIS_OK && !*lost && ck_pr_cas_64(mt_db_slot(db, s), w0, s);
+	if (!commit) {
+		if (rc == MANTIS_OK)
+			*lost = 1; /* killed: retry */
 		for (i = 0; i < n; i++) {
 			if (recs[i].linked) {
 				/* Full barrier each; all before the write is ready. */
@@ -533,15 +655,17 @@ static int mt_db_apply(uint64_t dbh, struct mt_db_rec *recs, size_t n, uint64_t 
 				if (recs[i].located)
 					mt_sl_pos_drop(&recs[i].pos);
 				mt_sl_ver_free_unlinked(recs[i].ver);
+				recs[i].ver = NULL;
 			}
 		}
+		/* Ready as aborted (over a KILLED word too). Full barrier, as
+		 * the CAS above, before the advance's loads. */
+		(void)ck_pr_fas_64(mt_db_slot(db, s), s);
 	}
-	mt_db_ready(db, s);
-	mt_db_wait_published(db, s);
-	if (rc == MANTIS_OK) {
-		/* Every seq below s is decided now, so "the newest committed
-		 * version below" is exact; no prune cuts below a version before
-		 * its DONE flag says this was counted. */
+	mt_db_advance(db);
+	if (commit) {
+		/* Counted (settle_below) before ready; the flag lets prunes cut
+		 * below. Only this writer changes its versions' flags. */
 		for (i = 0; i < n; i++) {
 			struct mt_db_rec *rec = &recs[i];
 			int put;
@@ -549,20 +673,15 @@ static int mt_db_apply(uint64_t dbh, struct mt_db_rec *recs, size_t n, uint64_t 
 			if (!rec->apply)
 				continue;
 			put = rec->op == MANTIS_OP_PUT;
-			entries += put - mt_db_below_is_put(rec->ver);
-			if (put)
-				nwrites++;
-			else
-				ndeletes++;
+			*entries += put - rec->below_put;
 			/* Release: the reads below this version precede the
-			 * flag that lets a prune cut there. Only this writer
-			 * ever changes its version's flags: a store is enough. */
+			 * flag that lets a prune cut there. */
 			ck_pr_fence_release();
 			ck_pr_store_64(&rec->ver->seqf, mt_sl_ver_seqf(rec->ver) | MT_SL_V_DONE);
 		}
 	}
-	/* After publication: a new node's upper levels and its index slot,
-	 * then reclaim what the write made dead (aborted versions included). */
+	/* A new node's index slot (it may be removed from now on), then
+	 * reclaim what the write made dead (aborted versions included). */
 	for (i = 0; i < n; i++)
 		if (recs[i].linked)
 			mt_sl_link_finish(&db->sl, r, recs[i].key, recs[i].klen, &recs[i].pos);
@@ -579,12 +698,53 @@ static int mt_db_apply(uint64_t dbh, struct mt_db_rec *recs, size_t n, uint64_t 
 			now = mt_clock_now_ms();
 		mt_db_prune_node(db, r, recs[i].node, now != 0 ? now : 1);
 	}
+	*s_out = s;
+	return rc;
+}
+
+/*
+ * Applies n records (sorted by key then position if n > 1, apply flags set)
+ * under one new sequence number. Nothing is visible unless MANTIS_OK.
+ */
+static int mt_db_apply(uint64_t dbh, struct mt_db_rec *recs, size_t n, uint64_t check_seq,
+                       uint64_t *seq_out)
+{
+	ck_epoch_record_t *r;
+	struct mt_db_stripe *sp;
+	struct mt_db *db;
+	uint64_t s = 0, nwrites = 0, ndeletes = 0, bytes = 0, nver = 0;
+	int64_t entries = 0;
+	int rc, lost;
+	size_t i;
+
+	/* The handle is looked up without a reference: the section keeps the
+	 * db alive until its end (mt_db_destroy defers the free past it). Everything
+	 * that touches db stays inside it. */
+	rc = mt_handle_enter(dbh, MT_HANDLE_DB, &r, (void **)&db);
+	if (rc != MANTIS_OK)
+		return rc;
+	do {
+		/* Everything that may fail or take long (allocating, finding
+		 * each key's place), before taking a seq. */
+		rc = mt_db_prepare(db, r, recs, n);
+		if (rc != MANTIS_OK)
+			break;
+		rc = mt_db_attempt(db, r, recs, n, check_seq, &s, &lost, &nver, &bytes, &entries);
+	} while (rc == MANTIS_OK && lost);
 	sp = mt_db_stripe(db);
 	if (nver != 0) {
 		mt_sl_stripe_add(&sp->versions, nver);
 		mt_sl_stripe_add(&sp->bytes, bytes);
 	}
 	if (rc == MANTIS_OK) {
+		for (i = 0; i < n; i++) {
+			if (!recs[i].apply)
+				continue;
+			if (recs[i].op == MANTIS_OP_PUT)
+				nwrites++;
+			else
+				ndeletes++;
+		}
 		if (nwrites != 0)
 			mt_sl_stripe_add(&sp->writes, nwrites);
 		if (ndeletes != 0)
@@ -597,6 +757,147 @@ static int mt_db_apply(uint64_t dbh, struct mt_db_rec *recs, size_t n, uint64_t 
 	}
 	mt_handle_leave(r);
 	return rc;
+}
+
+/* ------------------------------------------------------------ views */
+
+void mt_db_view_free(struct mt_db_view *v)
+{
+	if (v->pend != v->inl)
+		mt_free(v->pend);
+	v->pend = v->inl;
+	v->cap = MT_DB_VIEW_INL;
+	v->npend = 0;
+}
+
+/* Appends pending seq s (ascending). Returns 0 on ENOMEM. */
+static int mt_db_view_add(struct mt_db_view *v, uint64_t s)
+{
+	if (v->npend == v->cap) {
+		uint64_t *g = mt_malloc(2 * (size_t)v->cap * sizeof(*g));
+
+		if (g == NULL)
+			return 0;
+		memcpy(g, v->pend, v->npend * sizeof(*g));
+		if (v->pend != v->inl)
+			mt_free(v->pend);
+		v->pend = g;
+		v->cap *= 2;
+	}
+	v->pend[v->npend++] = s;
+	return 1;
+}
+
+/*
+ * Makes view v's seq exact (a snapshot's, for conflict checks): kills every
+ * pending seq of v (a CAS of its slot from s - MT_DB_RING's ready word, or
+ * 0, to s | KILLED: its writer, not returned, aborts and retries with a
+ * seq above hi), so that no seq <= hi outside v ever commits and v is the
+ * plain snapshot at hi. Killing after the view's instant changes nothing
+ * of what it holds (a pending seq was not committed then). A seq that
+ * committed meanwhile, or whose slot is not its own yet (the ring full:
+ * p - MT_DB_RING not published), bounds seq below it.
+ */
+static void mt_db_view_exact(struct mt_db *db, struct mt_db_view *v)
+{
+	for (uint32_t i = 0; i < v->npend; i++) {
+		uint64_t p = v->pend[i], *slot = mt_db_slot(db, p);
+
+		for (;;) {
+			uint64_t w = ck_pr_load_64(slot);
+
+			if (w == (p | MT_DB_KILLED))
+				break; /* never commits */
+			/* The slot is p's only once p - MT_DB_RING is published
+			 * (before, its ready word is what advances published
+			 * over it): the ring wait's rule for every writer. */
+			if ((w + MT_DB_RING != p && !(w == 0 && p <= MT_DB_RING)) ||
+			    ck_pr_load_64(&db->published) + MT_DB_RING < p) {
+				v->seq = p - 1; /* committed, or not ours to kill */
+				return;
+			}
+			/* Full barrier; fails if its writer marked it ready
+			 * or someone killed it first: look again. */
+			if (ck_pr_cas_64(slot, w, p | MT_DB_KILLED))
+				break;
+		}
+	}
+	v->seq = v->hi;
+}
+
+/*
+ * VIEWS (see the top comment). Reads next_seq (n) and every slot of
+ * (hi, n], noting the pending seqs, until a read of next_seq finds no new
+ * seq and a re-read of every pending slot finds it still pending. At that
+ * read of next_seq (the instant t) no seq above hi existed, every seq noted
+ * ready was ready already (noted before t; ready is for ever), and every
+ * pending one was not (still pending when re-read after t). So the view is
+ * exactly the writes committed at t: all of a batch or none, and every
+ * write that returned before the call. Each extra round means that a writer
+ * took a seq or became ready meanwhile (lock-free, never a wait).
+ */
+void mt_db_view_take(struct mt_db *db, uint64_t lo, struct mt_db_view *v, int exact)
+{
+	uint64_t hi = lo, n;
+
+	v->lo = lo;
+	v->pend = v->inl;
+	v->cap = MT_DB_VIEW_INL;
+	v->npend = 0;
+	for (;;) {
+		uint32_t k = 0;
+		int changed = 0;
+
+		n = ck_pr_load_64(&db->next_seq);
+		/* Acquire: the slots are read after next_seq (t). */
+		ck_pr_fence_load();
+		if (n > hi) {
+			for (uint64_t s = hi + 1; s <= n; s++)
+				if (!mt_db_is_ready(db, s) && !mt_db_view_add(v, s))
+					goto nomem;
+			hi = n;
+			continue;
+		}
+		for (uint32_t i = 0; i < v->npend; i++) {
+			if (mt_db_is_ready(db, v->pend[i]))
+				changed = 1;
+			else
+				v->pend[k++] = v->pend[i];
+		}
+		v->npend = k;
+		if (!changed)
+			break;
+	}
+	v->hi = hi;
+	v->seq = v->npend > 0 ? v->pend[0] - 1 : hi;
+	if (exact)
+		mt_db_view_exact(db, v);
+	return;
+nomem:
+	/* No memory for the list: wait (sleeping) until every seq up to n
+	 * is decided, then the view is all of them. */
+	mt_db_view_free(v);
+	mt_db_wait_pub(db, n);
+	v->hi = n;
+	v->seq = n;
+}
+
+int mt_db_view_copy(struct mt_db_view *dst, const struct mt_db_view *src)
+{
+	*dst = *src;
+	dst->pend = dst->inl;
+	dst->cap = MT_DB_VIEW_INL;
+	if (src->npend > MT_DB_VIEW_INL) {
+		dst->pend = mt_malloc(src->npend * sizeof(uint64_t));
+		if (dst->pend == NULL) {
+			dst->pend = dst->inl;
+			dst->npend = 0;
+			return MANTIS_ENOMEM;
+		}
+		dst->cap = src->npend;
+	}
+	memcpy(dst->pend, src->pend, src->npend * sizeof(uint64_t));
+	return MANTIS_OK;
 }
 
 /* ------------------------------------------------------------ little-endian batch fields */
@@ -830,25 +1131,53 @@ int mantis_db_write(uint64_t dbh, const void *batch, size_t len, uint64_t check_
 }
 
 /*
- * The newest committed version of key at snap_seq, or for latest (snap_seq
- * ignored) at the latest published state, retrying when a prune overtook
- * the read (see the top comment). Inside a section. *node_out gets the node.
+ * The newest version of n in the latest state read with published p: a
+ * version at or below p is decided (visible unless ABORTED); one above p is
+ * visible iff its seq is ready (then re-read its flags: ABORTED was set
+ * before ready). Sets *skipped if it passed over a pending one. Reader.
+ */
+static struct mt_sl_ver *mt_db_ver_latest(struct mt_db *db, const struct mt_sl_node *n, uint64_t p,
+                                          int *skipped)
+{
+	struct mt_sl_ver *x = mt_sl_node_head(n);
+
+	for (; x != NULL; x = mt_sl_ver_next(x)) {
+		uint64_t sf = mt_sl_ver_seqf(x), q = sf & MT_SL_SEQ_MASK;
+
+		if (q > p) {
+			if (!mt_db_is_ready(db, q)) {
+				*skipped = 1;
+				continue;
+			}
+			sf = mt_sl_ver_seqf(x); /* after the acquire */
+		}
+		if (!(sf & MT_SL_V_ABORTED))
+			return x;
+	}
+	return NULL;
+}
+
+/*
+ * The newest committed version of key in view, or for view NULL in the
+ * latest state, retrying when a prune overtook the read (see the top
+ * comment). Inside a section. *node_out gets the node.
  */
 static struct mt_sl_ver *mt_db_read(struct mt_db *db, const void *key, size_t klen,
-                                    uint64_t snap_seq, int latest, struct mt_sl_node **node_out)
+                                    const struct mt_db_view *view, struct mt_sl_node **node_out)
 {
 	for (;;) {
-		uint64_t s = latest ? ck_pr_load_64(&db->published) : snap_seq;
+		uint64_t p = view == NULL ? ck_pr_load_64(&db->published) : 0;
 		struct mt_sl_node *n;
 		struct mt_sl_ver *v = NULL;
 		int skipped = 0;
 
-		/* Acquire: versions up to s were linked before s was. */
+		/* Acquire: versions up to p were linked before p was. */
 		ck_pr_fence_load();
 		n = mt_sl_find(&db->sl, key, klen);
 		if (n != NULL)
-			v = mt_sl_ver_at(n, s, &skipped);
-		if (latest && v == NULL && skipped && ck_pr_load_64(&db->published) != s)
+			v = view != NULL ? mt_db_ver_in(n, view, &skipped)
+			                 : mt_db_ver_latest(db, n, p, &skipped);
+		if (view == NULL && v == NULL && skipped && ck_pr_load_64(&db->published) != p)
 			continue;
 		*node_out = n;
 		return v;
@@ -873,7 +1202,7 @@ int mantis_db_get(uint64_t dbh, uint64_t snaph, const void *key, size_t klen, vo
 	rc = mt_db_enter_snap(dbh, snaph, &r, &db, &snap);
 	if (rc != MANTIS_OK)
 		return rc;
-	v = mt_db_read(db, key, klen, snap != NULL ? snap->seq : 0, snap == NULL, &n);
+	v = mt_db_read(db, key, klen, snap != NULL ? &snap->view : NULL, &n);
 	if (v == NULL || (mt_sl_ver_seqf(v) & MT_SL_V_TOMB)) {
 		rc = MANTIS_NOTFOUND;
 	} else if ((mt_sl_ver_seqf(v) & MT_SL_V_TTL) && mt_sl_ver_expiry(v) <= mt_clock_now_ms()) {
@@ -909,7 +1238,7 @@ int mantis_db_key_seq(uint64_t dbh, const void *key, size_t klen, uint64_t *seq_
 	rc = mt_handle_enter(dbh, MT_HANDLE_DB, &r, (void **)&db);
 	if (rc != MANTIS_OK)
 		return rc;
-	v = mt_db_read(db, key, klen, 0, 1, &n);
+	v = mt_db_read(db, key, klen, NULL, &n);
 	*seq_out = v != NULL ? mt_sl_ver_seqf(v) & MT_SL_SEQ_MASK : 0;
 	mt_sl_stripe_add(&mt_db_stripe(db)->reads, 1);
 	mt_handle_leave(r);
@@ -923,6 +1252,8 @@ int mantis_db_multiget(uint64_t dbh, uint64_t snaph, const void *keys, size_t ke
 	unsigned char *ob = out;
 	ck_epoch_record_t *r;
 	struct mt_snap *snap = NULL;
+	struct mt_db_view own;
+	const struct mt_db_view *view;
 	uint64_t *slot = NULL, seq, now = 0;
 	size_t off = 0, need = 0;
 	struct mt_db *db;
@@ -950,12 +1281,15 @@ int mantis_db_multiget(uint64_t dbh, uint64_t snaph, const void *keys, size_t ke
 	if (rc != MANTIS_OK)
 		return rc;
 	if (snap != NULL) {
-		seq = snap->seq;
+		view = &snap->view;
 	} else {
-		/* One snapshot for the whole call, so that keys agree. */
+		/* One view for the whole call, so that keys agree. */
 		rc = mt_snapshot_register(db, 0, &slot, &seq);
 		if (rc != MANTIS_OK)
 			goto out;
+		mt_db_view_take(db, seq, &own, 0);
+		mt_snapshot_set_hi(slot, own.hi);
+		view = &own;
 	}
 	off = 0;
 	for (uint32_t i = 0; i < nkeys; i++) {
@@ -963,7 +1297,7 @@ int mantis_db_multiget(uint64_t dbh, uint64_t snaph, const void *keys, size_t ke
 		struct mt_sl_node *n;
 		struct mt_sl_ver *v;
 
-		v = mt_db_read(db, kb + off + 4, klen, seq, 0, &n);
+		v = mt_db_read(db, kb + off + 4, klen, view, &n);
 		off += 4 + (size_t)klen;
 		if (v != NULL && (mt_sl_ver_seqf(v) & MT_SL_V_TOMB))
 			v = NULL;
@@ -987,8 +1321,10 @@ int mantis_db_multiget(uint64_t dbh, uint64_t snaph, const void *keys, size_t ke
 	rc = need <= out_cap ? MANTIS_OK : MANTIS_EBUFSIZE;
 out:
 	/* Refresh: the bound may rise past this call's registration. */
-	if (slot != NULL)
+	if (slot != NULL) {
+		mt_db_view_free(&own);
 		mt_snapshot_unregister(db, slot, 1);
+	}
 	mt_db_leave_snap(r, snaph, snap);
 	return rc;
 }

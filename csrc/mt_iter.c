@@ -48,7 +48,7 @@ enum mt_iter_state {
 struct mt_iter {
 	struct mt_db *db;
 	uint64_t *slot; /* this iterator's snapshot registration */
-	uint64_t seq;
+	struct mt_db_view view;
 	struct mt_sl_node *cur; /* pinned (PENDING, AT) or NULL */
 	int state;
 	uint32_t plen;
@@ -63,6 +63,7 @@ static void mt_iter_destroy(void *obj)
 	if (it->cur != NULL)
 		mt_sl_unpin(it->cur);
 	mt_snapshot_unregister(db, it->slot, 1);
+	mt_db_view_free(&it->view);
 	mt_free(it);
 	mt_db_unref(db);
 }
@@ -101,10 +102,20 @@ int mantis_iter_open(uint64_t dbh, uint64_t snaph, const void *prefix, size_t pl
 	if (plen > 0)
 		memcpy(it->prefix, prefix, plen);
 	if (snap != NULL) {
-		it->seq = snap->seq;
-		rc = mt_snapshot_register_at(db, snap->slot, &it->slot);
+		rc = mt_db_view_copy(&it->view, &snap->view);
+		if (rc == MANTIS_OK) {
+			rc = mt_snapshot_register_at(db, snap->slot, &it->slot);
+			if (rc != MANTIS_OK)
+				mt_db_view_free(&it->view);
+		}
 	} else {
-		rc = mt_snapshot_register(db, 1, &it->slot, &it->seq);
+		uint64_t seq;
+
+		rc = mt_snapshot_register(db, 1, &it->slot, &seq);
+		if (rc == MANTIS_OK) {
+			mt_db_view_take(db, seq, &it->view, 0);
+			mt_snapshot_set_hi(it->slot, it->view.hi);
+		}
 	}
 	if (rc != MANTIS_OK) {
 		mt_free(it);
@@ -167,7 +178,7 @@ static struct mt_sl_node *mt_iter_visible_from(const struct mt_iter *it, struct 
 		}
 		if (!mt_iter_has_prefix(it, n))
 			return NULL;
-		v = mt_db_visible(n, it->seq, now);
+		v = mt_db_visible(n, &it->view, now);
 		if (v != NULL) {
 			*v_out = v;
 			return n;

@@ -39,8 +39,11 @@
  *     the node with a new one (mt_bpt_replace); whichever call succeeds
  *     hands the carrier to the epoch.
  *  I4 A chain is ordered by seq, newest first. A writer links its version
- *     (seq s, unpublished: s > every seq a reader may use) after the last
- *     version with seq > s; those versions are unpublished too. The only
+ *     (seq s, not yet ready, so s > published >= min_seq) after the last
+ *     version with seq > s; those versions are above min_seq too (a lower
+ *     seq linked below a higher one that is not ABORTED aborts: mt_db.c,
+ *     SAME-KEY ORDER, so committed versions become ready in chain order,
+ *     though a reader may meet a ready one above pending ones). The only
  *     other changes to a chain are by the one pruner that holds PRUNING:
  *     it unlinks versions at or below min_seq (all decided: published or
  *     aborted), and writers never link below such a version, because their
@@ -109,8 +112,8 @@
  * given up on any race), else a tree get; tree readers take no lock and
  * restart on a concurrent change, and wait (spin, then futex) only for a
  * writer's bounded critical section on a leaf (mt_bptree.c). Writers wait
- * for a sealed head (the remover's few steps) and for the in-order
- * publication in mt_db.c.
+ * for a sealed head (the remover's few steps); in mt_db.c, only for a free
+ * ready-ring slot and, with a conflict check, for the seqs below theirs.
  */
 #include "mt_skiplist.h"
 
@@ -528,14 +531,17 @@ struct mt_sl_node *mt_sl_cur_next(struct mt_sl_cur *c, const struct mt_sl *sl,
 
 /* ------------------------------------------------------------ linking */
 
-/* Links v into n's chain at its seq's place (I4). Returns 0, or 1 if the
- * chain is sealed (the node is being removed). */
+/* Links v into n's chain at its seq's place (I4). Returns 0, 1 if the
+ * chain is sealed (the node is being removed), or 2 if linked below a
+ * version that is not ABORTED (a higher seq: the caller must abort, see
+ * SAME-KEY ORDER in mt_db.c). */
 static int mt_sl_link_ver(struct mt_sl_node *n, struct mt_sl_ver *v)
 {
 	uint64_t s = v->seqf & MT_SL_SEQ_MASK;
 
 	for (;;) {
 		struct mt_sl_ver *h = ck_pr_load_ptr(&n->head), *pred, *cur;
+		int live;
 
 		if ((uintptr_t)h & 1u)
 			return 1;
@@ -547,12 +553,15 @@ static int mt_sl_link_ver(struct mt_sl_node *n, struct mt_sl_ver *v)
 				return 0;
 			continue;
 		}
-		/* Newer versions are unpublished writes still in flight: go
-		 * below them (they cannot be unlinked: seq > min_seq). */
+		/* Newer versions are writes not yet published: go below them
+		 * (they cannot be unlinked: seq > min_seq), noting whether one
+		 * may commit (ABORTED is final once read). */
 		pred = h;
+		live = !(mt_sl_ver_seqf(h) & MT_SL_V_ABORTED);
 		cur = ck_pr_load_ptr(&h->next);
 		while (cur != NULL && !((uintptr_t)cur & 1u) &&
 		       (mt_sl_ver_seqf(cur) & MT_SL_SEQ_MASK) > s) {
+			live |= !(mt_sl_ver_seqf(cur) & MT_SL_V_ABORTED);
 			pred = cur;
 			cur = ck_pr_load_ptr(&cur->next);
 		}
@@ -562,7 +571,7 @@ static int mt_sl_link_ver(struct mt_sl_node *n, struct mt_sl_ver *v)
 		/* Release as above; fails if a writer or the pruner changed
 		 * this link (I4), then we walk again. */
 		if (ck_pr_cas_ptr(&pred->next, cur, v))
-			return 0;
+			return live ? 2 : 0;
 	}
 }
 
@@ -622,7 +631,8 @@ int mt_sl_locate(struct mt_sl *sl, ck_epoch_record_t *r, const void *key, size_t
  * if it was removed, or insert pos->fresh (allocated here if locate found
  * a node). */
 static int mt_sl_link_slow(struct mt_sl *sl, ck_epoch_record_t *r, const void *key, size_t klen,
-                           struct mt_sl_ver *v, struct mt_sl_pos *pos, struct mt_sl_node **node_out)
+                           struct mt_sl_ver *v, struct mt_sl_pos *pos, struct mt_sl_node **node_out,
+                           int *shadowed)
 {
 	struct mt_sl_node *n = pos->node;
 
@@ -631,9 +641,12 @@ static int mt_sl_link_slow(struct mt_sl *sl, ck_epoch_record_t *r, const void *k
 		int removed = 0;
 
 		if (n != NULL) {
-			if (mt_sl_link_ver(n, v) == 0) {
+			int l = mt_sl_link_ver(n, v);
+
+			if (l != 1) {
 				pos->node = n;
 				*node_out = n;
+				*shadowed = l == 2;
 				return MANTIS_OK;
 			}
 			removed = mt_sl_wait_unsealed(n);
@@ -677,16 +690,23 @@ static int mt_sl_link_slow(struct mt_sl *sl, ck_epoch_record_t *r, const void *k
 }
 
 int mt_sl_link_at(struct mt_sl *sl, ck_epoch_record_t *r, const void *key, size_t klen,
-                  struct mt_sl_ver *v, struct mt_sl_pos *pos, struct mt_sl_node **node_out)
+                  struct mt_sl_ver *v, struct mt_sl_pos *pos, struct mt_sl_node **node_out,
+                  int *shadowed)
 {
 	/* Its seq is set (taken after locate), in the writer's section. */
 	assert((v->seqf & MT_SL_SEQ_MASK) != 0 && mt_epoch_in_section());
-	if (pos->node != NULL && mt_sl_link_ver(pos->node, v) == 0) {
-		*node_out = pos->node;
-		return MANTIS_OK;
+	*shadowed = 0;
+	if (pos->node != NULL) {
+		int l = mt_sl_link_ver(pos->node, v);
+
+		if (l != 1) {
+			*node_out = pos->node;
+			*shadowed = l == 2;
+			return MANTIS_OK;
+		}
 	}
 	pos->hit = 0;
-	return mt_sl_link_slow(sl, r, key, klen, v, pos, node_out);
+	return mt_sl_link_slow(sl, r, key, klen, v, pos, node_out, shadowed);
 }
 
 void mt_sl_link_finish(struct mt_sl *sl, ck_epoch_record_t *r, const void *key, size_t klen,
@@ -828,8 +848,12 @@ static int mt_sl_remove(struct mt_sl *sl, ck_epoch_record_t *r, struct mt_sl_nod
 	return 1;
 }
 
-/* Does a registered snapshot read the committed version with seq sq, whose
- * nearest newer committed version has seq newer? (b->snaps is sorted.) */
+/* Does a registered view read the committed version with seq sq, whose
+ * nearest newer committed version has seq newer? A view (lo, hi) may read
+ * it iff sq <= hi and newer > lo (it sees sq, and newer is above lo, so it
+ * may not see newer); b->snaps holds (lo, greatest hi so far) pairs sorted
+ * by lo: the last pair with lo < newer answers. For a plain snapshot
+ * (lo = hi = s) this is "sq <= s < newer". */
 static int mt_sl_needed(const struct mt_sl_bound *b, uint64_t sq, uint64_t newer)
 {
 	size_t lo = 0, hi = b->nsnaps;
@@ -837,12 +861,12 @@ static int mt_sl_needed(const struct mt_sl_bound *b, uint64_t sq, uint64_t newer
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
 
-		if (b->snaps[mid] < sq)
+		if (b->snaps[2 * mid] < newer)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
-	return lo < b->nsnaps && b->snaps[lo] < newer;
+	return lo > 0 && b->snaps[2 * (lo - 1) + 1] >= sq;
 }
 
 void mt_sl_prune(struct mt_sl *sl, ck_epoch_record_t *r, struct mt_sl_node *n,

@@ -193,7 +193,8 @@ struct mt_sl_node *mt_sl_cur_next(struct mt_sl_cur *c, const struct mt_sl *sl,
  *                    May return MANTIS_ENOMEM if a tree split or a node
  *                    for a key removed meanwhile cannot be allocated
  *                    (then v is not linked). On success *node_out is the
- *                    node.
+ *                    node, and *shadowed is 1 if v was linked below a
+ *                    version with a higher seq that is not ABORTED.
  *   mt_sl_link_finish makes a new node removable and indexes it; call it
  *                    for every position whose link_at succeeded, whether
  *                    or not the write commits.
@@ -213,7 +214,8 @@ struct mt_sl_pos {
 int mt_sl_locate(struct mt_sl *sl, ck_epoch_record_t *r, const void *key, size_t klen,
                  struct mt_sl_ver *v, struct mt_sl_pos *pos);
 int mt_sl_link_at(struct mt_sl *sl, ck_epoch_record_t *r, const void *key, size_t klen,
-                  struct mt_sl_ver *v, struct mt_sl_pos *pos, struct mt_sl_node **node_out);
+                  struct mt_sl_ver *v, struct mt_sl_pos *pos, struct mt_sl_node **node_out,
+                  int *shadowed);
 void mt_sl_link_finish(struct mt_sl *sl, ck_epoch_record_t *r, const void *key, size_t klen,
                        struct mt_sl_pos *pos);
 void mt_sl_pos_drop(struct mt_sl_pos *pos);
@@ -256,7 +258,8 @@ struct mt_sl_bound {
 	uint64_t now_ms; /* versions expiring at or before it are dead */
 	/* Sweeps only (0 and no snaps otherwise): a published seq read at
 	 * least one grace period ago, so every reader running now reads at or
-	 * above it; and the sorted seqs of every snapshot registered then. */
+	 * above it; and every view registered then, as nsnaps pairs (lo,
+	 * greatest hi so far) sorted by lo (mt_snapshot_seqs). */
 	uint64_t aged;
 	const uint64_t *snaps;
 	size_t nsnaps;

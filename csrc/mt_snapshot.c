@@ -22,6 +22,14 @@
  * Iterators register their own slot at a snapshot handle's seq, later in
  * scan order than the handle's (mt_snapshot_register_at), so the user may
  * close the snapshot first. A snapshot handle holds a reference on its db.
+ *
+ * A registered seq is a view's lo (mt_db.c, VIEWS): the view also sees
+ * some writes in (lo, hi]. The prune bound needs only lo (a prune keeps the
+ * newest committed version <= min_seq and everything above it); the
+ * middle-version rule of sweeps needs hi too, kept beside the slot
+ * (chunk->hi[i]): stored after the view is taken, cleared before the slot
+ * is freed, so a sweep that reads the slot and then hi (acquire) sees this
+ * registration's hi or 0, which it reads as "any" (mt_snapshot_seqs).
  */
 #include "mt_snapshot.h"
 
@@ -142,6 +150,22 @@ int mt_snapshot_register(struct mt_db *db, int refresh, uint64_t **slot_out, uin
 	return MANTIS_OK;
 }
 
+/* The hi word of slot (chunk->hi[i] for chunk->slot[i]). */
+static uint64_t *mt_snapshot_hi_of(const uint64_t *slot)
+{
+	_Static_assert(offsetof(struct mt_db_snapchunk, hi) -
+	                               offsetof(struct mt_db_snapchunk, slot) ==
+	                       MT_DB_SNAPCHUNK * sizeof(uint64_t),
+	               "hi[] follows slot[]");
+	return (uint64_t *)slot + MT_DB_SNAPCHUNK;
+}
+
+void mt_snapshot_set_hi(uint64_t *slot, uint64_t hi)
+{
+	/* Release: after the slot's registration (a sweep reads slot, then hi). */
+	ck_pr_store_64(mt_snapshot_hi_of(slot), hi);
+}
+
 int mt_snapshot_register_at(struct mt_db *db, const uint64_t *held, uint64_t **slot_out)
 {
 	uint64_t *slot;
@@ -157,6 +181,7 @@ int mt_snapshot_register_at(struct mt_db *db, const uint64_t *held, uint64_t **s
 		ck_pr_dec_64(&db->nsnaps);
 		return MANTIS_ENOMEM;
 	}
+	mt_snapshot_set_hi(slot, ck_pr_load_64(mt_snapshot_hi_of(held)));
 	*slot_out = slot;
 	return MANTIS_OK;
 }
@@ -164,6 +189,8 @@ int mt_snapshot_register_at(struct mt_db *db, const uint64_t *held, uint64_t **s
 void mt_snapshot_unregister(struct mt_db *db, uint64_t *slot, int refresh)
 {
 	assert(ck_pr_load_64(slot) & MT_DB_SLOT_USED); /* registered, once */
+	/* hi first: the next registration of the slot starts from 0. */
+	ck_pr_store_64(mt_snapshot_hi_of(slot), 0);
 	/* Release: the snapshot's reads happen before its versions may go. */
 	ck_pr_store_64(slot, 0);
 	ck_pr_dec_64(&db->nsnaps);
@@ -171,7 +198,7 @@ void mt_snapshot_unregister(struct mt_db *db, uint64_t *slot, int refresh)
 		mt_snapshot_refresh_min(db);
 }
 
-static int mt_snapshot_u64_cmp(const void *a, const void *b)
+static int mt_snapshot_pair_cmp(const void *a, const void *b)
 {
 	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
 
@@ -179,22 +206,25 @@ static int mt_snapshot_u64_cmp(const void *a, const void *b)
 }
 
 /*
- * The sorted seqs of every registered snapshot (see mt_snapshot_refresh_min for
- * why a scan after reading published sees every one that matters). Returns
+ * Every registered view as a pair (lo, hi), sorted by lo, with hi replaced
+ * by the greatest hi of the pairs up to it (so "some view with lo < u' has
+ * hi >= u" is one binary search: mt_sl_prune's middle versions). A hi not
+ * stored yet reads as any (MT_SL_SEQ_MASK). See mt_snapshot_refresh_min for
+ * why a scan after reading published sees every one that matters. Returns
  * NULL with *n 0 if there are none, or on ENOMEM with *n SIZE_MAX.
  */
 uint64_t *mt_snapshot_seqs(struct mt_db *db, size_t *n)
 {
 	size_t cap = 0, k = 0;
 	struct mt_db_snapchunk *c;
-	uint64_t *out;
+	uint64_t *out, top = 0;
 
 	for (c = ck_pr_load_ptr(&db->snaps); c != NULL; c = ck_pr_load_ptr(&c->next))
 		cap += MT_DB_SNAPCHUNK;
 	*n = 0;
 	if (cap == 0)
 		return NULL;
-	out = mt_malloc(cap * sizeof(*out));
+	out = mt_malloc(2 * cap * sizeof(*out));
 	if (out == NULL) {
 		*n = SIZE_MAX;
 		return NULL;
@@ -203,7 +233,7 @@ uint64_t *mt_snapshot_seqs(struct mt_db *db, size_t *n)
 	 * appended since the count): if they do not fit, give up. */
 	for (c = ck_pr_load_ptr(&db->snaps); c != NULL; c = ck_pr_load_ptr(&c->next)) {
 		for (unsigned i = 0; i < MT_DB_SNAPCHUNK; i++) {
-			uint64_t v = ck_pr_load_64(&c->slot[i]);
+			uint64_t v = ck_pr_load_64(&c->slot[i]), hi;
 
 			if (!(v & MT_DB_SLOT_USED))
 				continue;
@@ -212,10 +242,20 @@ uint64_t *mt_snapshot_seqs(struct mt_db *db, size_t *n)
 				*n = SIZE_MAX;
 				return NULL;
 			}
-			out[k++] = v & ~MT_DB_SLOT_USED;
+			/* Acquire (the slot load): hi after it. */
+			hi = ck_pr_load_64(&c->hi[i]);
+			v &= ~MT_DB_SLOT_USED;
+			out[2 * k] = v;
+			out[2 * k + 1] = hi >= v ? hi : MT_SL_SEQ_MASK;
+			k++;
 		}
 	}
-	qsort(out, k, sizeof(*out), mt_snapshot_u64_cmp);
+	qsort(out, k, 2 * sizeof(*out), mt_snapshot_pair_cmp);
+	for (size_t i = 0; i < k; i++) {
+		if (out[2 * i + 1] > top)
+			top = out[2 * i + 1];
+		out[2 * i + 1] = top;
+	}
 	*n = k;
 	return out;
 }
@@ -248,6 +288,7 @@ static void mt_snapshot_destroy(void *obj)
 	struct mt_db *db = snap->db;
 
 	mt_snapshot_unregister(db, snap->slot, 1);
+	mt_db_view_free(&snap->view);
 	mt_free(snap);
 	mt_db_unref(db);
 }
@@ -256,6 +297,7 @@ int mantis_snapshot_open(uint64_t dbh, uint64_t *snap_out, uint64_t *seq_out)
 {
 	struct mt_snap *snap;
 	struct mt_db *db;
+	uint64_t seq;
 	void *obj;
 	int rc;
 
@@ -271,11 +313,13 @@ int mantis_snapshot_open(uint64_t dbh, uint64_t *snap_out, uint64_t *seq_out)
 		goto out;
 	}
 	snap->db = db;
-	rc = mt_snapshot_register(db, 1, &snap->slot, &snap->seq);
+	rc = mt_snapshot_register(db, 1, &snap->slot, &seq);
 	if (rc != MANTIS_OK) {
 		mt_free(snap);
 		goto out;
 	}
+	mt_db_view_take(db, seq, &snap->view, 1);
+	mt_snapshot_set_hi(snap->slot, snap->view.hi);
 	mt_db_ref(db);
 	rc = mt_handle_alloc(MT_HANDLE_SNAPSHOT, snap, mt_snapshot_destroy, snap_out);
 	if (rc != MANTIS_OK) {
@@ -283,7 +327,7 @@ int mantis_snapshot_open(uint64_t dbh, uint64_t *snap_out, uint64_t *seq_out)
 		goto out;
 	}
 	if (seq_out != NULL)
-		*seq_out = snap->seq;
+		*seq_out = snap->view.seq;
 out:
 	mt_handle_release(dbh);
 	return rc;

@@ -22,6 +22,8 @@ int mt_snapshot_register(struct mt_db *db, int refresh, uint64_t **slot_out, uin
  * iterator). */
 int mt_snapshot_register_at(struct mt_db *db, const uint64_t *held, uint64_t **slot_out);
 void mt_snapshot_unregister(struct mt_db *db, uint64_t *slot, int refresh);
+/* Stores the hi of the view registered in slot (after mt_db_view_take). */
+void mt_snapshot_set_hi(uint64_t *slot, uint64_t hi);
 
 /* Acquires snapshot handle h (the caller releases it) and checks that it
  * belongs to db: MANTIS_EINVAL if not. */
@@ -30,9 +32,10 @@ int mt_snapshot_acquire(struct mt_db *db, uint64_t h, struct mt_snap **out);
 /* Rescans every slot and raises the cached bound (db->min_cache). */
 void mt_snapshot_refresh_min(struct mt_db *db);
 
-/* The sorted seqs of every registered snapshot (a scan after reading
- * published sees every one that matters). Returns NULL with *n 0 if there
- * are none, or on ENOMEM with *n SIZE_MAX; the caller frees the array. */
+/* Every registered view as *n pairs (lo, greatest hi so far), sorted by lo
+ * (a scan after reading published sees every one that matters). Returns
+ * NULL with *n 0 if there are none, or on ENOMEM with *n SIZE_MAX; the
+ * caller frees the array. */
 uint64_t *mt_snapshot_seqs(struct mt_db *db, size_t *n);
 
 #endif /* MT_SNAPSHOT_H */

@@ -355,12 +355,13 @@ static struct mt_sl_node *td4_link(struct mt_sl *sl, ck_epoch_record_t *r, const
 	struct mt_sl_pos *pos = calloc(1, sizeof(*pos));
 	struct mt_sl_ver *v = mt_sl_ver_new("v", 1, expiry, 0);
 	struct mt_sl_node *n = NULL;
+	int shadowed;
 
 	cr_assert_not_null(pos);
 	cr_assert_not_null(v);
 	cr_assert_eq(mt_sl_locate(sl, r, key, strlen(key), v, pos), MANTIS_OK);
 	v->seqf |= seqf;
-	cr_assert_eq(mt_sl_link_at(sl, r, key, strlen(key), v, pos, &n), MANTIS_OK);
+	cr_assert_eq(mt_sl_link_at(sl, r, key, strlen(key), v, pos, &n, &shadowed), MANTIS_OK);
 	mt_sl_link_finish(sl, r, key, strlen(key), pos);
 	free(pos);
 	*out = v;
