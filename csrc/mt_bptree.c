@@ -507,6 +507,31 @@ static unsigned leaf_end(const struct mt_bpt *t, const struct leaf *l, unsigned 
 	return leaf_lower(t, l, n, pfx_of(end, elen, skip), end, elen, &hit);
 }
 
+/*
+ * A scan's leaf chain is a dependent miss per leaf (its line 0 holds the
+ * version, count, fence and next pointer), and with an end bound the
+ * leaf's upper fence, a separate allocation, is a second one. On reaching
+ * a leaf, a scan starts the next leaf's first line and this leaf's fence
+ * together, so that a leaf costs about one miss; once it knows it goes on,
+ * the rest of the next leaf (prefixes, items). Hints only: the pointers are
+ * read without validation, and a torn one is harmless to prefetch (nodes
+ * are never freed before the tree, B5; a prefetch never faults).
+ */
+static inline void scan_prefetch(const struct leaf *l, int fence)
+{
+	__builtin_prefetch(ck_pr_load_ptr(&l->next));
+	if (fence)
+		__builtin_prefetch(ck_pr_load_ptr(&l->h.hi));
+}
+
+static inline void scan_prefetch_rest(const struct leaf *nx)
+{
+	if (nx == NULL)
+		return;
+	for (size_t off = 64; off < sizeof(*nx); off += 64)
+		__builtin_prefetch((const char *)nx + off);
+}
+
 size_t mt_bpt_scan(const struct mt_bpt *t, const void *key, size_t klen, int after, const void *end,
                    size_t elen, void **out, size_t max)
 {
@@ -526,13 +551,19 @@ size_t mt_bpt_scan(const struct mt_bpt *t, const void *key, size_t klen, int aft
 		if (after && hit != NULL)
 			i++;
 		for (;;) {
-			unsigned stop = end != NULL ? leaf_end(t, l, n, end, elen) : n;
-			size_t take = stop > i && stop <= n ? stop - i : 0;
+			unsigned stop;
+			size_t take;
 			struct leaf *nx;
-			int torn = stop > LEAF_CAP;
+			int torn;
 
+			scan_prefetch(l, end != NULL);
+			stop = end != NULL ? leaf_end(t, l, n, end, elen) : n;
+			take = stop > i && stop <= n ? stop - i : 0;
+			torn = stop > LEAF_CAP;
 			if (take > max - got)
 				take = max - got;
+			if (stop == n && got + take < max)
+				scan_prefetch_rest(ck_pr_load_ptr(&l->next));
 			for (size_t j = 0; j < take; j++) {
 				out[got + j] = ck_pr_load_ptr(&l->item[i + j]);
 				torn |= out[got + j] == NULL;

@@ -194,33 +194,22 @@ static inline struct mt_sl_cur *mt_iter_walk(struct mt_iter *it)
  * the first and second lines of its newest version, which the node points
  * to), and consecutive entries' misses are independent, so a walk keeps
  * them in flight together instead of waiting for each in turn: at entry i
- * it prefetches the node of entry i + AHEAD_NODE, the head version of
- * entry i + AHEAD_VER (its node line has arrived by then), and the version's
- * further value lines of entry i + AHEAD_VAL (its first line, holding vlen,
- * has arrived). The cursor keeps MT_SL_CUR_AHEAD nodes ahead, so the
- * pipeline runs across its chunks. Distances: a line costs ~160-200 ns
- * here and an entry ~40 ns of work, so 4 entries cover one miss; about ten
- * misses can be in flight per core (line fill buffers), which the three
- * stages share. Prefetches are hints: they never fault, read nothing the
- * walk relies on, and a node removed meanwhile stays valid in the section.
+ * it prefetches the node of entry i + AHEAD_NODE and the head version's
+ * first two lines of entry i + AHEAD_VER (its node line has arrived by
+ * then; the second line holds the value's start or a neighbour, and a
+ * stage that read vlen first to decide measured slower: 14.1M against 18.9M
+ * entries per CPU-second at 1M keys, since it issues the line too late).
+ * Longer values stream behind their first lines. The cursor keeps
+ * MT_SL_CUR_AHEAD nodes ahead, so the pipeline runs across its chunks.
+ * Distances: a line costs ~160-200 ns here unloaded, more with ten in
+ * flight (about what a core's line fill buffers hold), and an entry ~40-50
+ * ns, so 8 entries cover a miss; 6 to 10 measured alike. Prefetches are
+ * hints: they never fault, read nothing the walk relies on, and a node
+ * removed meanwhile stays valid in the section.
  */
 #define MT_ITER_AHEAD_NODE 15
 #define MT_ITER_AHEAD_VER  8
-#define MT_ITER_AHEAD_VAL  4
 _Static_assert(MT_ITER_AHEAD_NODE < MT_SL_CUR_AHEAD, "the cursor keeps the nodes ahead");
-
-/* Prefetches the lines of v's data past its first line (v's first line
- * is in the cache: vlen is read). */
-static inline void mt_iter_prefetch_value(const struct mt_sl_ver *v)
-{
-	uintptr_t a = (uintptr_t)v, last = a + MT_SL_VER_HDR + sizeof(uint64_t) + v->vlen - 1;
-
-	if ((last >> 6) > (a >> 6)) {
-		__builtin_prefetch((const void *)((a | 63) + 1));
-		if ((last >> 6) > (a >> 6) + 1)
-			__builtin_prefetch((const void *)last);
-	}
-}
 
 static inline void mt_iter_prefetch(const struct mt_sl_cur *c)
 {
@@ -228,10 +217,12 @@ static inline void mt_iter_prefetch(const struct mt_sl_cur *c)
 
 	if (i + MT_ITER_AHEAD_NODE < c->n)
 		__builtin_prefetch(c->b[i + MT_ITER_AHEAD_NODE]);
-	if (i + MT_ITER_AHEAD_VER < c->n)
-		__builtin_prefetch(mt_sl_node_head(c->b[i + MT_ITER_AHEAD_VER]));
-	if (i + MT_ITER_AHEAD_VAL < c->n)
-		mt_iter_prefetch_value(mt_sl_node_head(c->b[i + MT_ITER_AHEAD_VAL]));
+	if (i + MT_ITER_AHEAD_VER < c->n) {
+		const char *v = (const char *)mt_sl_node_head(c->b[i + MT_ITER_AHEAD_VER]);
+
+		__builtin_prefetch(v);
+		__builtin_prefetch(v + 64);
+	}
 }
 
 /* Starts the pipeline on a fresh chunk: the head versions of the first
@@ -239,8 +230,12 @@ static inline void mt_iter_prefetch(const struct mt_sl_cur *c)
  * loaded here together). */
 static void mt_iter_prime(const struct mt_sl_cur *c)
 {
-	for (uint32_t k = 0; k < MT_ITER_AHEAD_VER && k < c->n; k++)
-		__builtin_prefetch(mt_sl_node_head(c->b[k]));
+	for (uint32_t k = 0; k < MT_ITER_AHEAD_VER && k < c->n; k++) {
+		const char *v = (const char *)mt_sl_node_head(c->b[k]);
+
+		__builtin_prefetch(v);
+		__builtin_prefetch(v + 64);
+	}
 }
 
 static inline struct mt_sl_node *mt_iter_succ(const struct mt_iter *it, const struct mt_sl_node *n)
