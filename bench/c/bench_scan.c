@@ -7,7 +7,7 @@
  * 100 thousand) of 16 bytes (bench_key16), 100-byte values, loaded by one
  * thread in random order. A scan is the storage suite's too: a random
  * 15-byte prefix (256 keys), every entry copied out. Each round measures,
- * on one thread, over the same prefixes:
+ * over the same random prefixes:
  *
  *   mantis  mantis_iter_open, mantis_iter_next_chunk into a 64 KiB buffer
  *           until DONE, mantis_iter_close (bench_storage.c's bs_m_scan)
@@ -22,9 +22,10 @@
  *   chase   one dependent random load over the store's resident footprint
  *           (bench_mem.c), the unit the storage suite reads costs in
  *
- * Entries/s are per thread of wall time and per CPU-second of the thread;
- * the rounds' medians are printed at the end (the machine is shared:
- * compare ratios within a run).
+ * mantis and walk run on 1 and 2 threads (each thread its own prefixes and
+ * buffer). Entries/s are per thread, of wall time and per CPU-second of the
+ * workers; the rounds' medians are printed at the end (the machine is
+ * shared: compare ratios within a run).
  */
 #include "bench.h"
 #include "bench_mem.h"
@@ -33,16 +34,18 @@
 #include "mt_epoch.h"
 #include "mt_handle.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define SC_KLEN   16
-#define SC_VLEN   100
-#define SC_PLEN   15
-#define SC_GROUP  256
-#define SC_CAP    (64u << 10)
-#define SC_ROUNDS 3
+#define SC_KLEN       16
+#define SC_VLEN       100
+#define SC_PLEN       15
+#define SC_GROUP      256
+#define SC_CAP        (64u << 10)
+#define SC_ROUNDS     3
+#define SC_MAXTHREADS 2
 #define SC_AHEAD                                                                                   \
 	16 /* walk: nodes prefetched ahead; versions at half that (the best                        \
 	    * of 8/4 to 48/24 measured) */
@@ -148,33 +151,80 @@ static long sc_walk(struct sc_ctx *c, const unsigned char *prefix)
 }
 
 struct sc_res {
-	double per_s, per_cpu_s; /* entries (fixed: scans) per second, per CPU-second */
+	double per_s, per_cpu_s; /* per thread: entries (fixed: scans) per second, per CPU-second */
 	int errors;
 };
 
-static struct sc_res sc_measure(struct sc_ctx *c, enum sc_kind k, uint64_t dur_ns, uint64_t seed)
+struct sc_job {
+	struct sc_ctx c; /* a copy with the thread's own buffer */
+	enum sc_kind k;
+	uint64_t dur_ns, seed;
+	uint64_t n, cpu_ns;
+	int errors;
+	pthread_barrier_t *start;
+};
+
+static void *sc_job_main(void *p)
 {
 	long (*const fn[SC_KINDS])(struct sc_ctx *, const unsigned char *) = {sc_mantis, sc_fixed,
 	                                                                      sc_walk, sc_index};
-	uint64_t rng = seed, n = 0, t0 = bench_now_ns(), c0 = bench_cpu_ns(), t1;
+	struct sc_job *j = p;
+	uint64_t rng = j->seed, t0, c0;
 	unsigned char prefix[SC_KLEN];
-	struct sc_res res = {0};
 
+	pthread_barrier_wait(j->start);
+	t0 = bench_now_ns();
+	c0 = bench_cpu_ns();
 	for (uint64_t i = 0;; i++) {
 		long e;
 
-		if ((i & 63) == 0 && bench_now_ns() - t0 >= dur_ns)
+		if ((i & 63) == 0 && bench_now_ns() - t0 >= j->dur_ns)
 			break;
-		bench_key16(prefix, (bench_rand(&rng) % c->groups) * SC_GROUP);
-		e = fn[k](c, prefix);
-		if (e < 0 || (k != SC_FIXED && e != SC_GROUP))
-			res.errors++;
+		bench_key16(prefix, (bench_rand(&rng) % j->c.groups) * SC_GROUP);
+		e = fn[j->k](&j->c, prefix);
+		if (e < 0 || (j->k != SC_FIXED && e != SC_GROUP))
+			j->errors++;
 		else
-			n += (uint64_t)e;
+			j->n += (uint64_t)e;
+	}
+	j->cpu_ns = bench_cpu_ns() - c0;
+	mantis_thread_release();
+	return NULL;
+}
+
+/* Runs kind k on threads threads (each over its own random prefixes). */
+static struct sc_res sc_measure(const struct sc_ctx *c, enum sc_kind k, int threads,
+                                uint64_t dur_ns, uint64_t seed)
+{
+	struct sc_job j[SC_MAXTHREADS];
+	pthread_t t[SC_MAXTHREADS];
+	pthread_barrier_t start;
+	struct sc_res res = {0};
+	uint64_t n = 0, cpu = 0, t0, t1;
+
+	pthread_barrier_init(&start, NULL, (unsigned)threads + 1);
+	for (int i = 0; i < threads; i++) {
+		j[i] = (struct sc_job){.c = *c, .k = k, .dur_ns = dur_ns, .start = &start};
+		j[i].seed = seed * 31 + (uint64_t)i;
+		j[i].c.buf = malloc(SC_CAP);
+		if (j[i].c.buf == NULL || pthread_create(&t[i], NULL, sc_job_main, &j[i]) != 0) {
+			fprintf(stderr, "bench: scan: thread start failed\n");
+			exit(2);
+		}
+	}
+	pthread_barrier_wait(&start);
+	t0 = bench_now_ns();
+	for (int i = 0; i < threads; i++) {
+		pthread_join(t[i], NULL);
+		n += j[i].n;
+		cpu += j[i].cpu_ns;
+		res.errors += j[i].errors;
+		free(j[i].c.buf);
 	}
 	t1 = bench_now_ns();
-	res.per_s = (double)n * 1e9 / (double)(t1 - t0);
-	res.per_cpu_s = (double)n * 1e9 / (double)(bench_cpu_ns() - c0);
+	pthread_barrier_destroy(&start);
+	res.per_s = (double)n * 1e9 / (double)(t1 - t0) / threads;
+	res.per_cpu_s = (double)n * 1e9 / (double)cpu;
 	return res;
 }
 
@@ -217,21 +267,27 @@ static int sc_load(struct sc_ctx *c, size_t nkeys, size_t *rss_bytes)
 	return 0;
 }
 
+/* The rows of a round: what, on how many threads. */
+static const struct {
+	enum sc_kind k;
+	int threads;
+} sc_rows[] = {{SC_MANTIS, 1}, {SC_FIXED, 1},  {SC_WALK, 1},
+               {SC_INDEX, 1},  {SC_MANTIS, 2}, {SC_WALK, 2}};
+#define SC_NROWS (int)(sizeof(sc_rows) / sizeof(sc_rows[0]))
+
 int bench_scan_run(const struct bench_config *cfg)
 {
 	size_t nkeys = cfg->quick ? 100000 : 1000000, rss = 0;
 	uint64_t dur_ns = cfg->quick ? 300000000ull : 1000000000ull;
-	double per_s[SC_KINDS][SC_ROUNDS], per_cpu[SC_KINDS][SC_ROUNDS], chase[SC_ROUNDS];
+	double per_s[SC_NROWS][SC_ROUNDS], per_cpu[SC_NROWS][SC_ROUNDS], chase[SC_ROUNDS];
 	struct sc_ctx c = {.groups = nkeys / SC_GROUP};
 	const char *lp = getenv("MIMALLOC_LARGE_OS_PAGES");
 	void *obj;
 	int errors = 0;
 	char json[512];
 
-	c.buf = malloc(SC_CAP);
-	if (c.buf == NULL || mantis_db_open(NULL, &c.dbh) != MANTIS_OK) {
+	if (mantis_db_open(NULL, &c.dbh) != MANTIS_OK) {
 		fprintf(stderr, "bench: scan: open failed\n");
-		free(c.buf);
 		return 1;
 	}
 	if (mt_handle_acquire(c.dbh, MT_HANDLE_DB, &obj) != MANTIS_OK ||
@@ -240,19 +296,20 @@ int bench_scan_run(const struct bench_config *cfg)
 		return 1;
 	}
 	c.db = obj;
-	printf("scan: %zu keys, 16-byte keys, 100-byte values, %d rounds of %.1f s each, "
-	       "1 thread; entries/s (fixed: scans/s), wall and per CPU-second\n",
+	printf("scan: %zu keys, 16-byte keys, 100-byte values, %d rounds of %.1f s each; "
+	       "per thread: entries/s (fixed: scans/s), wall and per CPU-second\n",
 	       nkeys, SC_ROUNDS, (double)dur_ns / 1e9);
 	for (int round = 0; round < SC_ROUNDS; round++) {
-		for (int k = 0; k < SC_KINDS; k++) {
-			struct sc_res r =
-			        sc_measure(&c, (enum sc_kind)k, dur_ns, 777 + (uint64_t)round);
+		for (int w = 0; w < SC_NROWS; w++) {
+			struct sc_res r = sc_measure(&c, sc_rows[w].k, sc_rows[w].threads, dur_ns,
+			                             777 + (uint64_t)round);
 
-			per_s[k][round] = r.per_s;
-			per_cpu[k][round] = r.per_cpu_s;
+			per_s[w][round] = r.per_s;
+			per_cpu[w][round] = r.per_cpu_s;
 			errors += r.errors;
-			printf("scan round %d %-7s %7.2fM/s %7.2fM/CPU-s%s\n", round, sc_names[k],
-			       r.per_s / 1e6, r.per_cpu_s / 1e6, r.errors ? "  ERRORS" : "");
+			printf("scan round %d %-7s %d thread(s) %7.2fM/s %7.2fM/CPU-s%s\n", round,
+			       sc_names[sc_rows[w].k], sc_rows[w].threads, r.per_s / 1e6,
+			       r.per_cpu_s / 1e6, r.errors ? "  ERRORS" : "");
 		}
 		chase[round] = bench_chase_ns(rss, lp != NULL && lp[0] == '1');
 		printf("scan round %d chase   %.1f ns per dependent load over %zu MiB (CPU)\n",
@@ -260,31 +317,34 @@ int bench_scan_run(const struct bench_config *cfg)
 		fflush(stdout);
 	}
 	{
-		double ch = sc_median(chase, SC_ROUNDS);
+		double ch = sc_median(chase, SC_ROUNDS), m[SC_NROWS], mc[SC_NROWS];
 
 		printf("scan medians of %d rounds (chase %.1f ns):\n", SC_ROUNDS, ch);
-		for (int k = 0; k < SC_KINDS; k++) {
-			double s = sc_median(per_s[k], SC_ROUNDS),
-			       u = sc_median(per_cpu[k], SC_ROUNDS);
-
-			printf("  %-7s %7.2fM/s %7.2fM/CPU-s  %6.0f ns CPU per %s = %.2f chase\n",
-			       sc_names[k], s / 1e6, u / 1e6, 1e9 / u,
-			       k == SC_FIXED ? "scan" : "entry", 1e9 / u / ch);
+		for (int w = 0; w < SC_NROWS; w++) {
+			m[w] = sc_median(per_s[w], SC_ROUNDS);
+			mc[w] = sc_median(per_cpu[w], SC_ROUNDS);
+			printf("  %-7s %d thread(s) %7.2fM/s %7.2fM/CPU-s  %6.0f ns CPU per %s = "
+			       "%.2f chase\n",
+			       sc_names[sc_rows[w].k], sc_rows[w].threads, m[w] / 1e6, mc[w] / 1e6,
+			       1e9 / mc[w], sc_rows[w].k == SC_FIXED ? "scan" : "entry",
+			       1e9 / mc[w] / ch);
 			snprintf(json, sizeof(json),
-			         "{\"suite\": \"scan\", \"workload\": \"%s\", \"keys\": %zu, "
-			         "\"per_sec\": %.0f, \"per_cpu_sec\": %.0f, \"chase_ns\": %.1f}",
-			         sc_names[k], nkeys, s, u, ch);
+			         "{\"suite\": \"scan\", \"workload\": \"%s\", \"threads\": %d, "
+			         "\"keys\": %zu, \"per_sec_per_thread\": %.0f, \"per_cpu_sec\": "
+			         "%.0f, "
+			         "\"chase_ns\": %.1f}",
+			         sc_names[sc_rows[w].k], sc_rows[w].threads, nkeys, m[w], mc[w],
+			         ch);
 			bench_record(json);
 		}
-		printf("  target: mantis >= 20M entries/s per thread: %s; mantis/walk %.2f (CPU)\n",
-		       sc_median(per_s[SC_MANTIS], SC_ROUNDS) >= 20e6 ? "met" : "missed",
-		       sc_median(per_cpu[SC_MANTIS], SC_ROUNDS) /
-		               sc_median(per_cpu[SC_WALK], SC_ROUNDS));
+		printf("  target: mantis >= 20M entries/s per thread (1 thread): %s (%.2fM wall, "
+		       "%.2fM per CPU-s); mantis/walk %.2f (1 thread, CPU), %.2f (2 threads)\n",
+		       m[0] >= 20e6 ? "met" : "missed", m[0] / 1e6, mc[0] / 1e6, mc[0] / mc[2],
+		       mc[4] / mc[5]);
 	}
 	mt_handle_release(c.dbh);
 	(void)mantis_db_close(c.dbh);
 	mantis_thread_release();
-	free(c.buf);
 	if (errors)
 		fprintf(stderr, "scan: %d scans returned a wrong count\n", errors);
 	return errors != 0;
