@@ -515,7 +515,7 @@ void mt_sl_cur_more(struct mt_sl_cur *c)
 	/* Keep b[i..n) (the current node and those ahead, some already
 	 * prefetched by the walker) at the front; read after the last one,
 	 * a node of this section (its key bytes stay valid). */
-	memmove(c->b, c->b + c->i, left * sizeof(c->b[0]));
+	memmove(c->b, c->b + c->i, left * sizeof(struct mt_sl_node *));
 	c->i = 0;
 	c->n = left;
 	if (want > MT_SL_CUR_MAX - left)
