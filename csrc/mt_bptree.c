@@ -393,14 +393,19 @@ static struct hdr *root_read(const struct mt_bpt *t, uint64_t *v)
 	}
 }
 
-/* Descends to the leaf whose range holds key; returns it with its version.
- * Reader. */
-static struct leaf *descend(const struct mt_bpt *t, const void *key, size_t klen, uint64_t *vout)
+/* Descends to the leaf whose range holds key; returns it with its version,
+ * and if parent is not NULL the inner node it was found in (NULL: the root
+ * is a leaf) with its child index (hints for a scan: the parent is not
+ * validated after the child's version was read). Reader. */
+static struct leaf *descend(const struct mt_bpt *t, const void *key, size_t klen, uint64_t *vout,
+                            const struct inner **parent, unsigned *ci)
 {
 restart:;
 	uint64_t v;
 	struct hdr *h = root_read(t, &v);
 
+	if (parent != NULL)
+		*parent = NULL;
 	while (!h->leaf) {
 		const struct inner *in = (const struct inner *)h;
 		unsigned n = load_count(h, INNER_CAP);
@@ -413,6 +418,10 @@ restart:;
 		cv = olc_read(c);
 		if (!olc_valid(h, v))
 			goto restart;
+		if (parent != NULL) {
+			*parent = in;
+			*ci = i;
+		}
 		h = c;
 		v = cv;
 	}
@@ -472,7 +481,7 @@ void *mt_bpt_get(const struct mt_bpt *t, const void *key, size_t klen)
 {
 	for (;;) {
 		uint64_t v;
-		struct leaf *l = descend(t, key, klen, &v);
+		struct leaf *l = descend(t, key, klen, &v, NULL, NULL);
 		unsigned n = load_count(&l->h, LEAF_CAP);
 		void *hit;
 		unsigned i = leaf_lower(t, l, n, pfx_of(key, klen, l->h.skip), key, klen, &hit);
@@ -532,6 +541,39 @@ static inline void scan_prefetch_rest(const struct leaf *nx)
 		__builtin_prefetch((const char *)nx + off);
 }
 
+/*
+ * The leaf chain is still one miss per leaf after that, since each leaf's
+ * address is in the one before. The leaf's parent lists the next leaves
+ * and their fences (child[j]'s upper fence is sep[j]) side by side, so a
+ * scan prefetches up to SCAN_AHEAD of them from the parent it descended
+ * through (in the cache: it was just read), as many as its remaining items
+ * may need at half-full leaves. Hints: the parent is not validated (a
+ * split moves its children; then a prefetch is wasted) and a scan that
+ * leaves the parent's last child goes on along the chain alone.
+ */
+#define SCAN_AHEAD 8
+
+struct scan_ahead {
+	const struct inner *p; /* the parent of the first leaf, or NULL */
+	unsigned ci;           /* the index in p of the current leaf */
+	unsigned next;         /* the next child index to prefetch */
+};
+
+static inline void scan_siblings(struct scan_ahead *a, size_t leaves)
+{
+	unsigned cnt, upto;
+
+	if (a->p == NULL)
+		return;
+	cnt = load_count(&a->p->h, INNER_CAP);
+	upto = a->ci + (leaves < SCAN_AHEAD ? (unsigned)leaves : SCAN_AHEAD);
+	for (; a->next <= upto && a->next <= cnt; a->next++) {
+		__builtin_prefetch(ck_pr_load_ptr(&a->p->child[a->next]));
+		if (a->next < cnt)
+			__builtin_prefetch(ck_pr_load_ptr(&a->p->sep[a->next]));
+	}
+}
+
 size_t mt_bpt_scan(const struct mt_bpt *t, const void *key, size_t klen, int after, const void *end,
                    size_t elen, void **out, size_t max)
 {
@@ -541,7 +583,8 @@ size_t mt_bpt_scan(const struct mt_bpt *t, const void *key, size_t klen, int aft
 		return 0;
 	for (;;) {
 		uint64_t v;
-		struct leaf *l = descend(t, key, klen, &v);
+		struct scan_ahead a = {NULL, 0, 0};
+		struct leaf *l = descend(t, key, klen, &v, &a.p, &a.ci);
 		unsigned n = load_count(&l->h, LEAF_CAP);
 		void *hit;
 		unsigned i = leaf_lower(t, l, n, pfx_of(key, klen, l->h.skip), key, klen, &hit);
@@ -550,6 +593,7 @@ size_t mt_bpt_scan(const struct mt_bpt *t, const void *key, size_t klen, int aft
 			continue;
 		if (after && hit != NULL)
 			i++;
+		a.next = a.ci + 1;
 		for (;;) {
 			unsigned stop;
 			size_t take;
@@ -557,6 +601,7 @@ size_t mt_bpt_scan(const struct mt_bpt *t, const void *key, size_t klen, int aft
 			int torn;
 
 			scan_prefetch(l, end != NULL);
+			scan_siblings(&a, (max - got) / (LEAF_CAP / 2) + 1);
 			stop = end != NULL ? leaf_end(t, l, n, end, elen) : n;
 			take = stop > i && stop <= n ? stop - i : 0;
 			torn = stop > LEAF_CAP;
@@ -578,6 +623,7 @@ size_t mt_bpt_scan(const struct mt_bpt *t, const void *key, size_t klen, int aft
 			v = olc_read(&l->h);
 			n = load_count(&l->h, LEAF_CAP);
 			i = 0;
+			a.ci++;
 		}
 		if (got > 0) {
 			key = t->key(out[got - 1], &klen);
@@ -861,7 +907,7 @@ static struct leaf *lock_key(const struct mt_bpt *t, const void *key, size_t kle
 {
 	for (;;) {
 		uint64_t v;
-		struct leaf *l = descend(t, key, klen, &v);
+		struct leaf *l = descend(t, key, klen, &v, NULL, NULL);
 		unsigned n = load_count(&l->h, LEAF_CAP);
 		void *hit;
 		unsigned i = leaf_lower(t, l, n, pfx_of(key, klen, l->h.skip), key, klen, &hit);
