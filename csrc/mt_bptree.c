@@ -1,7 +1,7 @@
 /*
  * mt_bptree.c - B+tree with optimistic lock coupling (OLC).
  *
- * (About 1,000 lines, past the usual 800: the invariant checker at the end
+ * (About 1,100 lines, past the usual 800: the invariant checker at the end
  * reads the private node layout, and splitting the layout into a header
  * shared by two files would publish it to the rest of the library.)
  *
