@@ -26,6 +26,23 @@
  *
  * Each call does its whole walk inside one epoch section; next_chunk copies
  * every entry of the chunk in that one section, with one pin per chunk.
+ *
+ * SCANS AT THE MEMORY LIMIT
+ *
+ * At a million keys an entry costs three random cache lines (key node,
+ * then its newest version's two lines), and a leaf of the tree costs a
+ * dependent miss: a walk that waits for each in turn runs at one miss per
+ * entry. So the walk reads the nodes of many entries from the tree in one
+ * scan (a chunk's first scan is as large as the buffer could hold, and the
+ * cursor keeps MT_SL_CUR_AHEAD nodes ahead after that), bounded by the
+ * prefix's end (mt_iter_end: no tree scan past the prefix, and no per-entry
+ * prefix compare), and prefetches in a pipeline (node, version, value
+ * lines: see MT_ITER_AHEAD_NODE) so that the misses of consecutive entries
+ * overlap. Nothing of this changes what is read or validated: the tree's
+ * scan validates its leaves (OLC) as before, each entry is decided by
+ * mt_db_visible on the node's chain read in this section, and pins and
+ * sections are unchanged; prefetches are hints that read nothing the walk
+ * relies on.
  */
 #include "mantis.h"
 #include "mt_alloc.h"
@@ -50,10 +67,40 @@ struct mt_iter {
 	uint64_t *slot; /* this iterator's snapshot registration */
 	struct mt_db_view view;
 	struct mt_sl_node *cur; /* pinned (PENDING, AT) or NULL */
+	/* The calling thread's cursor (mt_iter_cur), set by mt_iter_walk at
+	 * the start of each call and used within it only (calls on one
+	 * iterator never overlap: mantis.h): one TLS address computation per
+	 * call instead of one per entry (general-dynamic TLS in -fPIC code is
+	 * a __tls_get_addr call). */
+	struct mt_sl_cur *walk;
 	int state;
 	uint32_t plen;
-	unsigned char prefix[]; /* plen bytes */
+	uint32_t elen;          /* the range's end: 1..plen bytes, 0: none */
+	unsigned char prefix[]; /* plen bytes, then the end's elen bytes */
 };
+
+/* The range's exclusive end: the least key above every key with the
+ * prefix (the prefix with trailing 0xff bytes dropped and its last byte
+ * incremented), or NULL (no prefix, or one of 0xff bytes only). Keys k
+ * with prefix <= k < end are exactly those with the prefix, so a cursor
+ * bounded by it returns no node without the prefix. */
+static const unsigned char *mt_iter_end(const struct mt_iter *it)
+{
+	return it->elen > 0 ? it->prefix + it->plen : NULL;
+}
+
+static uint32_t mt_iter_end_init(unsigned char *end, const unsigned char *prefix, uint32_t plen)
+{
+	uint32_t n = plen;
+
+	while (n > 0 && prefix[n - 1] == 0xff)
+		n--;
+	if (n == 0)
+		return 0;
+	memcpy(end, prefix, n);
+	end[n - 1]++;
+	return n;
+}
 
 static void mt_iter_destroy(void *obj)
 {
@@ -90,17 +137,21 @@ int mantis_iter_open(uint64_t dbh, uint64_t snaph, const void *prefix, size_t pl
 		if (rc != MANTIS_OK)
 			goto out;
 	}
-	it = mt_malloc(sizeof(*it) + plen);
+	it = mt_malloc(sizeof(*it) + 2 * plen);
 	if (it == NULL) {
 		rc = MANTIS_ENOMEM;
 		goto out;
 	}
 	it->db = db;
 	it->cur = NULL;
+	it->walk = NULL;
 	it->state = MT_IT_START;
 	it->plen = (uint32_t)plen;
-	if (plen > 0)
+	it->elen = 0;
+	if (plen > 0) {
 		memcpy(it->prefix, prefix, plen);
+		it->elen = mt_iter_end_init(it->prefix + plen, it->prefix, (uint32_t)plen);
+	}
 	if (snap != NULL) {
 		rc = mt_db_view_copy(&it->view, &snap->view);
 		if (rc == MANTIS_OK) {
@@ -111,7 +162,11 @@ int mantis_iter_open(uint64_t dbh, uint64_t snaph, const void *prefix, size_t pl
 	} else {
 		uint64_t seq;
 
-		rc = mt_snapshot_register(db, 1, &it->slot, &seq);
+		/* No rescan of the slots here (a registration never raises the
+		 * prune bound; a lagging one is rescanned by pruners, and the
+		 * close rescans, as multiget's does: mt_db_prune_bound). It was
+		 * 21% of an open and close, one of the two 63-slot scans. */
+		rc = mt_snapshot_register(db, 0, &it->slot, &seq);
 		if (rc == MANTIS_OK) {
 			mt_db_view_take(db, seq, &it->view, 0);
 			mt_snapshot_set_hi(it->slot, it->view.hi);
@@ -137,18 +192,70 @@ int mantis_iter_close(uint64_t it)
 	return mt_handle_close(it, MT_HANDLE_ITER);
 }
 
-/* The walk of the current call: a cursor reading the tree in chunks. Reset
- * at the start of every call (mt_iter_start, seek): its nodes are valid
- * only inside the section that read them. */
+/* The walk of the current call: a cursor reading the tree in chunks,
+ * bounded by the prefix's end. Restarted at the start of every call
+ * (mt_iter_start, seek): its nodes are valid only inside the section that
+ * read them. */
 static __thread struct mt_sl_cur mt_iter_cur;
 
-/* How many nodes ahead a walk prefetches (bounded by the line fill
- * buffers: about ten misses in flight per core). */
-#define MT_ITER_AHEAD 6
-
-static struct mt_sl_node *mt_iter_succ(const struct mt_iter *it, const struct mt_sl_node *n)
+static inline struct mt_sl_cur *mt_iter_walk(struct mt_iter *it)
 {
-	return mt_sl_cur_next(&mt_iter_cur, &it->db->sl, n);
+	it->walk = &mt_iter_cur;
+	return it->walk;
+}
+
+/*
+ * The scan pipeline. An entry costs three random lines (its key node, then
+ * the first and second lines of its newest version, which the node points
+ * to), and consecutive entries' misses are independent, so a walk keeps
+ * them in flight together instead of waiting for each in turn: at entry i
+ * it prefetches the node of entry i + AHEAD_NODE and the head version's
+ * first two lines of entry i + AHEAD_VER (its node line has arrived by
+ * then; the second line holds the value's start or a neighbour, and a
+ * stage that read vlen first to decide measured slower: 14.1M against 18.9M
+ * entries per CPU-second at 1M keys, since it issues the line too late).
+ * Longer values stream behind their first lines. The cursor keeps
+ * MT_SL_CUR_AHEAD nodes ahead, so the pipeline runs across its chunks.
+ * Distances: a line costs ~160-200 ns here unloaded, more with ten in
+ * flight (about what a core's line fill buffers hold), and an entry ~40-50
+ * ns, so 8 entries cover a miss; 6 to 10 measured alike. Prefetches are
+ * hints: they never fault, read nothing the walk relies on, and a node
+ * removed meanwhile stays valid in the section.
+ */
+#define MT_ITER_AHEAD_NODE 15
+#define MT_ITER_AHEAD_VER  8
+_Static_assert(MT_ITER_AHEAD_NODE < MT_SL_CUR_AHEAD, "the cursor keeps the nodes ahead");
+
+static inline void mt_iter_prefetch(const struct mt_sl_cur *c)
+{
+	uint32_t i = c->i;
+
+	if (i + MT_ITER_AHEAD_NODE < c->n)
+		__builtin_prefetch(c->b[i + MT_ITER_AHEAD_NODE]);
+	if (i + MT_ITER_AHEAD_VER < c->n) {
+		const char *v = (const char *)mt_sl_node_head(c->b[i + MT_ITER_AHEAD_VER]);
+
+		__builtin_prefetch(v);
+		__builtin_prefetch(v + 64);
+	}
+}
+
+/* Starts the pipeline on a fresh chunk: the head versions of the first
+ * AHEAD_VER nodes (their node lines were prefetched by the fill and are
+ * loaded here together). */
+static void mt_iter_prime(const struct mt_sl_cur *c)
+{
+	for (uint32_t k = 0; k < MT_ITER_AHEAD_VER && k < c->n; k++) {
+		const char *v = (const char *)mt_sl_node_head(c->b[k]);
+
+		__builtin_prefetch(v);
+		__builtin_prefetch(v + 64);
+	}
+}
+
+static inline struct mt_sl_node *mt_iter_succ(const struct mt_iter *it, const struct mt_sl_node *n)
+{
+	return mt_sl_cur_next(it->walk, &it->db->sl, n);
 }
 
 static int mt_iter_has_prefix(const struct mt_iter *it, const struct mt_sl_node *n)
@@ -158,26 +265,21 @@ static int mt_iter_has_prefix(const struct mt_iter *it, const struct mt_sl_node 
 
 /* From candidate n on, the first node with the prefix and an entry visible
  * at the snapshot, or NULL (past the prefix's keys: they are contiguous). */
-static struct mt_sl_node *mt_iter_visible_from(const struct mt_iter *it, struct mt_sl_node *n,
-                                               struct mt_sl_ver **v_out, uint64_t *now)
+static inline struct mt_sl_node *mt_iter_visible_from(const struct mt_iter *it,
+                                                      struct mt_sl_node *n,
+                                                      struct mt_sl_ver **v_out, uint64_t *now)
 {
 	for (; n != NULL; n = mt_iter_succ(it, n)) {
 		struct mt_sl_ver *v;
-		const struct mt_sl_cur *c = &mt_iter_cur;
+		const struct mt_sl_cur *c = it->walk;
 
-		/* The chunk's nodes are known ahead (the tree's leaf): load
-		 * the node MT_ITER_AHEAD entries on, and the head version of
-		 * the one two on (its node was prefetched earlier), so that
-		 * a scan of scattered nodes overlaps its misses instead of
-		 * waiting for two per entry. */
-		if (c->sl != NULL && c->b[c->i] == n) {
-			if (c->i + MT_ITER_AHEAD < c->n)
-				__builtin_prefetch(c->b[c->i + MT_ITER_AHEAD]);
-			if (c->i + 2 < c->n)
-				__builtin_prefetch(mt_sl_node_head(c->b[c->i + 2]));
-		}
-		if (!mt_iter_has_prefix(it, n))
+		if (c->i < c->n && c->b[c->i] == n)
+			mt_iter_prefetch(c);
+		/* The cursor is bounded by the prefix's end when it has one
+		 * (mt_iter_end): then every node it returns has the prefix. */
+		if (it->elen == 0 && it->plen > 0 && !mt_iter_has_prefix(it, n))
 			return NULL;
+		assert(mt_iter_has_prefix(it, n));
 		v = mt_db_visible(n, &it->view, now);
 		if (v != NULL) {
 			*v_out = v;
@@ -187,23 +289,31 @@ static struct mt_sl_node *mt_iter_visible_from(const struct mt_iter *it, struct 
 	return NULL;
 }
 
-/* The first candidate for the next entry, by state (inside a section). */
-static struct mt_sl_node *mt_iter_start(const struct mt_iter *it)
+/* Starts the call's cursor (first fill of want nodes) and returns the
+ * first candidate for the next entry, by state (inside a section). */
+static struct mt_sl_node *mt_iter_start(struct mt_iter *it, uint32_t want)
 {
-	mt_iter_cur.sl = NULL; /* a new section: forget the last call's nodes */
+	struct mt_sl_cur *c = mt_iter_walk(it);
+	struct mt_sl_node *n;
+
+	mt_sl_cur_start(c, &it->db->sl, mt_iter_end(it), it->elen, want);
 	switch (it->state) {
 	case MT_IT_START:
-		return mt_sl_cur_seek(&mt_iter_cur, &it->db->sl, it->plen > 0 ? it->prefix : NULL,
-		                      it->plen);
+		n = mt_sl_cur_first(c, it->plen > 0 ? it->prefix : NULL, it->plen);
+		break;
 	case MT_IT_PENDING:
 		return it->cur;
 	case MT_IT_AT:
 		/* cur is pinned, hence not removed: its key is the resume
 		 * point. */
-		return mt_iter_succ(it, it->cur);
+		n = mt_iter_succ(it, it->cur);
+		break;
 	default:
 		return NULL;
 	}
+	if (want > 4)
+		mt_iter_prime(c);
+	return n;
 }
 
 /* Moves the pin to n (already pinned by the caller, or cur itself). */
@@ -278,7 +388,8 @@ int mantis_iter_seek(uint64_t ith, const void *key, size_t klen)
 		flen = it->plen;
 	}
 	mt_epoch_begin(r, NULL);
-	n = mt_sl_cur_seek(&mt_iter_cur, &it->db->sl, from, flen);
+	mt_sl_cur_start(mt_iter_walk(it), &it->db->sl, mt_iter_end(it), it->elen, 4);
+	n = mt_sl_cur_first(it->walk, from, flen);
 	rc = mt_iter_find_pinned(it, n, &n, &v, &now);
 	if (rc == 1) {
 		mt_iter_move(it, n, MT_IT_PENDING);
@@ -340,7 +451,7 @@ static inline int mt_iter_next_step(uint64_t ith, const void **key, size_t *klen
 	if (rc != MANTIS_OK)
 		return rc;
 	mt_epoch_begin(r, NULL);
-	rc = mt_iter_find_pinned(it, mt_iter_start(it), &n, &v, &now);
+	rc = mt_iter_find_pinned(it, mt_iter_start(it, 4), &n, &v, &now);
 	if (rc == 1) {
 		mt_iter_move(it, n, MT_IT_AT);
 		/* Valid until the next call: n is pinned, v is visible at the
@@ -383,6 +494,21 @@ static void mt_iter_put_le32(unsigned char *p, uint32_t v)
 	p[3] = (unsigned char)(v >> 24);
 }
 
+/* The size of a chunk's first tree scan: a chunk reads many entries, so
+ * it reads their nodes in one scan (the pipeline then runs without a pause
+ * for the tree, whose leaf chain is a dependent miss per leaf), as many as
+ * entries of 64 bytes would fill the buffer (the cursor grows further if
+ * they are smaller), one more than max_entries, at least 4. For a prefix,
+ * the scan stops at the prefix's end anyway. */
+static uint32_t mt_iter_chunk_first(size_t cap, uint32_t max_entries)
+{
+	size_t want = cap / 64;
+
+	if (max_entries != 0 && want > (size_t)max_entries + 1)
+		want = (size_t)max_entries + 1;
+	return want < 4 ? 4 : want > MT_SL_CUR_MAX ? MT_SL_CUR_MAX : (uint32_t)want;
+}
+
 int mantis_iter_next_chunk(uint64_t ith, void *buf, size_t cap, uint32_t max_entries,
                            size_t *len_out, uint32_t *count_out)
 {
@@ -407,7 +533,7 @@ int mantis_iter_next_chunk(uint64_t ith, void *buf, size_t cap, uint32_t max_ent
 	if (rc != MANTIS_OK)
 		return rc;
 	mt_epoch_begin(r, NULL);
-	n = mt_iter_start(it);
+	n = mt_iter_start(it, mt_iter_chunk_first(cap, max_entries));
 	for (;;) {
 		n = mt_iter_visible_from(it, n, &v, &now);
 		if (n == NULL)

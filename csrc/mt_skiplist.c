@@ -496,36 +496,72 @@ struct mt_sl_node *mt_sl_succ(const struct mt_sl *sl, const struct mt_sl_node *n
 static struct mt_sl_node *mt_sl_cur_fill(struct mt_sl_cur *c, const void *key, size_t klen,
                                          int after)
 {
-	c->n = (uint32_t)mt_bpt_scan(&c->sl->tree, key, klen, after, NULL, 0, (void **)c->b,
+	c->n = (uint32_t)mt_bpt_scan(&c->sl->tree, key, klen, after, c->end, c->elen, (void **)c->b,
 	                             c->want);
 	c->i = 0;
+	c->ended = c->n < c->want;
 	/* Start the first nodes' misses together (a walk prefetches the
 	 * rest as it goes: mt_iter.c). */
-	for (uint32_t k = 0; k < c->n && k < 8; k++)
+	for (uint32_t k = 0; k < c->n && k < MT_SL_CUR_AHEAD; k++)
 		__builtin_prefetch(c->b[k]);
 	if (c->want < MT_SL_CUR_MAX)
 		c->want *= 2; /* a walk that goes on reads larger chunks */
 	return c->n > 0 ? c->b[0] : NULL;
 }
 
-struct mt_sl_node *mt_sl_cur_seek(struct mt_sl_cur *c, const struct mt_sl *sl, const void *key,
-                                  size_t klen)
+void mt_sl_cur_more(struct mt_sl_cur *c)
 {
+	uint32_t left = c->n - c->i, want = c->want, got;
+	const struct mt_sl_node *last = c->b[c->n - 1];
+
+	assert(c->n > 0 && c->i < c->n && !c->ended);
+	/* Keep b[i..n) (the current node and those ahead, some already
+	 * prefetched by the walker) at the front; read after the last one,
+	 * a node of this section (its key bytes stay valid). */
+	memmove(c->b, c->b + c->i, left * sizeof(struct mt_sl_node *));
+	c->i = 0;
+	c->n = left;
+	if (want > MT_SL_CUR_MAX - left)
+		want = MT_SL_CUR_MAX - left;
+	got = (uint32_t)mt_bpt_scan(&c->sl->tree, mt_sl_node_key(last), last->klen, 1, c->end,
+	                            c->elen, (void **)(c->b + left), want);
+	c->n = left + got;
+	c->ended = got < want;
+	if (c->want < MT_SL_CUR_MAX)
+		c->want *= 2;
+}
+
+void mt_sl_cur_start(struct mt_sl_cur *c, const struct mt_sl *sl, const void *end, size_t elen,
+                     uint32_t want)
+{
+	assert(want >= 1 && want <= MT_SL_CUR_MAX);
 	c->sl = sl;
-	c->want = 4;
+	c->end = end;
+	c->elen = end != NULL ? elen : 0;
+	c->want = want;
+	c->i = c->n = 0;
+	c->ended = 0;
+}
+
+struct mt_sl_node *mt_sl_cur_first(struct mt_sl_cur *c, const void *key, size_t klen)
+{
 	return mt_sl_cur_fill(c, key, key != NULL ? klen : 0, 0);
 }
 
-struct mt_sl_node *mt_sl_cur_next(struct mt_sl_cur *c, const struct mt_sl *sl,
-                                  const struct mt_sl_node *n)
+struct mt_sl_node *mt_sl_cur_seek(struct mt_sl_cur *c, const struct mt_sl *sl, const void *key,
+                                  size_t klen)
 {
-	if (c->sl != sl) { /* a fresh cursor, resuming after n */
-		c->sl = sl;
-		c->want = 4;
-		c->n = 0;
-	}
-	if (c->i + 1 < c->n && c->b[c->i] == n)
-		return c->b[++c->i];
+	mt_sl_cur_start(c, sl, NULL, 0, 4);
+	return mt_sl_cur_first(c, key, klen);
+}
+
+struct mt_sl_node *mt_sl_cur_next_slow(struct mt_sl_cur *c, const struct mt_sl *sl,
+                                       const struct mt_sl_node *n)
+{
+	if (c->sl != sl) /* a fresh cursor, resuming after n */
+		mt_sl_cur_start(c, sl, NULL, 0, 4);
+	else if (c->n > 0 && c->b[c->i] == n && c->ended)
+		return NULL; /* n is the range's last node */
 	return mt_sl_cur_fill(c, mt_sl_node_key(n), n->klen, 1);
 }
 

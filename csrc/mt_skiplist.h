@@ -159,24 +159,63 @@ struct mt_sl_node *mt_sl_find(struct mt_sl *sl, const void *key, size_t klen);
  * Reader: one tree scan; walks use a cursor instead. */
 struct mt_sl_node *mt_sl_succ(const struct mt_sl *sl, const struct mt_sl_node *n);
 
-/* A walk in key order that reads the tree in chunks (growing from 4 to
- * MT_SL_CUR_MAX nodes per scan): a node of a chunk may be removed after
- * the scan (its chain then reads as dead), as a node met by any search may
- * be. Nodes stay valid until the caller's section ends. */
-#define MT_SL_CUR_MAX 64
+/* A walk in key order that reads the tree in chunks (growing from the
+ * first fill's size, 4 unless mt_sl_cur_start says otherwise, to
+ * MT_SL_CUR_MAX nodes per scan), optionally bounded above: a node of a
+ * chunk may be removed after the scan (its chain then reads as dead), as a
+ * node met by any search may be. Nodes stay valid until the caller's
+ * section ends.
+ *
+ * Lookahead: while the range goes on, the cursor keeps at least
+ * MT_SL_CUR_AHEAD nodes after the current one in b[] (it reads the next
+ * chunk when fewer are left, moving the rest to the front), so a walker
+ * can prefetch b[i + k] for k < MT_SL_CUR_AHEAD without waiting at chunk
+ * boundaries. A fill that returns fewer nodes than it asked for reached the
+ * end of the range (ended): the cursor then returns NULL after its last
+ * node without another tree scan (a key inserted meanwhile may or may not
+ * be returned, as for any scan). */
+#define MT_SL_CUR_MAX   512
+#define MT_SL_CUR_AHEAD 16
 struct mt_sl_cur {
 	const struct mt_sl *sl;
+	const void *end; /* exclusive upper bound (caller's bytes), NULL: none */
+	size_t elen;
 	uint32_t i, n, want;
+	int ended; /* nothing follows b[n - 1] in the range */
 	struct mt_sl_node *b[MT_SL_CUR_MAX];
 };
 
-/* The first node >= key (key NULL: the first node), or NULL; starts c. */
+/* Starts c on sl, empty: keys below end only (NULL: no bound; end's bytes
+ * must outlive the walk), the first fill reading want nodes (1..MAX). */
+void mt_sl_cur_start(struct mt_sl_cur *c, const struct mt_sl *sl, const void *end, size_t elen,
+                     uint32_t want);
+/* The first node >= key (key NULL: the first node), or NULL; starts c
+ * unbounded with a first fill of 4. */
 struct mt_sl_node *mt_sl_cur_seek(struct mt_sl_cur *c, const struct mt_sl *sl, const void *key,
                                   size_t klen);
+/* The same on a cursor started by mt_sl_cur_start (its bound and size). */
+struct mt_sl_node *mt_sl_cur_first(struct mt_sl_cur *c, const void *key, size_t klen);
+/* The slow path of mt_sl_cur_next. */
+struct mt_sl_node *mt_sl_cur_next_slow(struct mt_sl_cur *c, const struct mt_sl *sl,
+                                       const struct mt_sl_node *n);
+/* Reads the next chunk behind b[n - 1] (cursor-internal: called when
+ * fewer than MT_SL_CUR_AHEAD nodes are left ahead). */
+void mt_sl_cur_more(struct mt_sl_cur *c);
+
 /* The node after n (the node c returned last, or any node reached in this
- * section or pinned: then c restarts after n's key), or NULL. */
-struct mt_sl_node *mt_sl_cur_next(struct mt_sl_cur *c, const struct mt_sl *sl,
-                                  const struct mt_sl_node *n);
+ * section or pinned: then c restarts after n's key), or NULL. Inline: a
+ * walk's step is an index increment, with a tree scan per chunk. */
+static inline struct mt_sl_node *mt_sl_cur_next(struct mt_sl_cur *c, const struct mt_sl *sl,
+                                                const struct mt_sl_node *n)
+{
+	if (c->sl == sl && c->i + 1 < c->n && c->b[c->i] == n) {
+		c->i++;
+		if (c->n - c->i <= MT_SL_CUR_AHEAD && !c->ended)
+			mt_sl_cur_more(c);
+		return c->b[c->i];
+	}
+	return mt_sl_cur_next_slow(c, sl, n);
+}
 
 /*
  * Writing a version takes three steps, so that the slow part (finding the

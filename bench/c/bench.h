@@ -22,6 +22,7 @@ struct bench_config {
 int bench_storage_run(const struct bench_config *cfg);
 int bench_cache_run(const struct bench_config *cfg);
 int bench_index_run(const struct bench_config *cfg); /* bench_index.c */
+int bench_scan_run(const struct bench_config *cfg);  /* bench_scan.c */
 
 /* Records one result: json is a complete JSON object, copied. */
 void bench_record(const char *json);
