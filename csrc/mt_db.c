@@ -1245,6 +1245,70 @@ int mantis_db_key_seq(uint64_t dbh, const void *key, size_t klen, uint64_t *seq_
 	return MANTIS_OK;
 }
 
+/*
+ * A multiget's reads overlap their misses. One read is three dependent
+ * misses (the index bucket, the key node, its newest version) whatever the
+ * code does; the keys of a multiget are independent, so while key i is
+ * read, key i + 2A's buckets are being fetched, key i + A's candidate node
+ * (the first slot of its buckets with a matching tag), and key i + A/2's
+ * node's head version: by the time each key is read, its lines are on their
+ * way. Prefetches only (hints: mt_db_read decides everything, as for a
+ * single get); the node and version pointers are loaded inside the
+ * caller's section, so touching them is safe (mt_slidx.c X1).
+ */
+#define MT_DB_MG_AHEAD 8u
+
+struct mt_db_mg_pipe {
+	const unsigned char *kb;
+	size_t off;      /* of key `hashed` in kb */
+	uint32_t hashed; /* keys whose buckets were prefetched */
+	uint32_t peeked; /* keys whose candidate node was prefetched */
+	uint32_t headed; /* keys whose head version was prefetched */
+	uint64_t h[2 * MT_DB_MG_AHEAD];
+	struct mt_sl_node *cand[MT_DB_MG_AHEAD];
+};
+
+static void mt_db_mg_pipe_init(struct mt_db_mg_pipe *p, const unsigned char *kb)
+{
+	p->kb = kb;
+	p->off = 0;
+	p->hashed = p->peeked = p->headed = 0;
+}
+
+/* Advances the three prefetch stages before key i is read. */
+static inline void mt_db_mg_pipe_step(struct mt_db_mg_pipe *p, const struct mt_sl *sl, uint32_t i,
+                                      uint32_t nkeys)
+{
+	/* Each stage stays within its ring: hashed - peeked <= A (ring 2A),
+	 * peeked - headed <= A/2 (ring A). */
+	for (; p->hashed < nkeys && p->hashed < i + 2 * MT_DB_MG_AHEAD; p->hashed++) {
+		uint32_t klen = mt_db_le32(p->kb + p->off);
+		uint64_t h = mt_slx_hash(p->kb + p->off + 4, klen);
+
+		p->h[p->hashed % (2 * MT_DB_MG_AHEAD)] = h;
+		mt_slx_prefetch(sl, h);
+		p->off += 4 + (size_t)klen;
+	}
+	for (; p->peeked < nkeys && p->peeked < i + MT_DB_MG_AHEAD; p->peeked++) {
+		struct mt_sl_node *n = mt_slx_peek(sl, p->h[p->peeked % (2 * MT_DB_MG_AHEAD)]);
+
+		p->cand[p->peeked % MT_DB_MG_AHEAD] = n;
+		if (n != NULL)
+			__builtin_prefetch(n);
+	}
+	for (; p->headed < nkeys && p->headed < i + MT_DB_MG_AHEAD / 2; p->headed++) {
+		const struct mt_sl_node *n = p->cand[p->headed % MT_DB_MG_AHEAD];
+		const struct mt_sl_ver *v = n != NULL ? mt_sl_node_head(n) : NULL;
+
+		if (v != NULL) {
+			/* The header and the first value bytes, then the rest of a
+			 * small value. */
+			__builtin_prefetch(v);
+			__builtin_prefetch((const char *)v + 64);
+		}
+	}
+}
+
 int mantis_db_multiget(uint64_t dbh, uint64_t snaph, const void *keys, size_t keys_len,
                        uint32_t nkeys, void *out, size_t out_cap, size_t *out_len)
 {
@@ -1256,6 +1320,7 @@ int mantis_db_multiget(uint64_t dbh, uint64_t snaph, const void *keys, size_t ke
 	const struct mt_db_view *view;
 	uint64_t *slot = NULL, seq, now = 0;
 	size_t off = 0, need = 0;
+	struct mt_db_mg_pipe pipe;
 	struct mt_db *db;
 	int rc;
 
@@ -1292,11 +1357,13 @@ int mantis_db_multiget(uint64_t dbh, uint64_t snaph, const void *keys, size_t ke
 		view = &own;
 	}
 	off = 0;
+	mt_db_mg_pipe_init(&pipe, kb);
 	for (uint32_t i = 0; i < nkeys; i++) {
 		uint32_t klen = mt_db_le32(kb + off);
 		struct mt_sl_node *n;
 		struct mt_sl_ver *v;
 
+		mt_db_mg_pipe_step(&pipe, &db->sl, i, nkeys);
 		v = mt_db_read(db, kb + off + 4, klen, view, &n);
 		off += 4 + (size_t)klen;
 		if (v != NULL && (mt_sl_ver_seqf(v) & MT_SL_V_TOMB))

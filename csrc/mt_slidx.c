@@ -180,6 +180,34 @@ struct mt_sl_node *mt_slx_lookup(const struct mt_sl *sl, const void *key, size_t
 	return NULL;
 }
 
+void mt_slx_prefetch(const struct mt_sl *sl, uint64_t h)
+{
+	struct mt_slx_table *t = ck_pr_load_ptr(&sl->idx);
+
+	__builtin_prefetch(mt_slx_bucket(t, h, 0));
+	__builtin_prefetch(mt_slx_bucket(t, h, 1));
+}
+
+struct mt_sl_node *mt_slx_peek(const struct mt_sl *sl, uint64_t h)
+{
+	struct mt_slx_table *t = ck_pr_load_ptr(&sl->idx);
+	uint64_t tag = mt_slx_tag(h);
+
+	for (int c = 0; c < 2; c++) {
+		const uint64_t *b = mt_slx_bucket(t, h, c);
+
+		for (unsigned w = 0; w < MT_SLX_WAYS; w++) {
+			uint64_t v = ck_pr_load_64(&b[w]);
+
+			/* Not dereferenced here; a caller that does so in its
+			 * section reads a node not retired when loaded (X1). */
+			if (v != 0 && (v & ~MT_SLX_PTR) == tag)
+				return (struct mt_sl_node *)(uintptr_t)(v & MT_SLX_PTR);
+		}
+	}
+	return NULL;
+}
+
 static void mt_slx_clear_indexed(struct mt_sl_node *n)
 {
 	/* Full barrier: the slot's change is visible before the bit goes. */

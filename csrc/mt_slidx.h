@@ -40,6 +40,14 @@ void mt_slx_destroy(struct mt_sl *sl);
 /* The indexed node of key, or NULL (not indexed: search the list). Reader. */
 struct mt_sl_node *mt_slx_lookup(const struct mt_sl *sl, const void *key, size_t klen, uint64_t h);
 
+/* For callers that look many keys up (a multiget), the loads of a coming
+ * lookup of hash h, started early: mt_slx_prefetch starts both bucket
+ * lines; mt_slx_peek (once they arrived) returns the node of the first slot
+ * whose tag matches, or NULL, for the caller to prefetch: a hint, never
+ * compared (mt_slx_lookup decides). Readers; nothing is written. */
+void mt_slx_prefetch(const struct mt_sl *sl, uint64_t h);
+struct mt_sl_node *mt_slx_peek(const struct mt_sl *sl, uint64_t h);
+
 /* Indexes n (a node found in or linked into the list, whose hash is h),
  * unless it is removed or already indexed, into a free slot of one of its
  * two buckets, or, if both are full and MT_SLX_EVICT is set (writers), in
