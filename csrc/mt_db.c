@@ -124,9 +124,10 @@
  *
  * Every write prunes the chains it wrote once ready (mt_sl_prune with
  * min_seq): under overwrites a chain holds the versions live snapshots need
- * plus the ones in flight, plus the one a write left above a bound that had
- * not reached it yet (published behind a descheduled writer): the next
- * write or sweep of the key cuts it. A delete makes the key's node removable
+ * plus the ones above published (in flight, or ready behind a descheduled
+ * writer that holds published: a latest-state reader that found a newer
+ * one pending may still read them); the first write or sweep of the key
+ * after published passes them cuts them. At most a ring's worth. A delete makes the key's node removable
  * as soon as no snapshot needs what it hid. An expired version is invisible
  * to every reader whatever its snapshot (the clock is read at the read), so
  * an expired newest version counts as a tombstone for pruning; reads that
