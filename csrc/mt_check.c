@@ -17,6 +17,9 @@
  *    one slot.
  *  - Counters: entries = live nodes whose newest committed version is a
  *    put; versions and bytes = every version reachable (aborted included).
+ *  - The ready ring (mt_db.c, READY RING): published == next_seq, and the
+ *    slot of each of the last MT_DB_RING seqs holds that seq (ready; never
+ *    left KILLED).
  *
  * It is compiled into every build: a few hundred instructions of code that
  * only tests call, so that the release test run checks too.
@@ -224,6 +227,15 @@ int mt_check_db(uint64_t dbh, char *msg, size_t cap)
 		mt_check_fail(&c, "published %llu behind next_seq %llu",
 		              (unsigned long long)ck_pr_load_64(&db->published),
 		              (unsigned long long)ck_pr_load_64(&db->next_seq));
+	for (uint64_t q = ck_pr_load_64(&db->next_seq), k = 0; q > 0 && k < MT_DB_RING; q--, k++) {
+		uint64_t w = ck_pr_load_64(&db->ready[q & (MT_DB_RING - 1)]);
+
+		if (w != q) {
+			mt_check_fail(&c, "ready ring: seq %llu's slot holds %#llx",
+			              (unsigned long long)q, (unsigned long long)w);
+			break;
+		}
+	}
 	live = mt_check_level0(&c, db, &n);
 	if (!c.bad) {
 		mt_check_tree(&c, db, n);

@@ -58,7 +58,10 @@
  * CAS then fails: it aborts. Either way the loser marks its versions
  * ABORTED, marks its seq ready and retries the whole write with a new seq
  * (new versions: the old ones stay linked, aborted, until pruned). Nobody
- * waits: a retry means that another write of the key committed (lock-free).
+ * waits: a retry means that a higher seq wrote the key meanwhile (which
+ * commits unless it loses in turn; a writer that lost twice running sleeps
+ * 1 us, doubling, before its next try, so that two writers whose windows
+ * keep overlapping do not kill each other for ever).
  * So in every chain, committed versions became ready in seq order (a test
  * without this rule fails linear_* in test_db_nowait.c within a second).
  *
@@ -124,14 +127,14 @@
  *
  * Every write prunes the chains it wrote once ready (mt_sl_prune with
  * min_seq): under overwrites a chain holds the versions live snapshots need
- * plus the ones in flight, plus the one a write left above a bound that had
- * not reached it yet (published behind a descheduled writer): the next
- * write or sweep of the key cuts it. A delete makes the key's node removable
- * as soon as no snapshot needs what it hid. An expired version is invisible
- * to every reader whatever its snapshot (the clock is read at the read), so
- * an expired newest version counts as a tombstone for pruning; reads that
- * meet one prune its node at once, and mantis_db_sweep walks the whole list.
- * Pruning never blocks: one pruner per chain, others skip it.
+ * plus the ones above published (in flight, or ready behind a descheduled
+ * writer that holds published: a latest-state reader that found a newer
+ * one pending may still read them); the first write or sweep of the key
+ * after published passes them cuts them. At most a ring's worth. A delete makes the key's node
+ * removable as soon as no snapshot needs what it hid. An expired version is invisible to every
+ * reader whatever its snapshot (the clock is read at the read), so an expired newest version counts
+ * as a tombstone for pruning; reads that meet one prune its node at once, and mantis_db_sweep walks
+ * the whole list. Pruning never blocks: one pruner per chain, others skip it.
  *
  * STATS
  *
@@ -723,14 +726,25 @@ static int mt_db_apply(uint64_t dbh, struct mt_db_rec *recs, size_t n, uint64_t 
 	rc = mt_handle_enter(dbh, MT_HANDLE_DB, &r, (void **)&db);
 	if (rc != MANTIS_OK)
 		return rc;
-	do {
+	for (unsigned losses = 0;; losses++) {
 		/* Everything that may fail or take long (allocating, finding
 		 * each key's place), before taking a seq. */
 		rc = mt_db_prepare(db, r, recs, n);
 		if (rc != MANTIS_OK)
 			break;
 		rc = mt_db_attempt(db, r, recs, n, check_seq, &s, &lost, &nver, &bytes, &entries);
-	} while (rc == MANTIS_OK && lost);
+		if (rc != MANTIS_OK || !lost)
+			break;
+		if (losses > 0) {
+			/* Lost twice running: two writers of a key can kill each
+			 * other in turn for as long as their windows overlap;
+			 * step aside, sleeping 1 us doubling to 1 ms (a
+			 * contention manager: it waits for no one). */
+			unsigned b = MT_WAIT_SPINS + (losses - 1 < 10 ? losses - 1 : 10);
+
+			mt_wait_backoff(&b);
+		}
+	}
 	sp = mt_db_stripe(db);
 	if (nver != 0) {
 		mt_sl_stripe_add(&sp->versions, nver);
