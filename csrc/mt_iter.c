@@ -293,7 +293,16 @@ static struct mt_sl_node *mt_iter_start(struct mt_iter *it, uint32_t want)
 		n = mt_sl_cur_first(c, it->plen > 0 ? it->prefix : NULL, it->plen);
 		break;
 	case MT_IT_PENDING:
-		return it->cur;
+		if (want <= 4)
+			return it->cur; /* a step: cur is likely the entry */
+		/* A chunk: read the tree from cur on (cur is pinned, hence
+		 * in the tree), so that the pipeline runs from cur. */
+		n = mt_sl_cur_first(c, mt_sl_node_key(it->cur), it->cur->klen);
+		if (n != it->cur) {
+			mt_sl_cur_start(c, &it->db->sl, mt_iter_end(it), it->elen, want);
+			return it->cur; /* not expected: the walk restarts after cur */
+		}
+		break;
 	case MT_IT_AT:
 		/* cur is pinned, hence not removed: its key is the resume
 		 * point. */
