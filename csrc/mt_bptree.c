@@ -520,9 +520,11 @@ static unsigned leaf_end(const struct mt_bpt *t, const struct leaf *l, unsigned 
  * A scan's leaf chain is a dependent miss per leaf (its line 0 holds the
  * version, count, fence and next pointer), and with an end bound the
  * leaf's upper fence, a separate allocation, is a second one. On reaching
- * a leaf, a scan starts the next leaf's first line and this leaf's fence
- * together, so that a leaf costs about one miss; once it knows it goes on,
- * the rest of the next leaf (prefixes, items). Hints only: the pointers are
+ * a leaf that cannot hold the rest of what it wants (short scans, such as
+ * an iterator's step, prefetch nothing), a scan starts the next leaf's
+ * first line and this leaf's fence together, so that a leaf costs about
+ * one miss; once it knows it goes on, the rest of the next leaf (prefixes,
+ * items). Hints only: the pointers are
  * read without validation, and a torn one is harmless to prefetch (nodes
  * are never freed before the tree, B5; a prefetch never faults).
  */
@@ -600,8 +602,10 @@ size_t mt_bpt_scan(const struct mt_bpt *t, const void *key, size_t klen, int aft
 			struct leaf *nx;
 			int torn;
 
-			scan_prefetch(l, end != NULL);
-			scan_siblings(&a, (max - got) / (LEAF_CAP / 2) + 1);
+			if (max - got > n - i) { /* the scan goes past this leaf */
+				scan_prefetch(l, end != NULL);
+				scan_siblings(&a, (max - got) / (LEAF_CAP / 2) + 1);
+			}
 			stop = end != NULL ? leaf_end(t, l, n, end, elen) : n;
 			take = stop > i && stop <= n ? stop - i : 0;
 			torn = stop > LEAF_CAP;

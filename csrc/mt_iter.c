@@ -76,6 +76,7 @@ struct mt_iter {
 	int state;
 	uint32_t plen;
 	uint32_t elen;          /* the range's end: 1..plen bytes, 0: none */
+	uint32_t entry_bytes;   /* the last chunk's mean entry size (0: none yet) */
 	unsigned char prefix[]; /* plen bytes, then the end's elen bytes */
 };
 
@@ -148,6 +149,7 @@ int mantis_iter_open(uint64_t dbh, uint64_t snaph, const void *prefix, size_t pl
 	it->state = MT_IT_START;
 	it->plen = (uint32_t)plen;
 	it->elen = 0;
+	it->entry_bytes = 0;
 	if (plen > 0) {
 		memcpy(it->prefix, prefix, plen);
 		it->elen = mt_iter_end_init(it->prefix + plen, it->prefix, (uint32_t)plen);
@@ -302,7 +304,16 @@ static struct mt_sl_node *mt_iter_start(struct mt_iter *it, uint32_t want)
 		n = mt_sl_cur_first(c, it->plen > 0 ? it->prefix : NULL, it->plen);
 		break;
 	case MT_IT_PENDING:
-		return it->cur;
+		if (want <= 4)
+			return it->cur; /* a step: cur is likely the entry */
+		/* A chunk: read the tree from cur on (cur is pinned, hence
+		 * in the tree), so that the pipeline runs from cur. */
+		n = mt_sl_cur_first(c, mt_sl_node_key(it->cur), it->cur->klen);
+		if (n != it->cur) {
+			mt_sl_cur_start(c, &it->db->sl, mt_iter_end(it), it->elen, want);
+			return it->cur; /* not expected: the walk restarts after cur */
+		}
+		break;
 	case MT_IT_AT:
 		/* cur is pinned, hence not removed: its key is the resume
 		 * point. */
@@ -496,13 +507,16 @@ static void mt_iter_put_le32(unsigned char *p, uint32_t v)
 
 /* The size of a chunk's first tree scan: a chunk reads many entries, so
  * it reads their nodes in one scan (the pipeline then runs without a pause
- * for the tree, whose leaf chain is a dependent miss per leaf), as many as
- * entries of 64 bytes would fill the buffer (the cursor grows further if
- * they are smaller), one more than max_entries, at least 4. For a prefix,
- * the scan stops at the prefix's end anyway. */
-static uint32_t mt_iter_chunk_first(size_t cap, uint32_t max_entries)
+ * for the tree: a first scan of 512 against 32 to 128 measured 22.6-24.3M
+ * against 20.0-22.8M entries per CPU-second), as many as would fill the
+ * buffer at the last chunk's mean entry size (64 bytes before the first:
+ * the cursor grows further if they are smaller, and a scan of entries
+ * larger than guessed reads nodes it does not copy, ~7 ns each), one more
+ * than max_entries, at least 4. For a prefix, the scan stops at the
+ * prefix's end anyway. */
+static uint32_t mt_iter_chunk_first(const struct mt_iter *it, size_t cap, uint32_t max_entries)
 {
-	size_t want = cap / 64;
+	size_t want = cap / (it->entry_bytes != 0 ? it->entry_bytes : 64) + 1;
 
 	if (max_entries != 0 && want > (size_t)max_entries + 1)
 		want = (size_t)max_entries + 1;
@@ -533,7 +547,7 @@ int mantis_iter_next_chunk(uint64_t ith, void *buf, size_t cap, uint32_t max_ent
 	if (rc != MANTIS_OK)
 		return rc;
 	mt_epoch_begin(r, NULL);
-	n = mt_iter_start(it, mt_iter_chunk_first(cap, max_entries));
+	n = mt_iter_start(it, mt_iter_chunk_first(it, cap, max_entries));
 	for (;;) {
 		n = mt_iter_visible_from(it, n, &v, &now);
 		if (n == NULL)
@@ -562,6 +576,8 @@ int mantis_iter_next_chunk(uint64_t ith, void *buf, size_t cap, uint32_t max_ent
 		done = 1;
 		rc = MANTIS_OK;
 	}
+	if (count > 0)
+		it->entry_bytes = (uint32_t)(used / count);
 	mt_epoch_end(r, NULL);
 	mt_handle_release(ith); /* it may be gone from here on */
 	if (rc != MANTIS_OK)
