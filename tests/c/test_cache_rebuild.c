@@ -18,6 +18,7 @@
 #include "mt_pr.h"
 #include "test_cache_util.h"
 #include "test_util.h"
+#include "test_cpus.h"
 #include "test_watchdog.h"
 
 #include <criterion/criterion.h>
@@ -124,7 +125,6 @@ static void tr_run(int nthreads, uint64_t rounds)
 	uint64_t h = tc_open((uint64_t)TR_KEYS * 64 + 1000);
 	uint64_t rebuilds, forced, migrating;
 	pthread_attr_t attr;
-	cpu_set_t cpus;
 	struct test_watchdog w;
 
 	cr_assert_not_null(args);
@@ -132,11 +132,7 @@ static void tr_run(int nthreads, uint64_t rounds)
 	cr_assert_eq(mt_cache_test_shards(h), 1);
 	if (rounds == 0) /* MANTIS_TEST_SCALE divides */
 		rounds = 1;
-	CPU_ZERO(&cpus);
-	CPU_SET(0, &cpus);
-	CPU_SET(sysconf(_SC_NPROCESSORS_ONLN) > 1 ? 1 : 0, &cpus);
-	pthread_attr_init(&attr);
-	pthread_attr_setaffinity_np(&attr, sizeof(cpus), &cpus);
+	test_attr_two_cpus(&attr);
 	test_watchdog_start(&w, "rebuilds under oversubscription", 240);
 	for (int i = 0; i < nthreads; i++) {
 		args[i].h = h;

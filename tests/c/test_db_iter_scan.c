@@ -17,6 +17,7 @@
 #include "mt_pr.h"
 #include "test_db_util.h"
 #include "test_util.h"
+#include "test_cpus.h"
 #include "test_watchdog.h"
 
 #include <criterion/criterion.h>
@@ -325,7 +326,6 @@ Test(db_iter_scan, scans_race_inserts_and_removals_in_their_leaves, .timeout = 3
 	uint64_t want = test_scaled(8000);
 	struct test_watchdog w;
 	pthread_attr_t attr;
-	cpu_set_t cpus;
 	char k[32];
 
 	for (int g = 0; g < TSC_GROUPS; g++)
@@ -335,11 +335,7 @@ Test(db_iter_scan, scans_race_inserts_and_removals_in_their_leaves, .timeout = 3
 			tsc_race_put(r.db, k, kl);
 		}
 	/* More threads than cores, whatever the machine. */
-	CPU_ZERO(&cpus);
-	CPU_SET(0, &cpus);
-	CPU_SET(sysconf(_SC_NPROCESSORS_ONLN) > 1 ? 1 : 0, &cpus);
-	pthread_attr_init(&attr);
-	pthread_attr_setaffinity_np(&attr, sizeof(cpus), &cpus);
+	test_attr_two_cpus(&attr);
 	test_watchdog_start(&w, "scans racing writers", 240);
 	for (int i = 0; i < WRITERS + SCANNERS; i++) {
 		ts[i] = (struct tsc_thread){.r = &r, .id = i};

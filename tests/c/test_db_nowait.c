@@ -25,6 +25,7 @@
 #include "mt_pr.h"
 #include "test_db_util.h"
 #include "test_util.h"
+#include "test_cpus.h"
 #include "test_watchdog.h"
 
 #include <criterion/criterion.h>
@@ -437,7 +438,6 @@ static void tl_run(int nthreads, uint64_t ops_each)
 	struct tl_arg *args = calloc(TL_MAXT, sizeof(*args));
 	pthread_t t[TL_MAXT];
 	pthread_attr_t attr;
-	cpu_set_t cpus;
 	struct test_watchdog w;
 	uint64_t best_seq = 0, best_val = 0;
 
@@ -445,11 +445,7 @@ static void tl_run(int nthreads, uint64_t ops_each)
 	cr_assert_not_null(args);
 	sh.db = tdb_open();
 	sh.nthreads = nthreads;
-	CPU_ZERO(&cpus);
-	CPU_SET(0, &cpus);
-	CPU_SET(sysconf(_SC_NPROCESSORS_ONLN) > 1 ? 1 : 0, &cpus);
-	pthread_attr_init(&attr);
-	pthread_attr_setaffinity_np(&attr, sizeof(cpus), &cpus);
+	test_attr_two_cpus(&attr);
 	test_watchdog_start(&w, "linearizability stress", 240);
 	for (int i = 0; i < nthreads; i++) {
 		args[i].sh = &sh;

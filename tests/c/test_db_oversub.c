@@ -15,6 +15,7 @@
 #include "mt_pr.h"
 #include "test_db_util.h"
 #include "test_util.h"
+#include "test_cpus.h"
 #include "test_watchdog.h"
 
 #include <criterion/criterion.h>
@@ -254,7 +255,6 @@ static void to_run(int nthreads, uint64_t ops_each)
 	struct to_arg *args = calloc((size_t)nthreads, sizeof(*args));
 	pthread_t *t = calloc((size_t)nthreads + 1, sizeof(*t));
 	pthread_attr_t attr;
-	cpu_set_t cpus;
 	struct test_watchdog w;
 	uint64_t total = 0;
 
@@ -263,11 +263,7 @@ static void to_run(int nthreads, uint64_t ops_each)
 	sh.db = tdb_open();
 	/* Every thread on two CPUs: more threads than cores, whatever the
 	 * machine (CPUs 0 and 1, or the only one). */
-	CPU_ZERO(&cpus);
-	CPU_SET(0, &cpus);
-	CPU_SET(sysconf(_SC_NPROCESSORS_ONLN) > 1 ? 1 : 0, &cpus);
-	pthread_attr_init(&attr);
-	pthread_attr_setaffinity_np(&attr, sizeof(cpus), &cpus);
+	test_attr_two_cpus(&attr);
 	test_watchdog_start(&w, "oversubscribed stress", 240);
 	for (int i = 0; i < nthreads; i++) {
 		args[i].sh = &sh;
