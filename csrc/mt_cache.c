@@ -1531,21 +1531,28 @@ int mantis_cache_stats(uint64_t cache, mantis_cache_stats_t *out)
 	return MANTIS_OK;
 }
 
-int mt_cache_test_work(uint64_t cache, uint64_t *probes, uint64_t *examined)
+int mt_cache_test_counters(uint64_t cache, struct mt_cache_test_counters *out)
 {
 	ck_epoch_record_t *r;
 	struct mt_cache *c;
 	int rc;
 
-	*probes = *examined = 0;
+	memset(out, 0, sizeof(*out));
 	rc = mt_handle_enter(cache, MT_HANDLE_CACHE, &r, (void **)&c);
 	if (rc != MANTIS_OK)
 		return rc;
 	for (uint32_t i = 0; i < c->nshards; i++) {
-		mt_cache_lock(&c->shards[i].lock);
-		*probes += c->shards[i].probes;
-		*examined += c->shards[i].pol.examined;
-		mt_cache_unlock(&c->shards[i].lock);
+		struct mt_cache_shard *sh = &c->shards[i];
+		struct mt_cache_table *t;
+
+		mt_cache_lock(&sh->lock);
+		t = ck_pr_load_ptr(&sh->table);
+		out->probes += sh->probes;
+		out->examined += sh->pol.examined;
+		out->rebuilds += ck_pr_load_64(&sh->rebuilds);
+		out->forced += ck_pr_load_64(&sh->forced);
+		out->migrating += ck_pr_load_ptr(&t->prev) != NULL;
+		mt_cache_unlock(&sh->lock);
 	}
 	mt_handle_leave(r);
 	return MANTIS_OK;
@@ -1655,26 +1662,4 @@ int mt_cache_test_check(uint64_t cache, char *msg, size_t cap)
 	}
 	mt_handle_leave(r);
 	return rc;
-}
-
-int mt_cache_test_rebuilds(uint64_t cache, uint64_t *rebuilds, uint64_t *forced,
-                           uint64_t *migrating)
-{
-	ck_epoch_record_t *r;
-	struct mt_cache *c;
-	int rc;
-
-	*rebuilds = *forced = *migrating = 0;
-	rc = mt_handle_enter(cache, MT_HANDLE_CACHE, &r, (void **)&c);
-	if (rc != MANTIS_OK)
-		return rc;
-	for (uint32_t i = 0; i < c->nshards; i++) {
-		*rebuilds += ck_pr_load_64(&c->shards[i].rebuilds);
-		*forced += ck_pr_load_64(&c->shards[i].forced);
-		struct mt_cache_table *t = ck_pr_load_ptr(&c->shards[i].table);
-
-		*migrating += ck_pr_load_ptr(&t->prev) != NULL;
-	}
-	mt_handle_leave(r);
-	return MANTIS_OK;
 }

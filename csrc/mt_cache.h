@@ -127,22 +127,25 @@ uint64_t *mt_cache_coherent_state(struct mt_cache *c, size_t words);
  * TTL tests need not sleep. */
 void mt_cache_test_advance_clock(uint64_t ns);
 
-/* Benchmark hook: the work writers did so far, summed over shards: table
- * slots probed by their lookups, and entries examined by evictions (kept
- * or evicted). Divided by the puts, these show the O(1) per operation
- * independently of memory latency. Returns a MANTIS_* code. */
-int mt_cache_test_work(uint64_t cache, uint64_t *probes, uint64_t *examined);
+/* Test and benchmark hook: counters summed over shards (each read under its
+ * shard's lock). probes and examined: the work writers did so far, table
+ * slots probed by their lookups and entries examined by evictions (kept or
+ * evicted): divided by the puts, they show the O(1) per operation
+ * independently of memory latency. rebuilds: table rebuilds begun; forced:
+ * rebuilds that had to finish a pending migration at once (0 unless the
+ * bound in mt_cache.c is wrong); migrating: shards migrating now. */
+struct mt_cache_test_counters {
+	uint64_t probes, examined;
+	uint64_t rebuilds, forced, migrating;
+};
+
+/* Fills *out for an open cache. Returns a MANTIS_* code. */
+int mt_cache_test_counters(uint64_t cache, struct mt_cache_test_counters *out);
 
 /* Test hook: checks every shard's invariants (the table, its migration,
  * the counts; see mt_cache.c) under its lock. MANTIS_OK, or MANTIS_EINVAL
  * with what broke in msg. O(entries): tests only. */
 int mt_cache_test_check(uint64_t cache, char *msg, size_t cap);
-
-/* Test hook: table rebuilds begun, rebuilds that had to finish a pending
- * migration at once (0 unless the bound in mt_cache.c is wrong), and shards
- * migrating now, summed over shards. Returns a MANTIS_* code. */
-int mt_cache_test_rebuilds(uint64_t cache, uint64_t *rebuilds, uint64_t *forced,
-                           uint64_t *migrating);
 
 /* Test hook: the number of shards of an open cache (0 on a bad handle). */
 uint32_t mt_cache_test_shards(uint64_t cache);

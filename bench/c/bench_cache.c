@@ -658,11 +658,11 @@ static int bc_measure(struct bc_impl *impls, int nimpl, uint64_t entries,
 			for (int round = 0; round < rounds; round++) {
 				for (int i = 0; i < nimpl; i++) {
 					struct bc_impl *m = &impls[i];
-					uint64_t pr0 = 0, ex0 = 0, pr1 = 0, ex1 = 0;
+					struct mt_cache_test_counters n0 = {0}, n1;
 					struct bc_result r;
 
 					if (!m->anchor)
-						(void)mt_cache_test_work(m->t.cache, &pr0, &ex0);
+						(void)mt_cache_test_counters(m->t.cache, &n0);
 					if (bc_run(&m->t, wls[k], threads, seconds / rounds,
 					           streams, &r) != 0) {
 						fails++;
@@ -670,10 +670,11 @@ static int bc_measure(struct bc_impl *impls, int nimpl, uint64_t entries,
 					}
 					r.probes = r.examined = 0;
 					if (!m->anchor && r.ops > 0 &&
-					    mt_cache_test_work(m->t.cache, &pr1, &ex1) ==
-					            MANTIS_OK) {
-						r.probes = (double)(pr1 - pr0) / (double)r.ops;
-						r.examined = (double)(ex1 - ex0) / (double)r.ops;
+					    mt_cache_test_counters(m->t.cache, &n1) == MANTIS_OK) {
+						r.probes = (double)(n1.probes - n0.probes) /
+						           (double)r.ops;
+						r.examined = (double)(n1.examined - n0.examined) /
+						             (double)r.ops;
 					}
 					/* Misses in get-hit, hits in get-miss, failed puts. */
 					if (r.errors != 0) {

@@ -49,11 +49,11 @@ static uint64_t tr_rand(uint64_t *s)
 static void tr_check(uint64_t h)
 {
 	char msg[256] = "";
-	uint64_t rebuilds, forced, migrating;
+	struct mt_cache_test_counters n;
 
 	cr_assert_eq(mt_cache_test_check(h, msg, sizeof(msg)), MANTIS_OK, "%s", msg);
-	cr_assert_eq(mt_cache_test_rebuilds(h, &rebuilds, &forced, &migrating), MANTIS_OK);
-	cr_assert_eq(forced, 0, "a rebuild found the previous migration unfinished");
+	cr_assert_eq(mt_cache_test_counters(h, &n), MANTIS_OK);
+	cr_assert_eq(n.forced, 0, "a rebuild found the previous migration unfinished");
 }
 
 static void tr_expect(struct tr_arg *a, int k)
@@ -123,7 +123,7 @@ static void tr_run(int nthreads, uint64_t rounds)
 	pthread_t *t = calloc((size_t)nthreads, sizeof(*t));
 	/* One shard (capacity < 2^17) that never evicts: cost 1 per entry. */
 	uint64_t h = tc_open((uint64_t)TR_KEYS * 64 + 1000);
-	uint64_t rebuilds, forced, migrating;
+	struct mt_cache_test_counters n;
 	pthread_attr_t attr;
 	struct test_watchdog w;
 
@@ -148,10 +148,10 @@ static void tr_run(int nthreads, uint64_t rounds)
 	for (int i = 0; i < nthreads; i++)
 		for (int k = 0; k < TR_KEYS; k++)
 			tr_expect(&args[i], k);
-	cr_assert_eq(mt_cache_test_rebuilds(h, &rebuilds, &forced, &migrating), MANTIS_OK);
-	cr_assert_geq(rebuilds, 8, "only %llu rebuilds", (unsigned long long)rebuilds);
+	cr_assert_eq(mt_cache_test_counters(h, &n), MANTIS_OK);
+	cr_assert_geq(n.rebuilds, 8, "only %llu rebuilds", (unsigned long long)n.rebuilds);
 	cr_log_info("rebuild: %d threads on 2 CPUs, %llu rebuilds", nthreads,
-	            (unsigned long long)rebuilds);
+	            (unsigned long long)n.rebuilds);
 	tc_close(h);
 	free(args);
 	free(t);
@@ -173,7 +173,8 @@ Test(cache_rebuild, thirty_two_threads_on_two_cpus, .timeout = 300)
 Test(cache_rebuild, invariants_through_growth_shrink_and_clear)
 {
 	uint64_t h = tc_open(60000);
-	uint64_t rebuilds, forced, migrating, seen_migrating = 0;
+	struct mt_cache_test_counters n;
+	uint64_t seen_migrating = 0;
 	char key[32], val[256];
 
 	cr_assert_eq(mt_cache_test_shards(h), 1);
@@ -202,10 +203,8 @@ Test(cache_rebuild, invariants_through_growth_shrink_and_clear)
 			}
 			if (i % 97 == 0) {
 				tr_check(h);
-				cr_assert_eq(
-				        mt_cache_test_rebuilds(h, &rebuilds, &forced, &migrating),
-				        MANTIS_OK);
-				seen_migrating += migrating;
+				cr_assert_eq(mt_cache_test_counters(h, &n), MANTIS_OK);
+				seen_migrating += n.migrating;
 			}
 		}
 		/* Delete all but a few: the next inserts rebuild smaller. */
@@ -222,9 +221,8 @@ Test(cache_rebuild, invariants_through_growth_shrink_and_clear)
 			snprintf(key, sizeof(key), "n%d-%06d", round, i);
 			(void)tc_put(h, key, "x", 1, 0, 1);
 			tr_check(h);
-			cr_assert_eq(mt_cache_test_rebuilds(h, &rebuilds, &forced, &migrating),
-			             MANTIS_OK);
-			if (migrating && round == 1) {
+			cr_assert_eq(mt_cache_test_counters(h, &n), MANTIS_OK);
+			if (n.migrating && round == 1) {
 				/* A clear in the middle of a migration. */
 				cr_assert_eq(mantis_cache_clear(h), MANTIS_OK);
 				tr_check(h);
