@@ -67,9 +67,12 @@ func cBenchLoad(cacheSize int64) (*CStorageEngine, error) {
 	return e, nil
 }
 
-func cBench(b *testing.B) *CStorageEngine {
+func cBench(b *testing.B) *CStorageEngine { return cBenchFrom(b, cBenchEngine) }
+
+// cBenchFrom returns the shared engine load makes, failing b if it could not.
+func cBenchFrom(b *testing.B, load func() (*CStorageEngine, error)) *CStorageEngine {
 	b.Helper()
-	e, err := cBenchEngine()
+	e, err := load()
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -136,10 +139,7 @@ func BenchmarkCGetCached(b *testing.B) {
 			name, load = "cache=none", cBenchEngineNoCache
 		}
 		b.Run(name, func(b *testing.B) {
-			e, err := load()
-			if err != nil {
-				b.Fatal(err)
-			}
+			e := cBenchFrom(b, load)
 			for _, hot := range []int{1000, 1 << 16} {
 				b.Run(fmt.Sprintf("hot=%d", hot), func(b *testing.B) { benchGetCached(b, e, hot) })
 			}
@@ -275,10 +275,7 @@ func BenchmarkCGetAppend(b *testing.B) {
 // default engine: no cache), with the time per key relative to a single Get
 // of the same keys timed in the same benchmark.
 func BenchmarkCBatchGet100(b *testing.B) {
-	e, err := cBenchEngineNoCache() // the default: no cache
-	if err != nil {
-		b.Fatal(err)
-	}
+	e := cBenchFrom(b, cBenchEngineNoCache) // the default: no cache
 	ctx := context.Background()
 	r := rand.New(rand.NewPCG(7, 7))
 	const sets = 256

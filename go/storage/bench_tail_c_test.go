@@ -28,10 +28,7 @@ import (
 )
 
 func BenchmarkCTail(b *testing.B) {
-	e, err := cBenchEngineNoCache()
-	if err != nil {
-		b.Fatal(err)
-	}
+	e := cBenchFrom(b, cBenchEngineNoCache)
 	ctx := context.Background()
 	keys := make([]string, cBenchKeys)
 	var mu sync.RWMutex
