@@ -522,7 +522,7 @@ static int mt_db_settle_below(struct mt_db *db, const struct mt_sl_ver *v)
 static int mt_db_conflicts(struct mt_db *db, const void *key, size_t klen, uint64_t s,
                            uint64_t check_seq)
 {
-	struct mt_sl_node *n = mt_sl_find(&db->sl, key, klen);
+	struct mt_sl_node *n = mt_sl_find(&db->sl, key, klen, mt_slx_hash(key, klen));
 	struct mt_sl_ver *v = n != NULL ? mt_sl_node_head(n) : NULL;
 
 	for (; v != NULL; v = mt_sl_ver_next(v)) {
@@ -1172,11 +1172,11 @@ static struct mt_sl_ver *mt_db_ver_latest(struct mt_db *db, const struct mt_sl_n
 }
 
 /*
- * The newest committed version of key in view, or for view NULL in the
- * latest state, retrying when a prune overtook the read (see the top
- * comment). Inside a section. *node_out gets the node.
+ * The newest committed version of key (hash h: mt_slx_hash) in view, or for
+ * view NULL in the latest state, retrying when a prune overtook the read
+ * (see the top comment). Inside a section. *node_out gets the node.
  */
-static struct mt_sl_ver *mt_db_read(struct mt_db *db, const void *key, size_t klen,
+static struct mt_sl_ver *mt_db_read(struct mt_db *db, const void *key, size_t klen, uint64_t h,
                                     const struct mt_db_view *view, struct mt_sl_node **node_out)
 {
 	for (;;) {
@@ -1187,7 +1187,7 @@ static struct mt_sl_ver *mt_db_read(struct mt_db *db, const void *key, size_t kl
 
 		/* Acquire: versions up to p were linked before p was. */
 		ck_pr_fence_load();
-		n = mt_sl_find(&db->sl, key, klen);
+		n = mt_sl_find(&db->sl, key, klen, h);
 		if (n != NULL)
 			v = view != NULL ? mt_db_ver_in(n, view, &skipped)
 			                 : mt_db_ver_latest(db, n, p, &skipped);
@@ -1216,7 +1216,8 @@ int mantis_db_get(uint64_t dbh, uint64_t snaph, const void *key, size_t klen, vo
 	rc = mt_db_enter_snap(dbh, snaph, &r, &db, &snap);
 	if (rc != MANTIS_OK)
 		return rc;
-	v = mt_db_read(db, key, klen, snap != NULL ? &snap->view : NULL, &n);
+	v = mt_db_read(db, key, klen, mt_slx_hash(key, klen), snap != NULL ? &snap->view : NULL,
+	               &n);
 	if (v == NULL || (mt_sl_ver_seqf(v) & MT_SL_V_TOMB)) {
 		rc = MANTIS_NOTFOUND;
 	} else if ((mt_sl_ver_seqf(v) & MT_SL_V_TTL) && mt_sl_ver_expiry(v) <= mt_clock_now_ms()) {
@@ -1252,7 +1253,7 @@ int mantis_db_key_seq(uint64_t dbh, const void *key, size_t klen, uint64_t *seq_
 	rc = mt_handle_enter(dbh, MT_HANDLE_DB, &r, (void **)&db);
 	if (rc != MANTIS_OK)
 		return rc;
-	v = mt_db_read(db, key, klen, NULL, &n);
+	v = mt_db_read(db, key, klen, mt_slx_hash(key, klen), NULL, &n);
 	*seq_out = v != NULL ? mt_sl_ver_seqf(v) & MT_SL_SEQ_MASK : 0;
 	mt_sl_stripe_add(&mt_db_stripe(db)->reads, 1);
 	mt_handle_leave(r);
@@ -1378,7 +1379,8 @@ int mantis_db_multiget(uint64_t dbh, uint64_t snaph, const void *keys, size_t ke
 		struct mt_sl_ver *v;
 
 		mt_db_mg_pipe_step(&pipe, &db->sl, i, nkeys);
-		v = mt_db_read(db, kb + off + 4, klen, view, &n);
+		/* Key i's hash, from the pipeline's first stage. */
+		v = mt_db_read(db, kb + off + 4, klen, pipe.h[i % (2 * MT_DB_MG_AHEAD)], view, &n);
 		off += 4 + (size_t)klen;
 		if (v != NULL && (mt_sl_ver_seqf(v) & MT_SL_V_TOMB))
 			v = NULL;

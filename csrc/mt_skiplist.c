@@ -470,9 +470,8 @@ struct mt_sl_node *mt_sl_seek(const struct mt_sl *sl, const void *key, size_t kl
 	return n;
 }
 
-struct mt_sl_node *mt_sl_find(struct mt_sl *sl, const void *key, size_t klen)
+struct mt_sl_node *mt_sl_find(struct mt_sl *sl, const void *key, size_t klen, uint64_t h)
 {
-	uint64_t h = mt_slx_hash(key, klen);
 	struct mt_sl_node *n = mt_slx_lookup(sl, key, klen, h);
 
 	if (n != NULL)

@@ -150,9 +150,10 @@ void mt_sl_destroy(struct mt_sl *sl);
 struct mt_sl_node *mt_sl_seek(const struct mt_sl *sl, const void *key, size_t klen);
 
 /* The node with exactly this key, or NULL: through the point index, else
- * a search (which then indexes the node). Reader: takes no lock; its only
- * writes are the index's non-blocking CASes. */
-struct mt_sl_node *mt_sl_find(struct mt_sl *sl, const void *key, size_t klen);
+ * a search (which then indexes the node). h is the key's mt_slx_hash (a
+ * caller that prefetched for it already has it). Reader: takes no lock;
+ * its only writes are the index's non-blocking CASes. */
+struct mt_sl_node *mt_sl_find(struct mt_sl *sl, const void *key, size_t klen, uint64_t h);
 
 /* The node after n in key order, or NULL. n must be one the caller reached
  * in this section, or a node it has pinned (its key bytes are valid).

@@ -8,6 +8,7 @@
 #include "mt_epoch.h"
 #include "mt_handle.h"
 #include "mt_skiplist.h"
+#include "mt_slidx.h"
 #include "test_db_util.h"
 #include "test_util.h"
 #include "test_watchdog.h"
@@ -403,7 +404,7 @@ Test(db_defects, d4_no_removal_under_an_aborted_head_above_the_bound)
 	             "removed under a pending aborted head");
 	n2 = td4_link(&sl, r, "k", 2, 0, &v2);
 	cr_assert_eq(n2, n);
-	cr_assert_eq(mt_sl_find(&sl, "k", 1), n);
+	cr_assert_eq(mt_sl_find(&sl, "k", 1, mt_slx_hash("k", 1)), n);
 	cr_assert_eq(mt_sl_ver_at(n, 2, &skipped), v2, "the seq-2 write is readable");
 	mt_epoch_end(r, NULL);
 	mt_epoch_barrier();
