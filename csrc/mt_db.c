@@ -93,9 +93,14 @@
  * snapshot handle (its seq is a transaction's check_seq, and "conflict iff
  * a committed version of a read key is newer than check_seq" must be
  * exact: a writer's own transaction after its own put must not conflict)
- * the view kills its pending seqs (mt_db_view_exact; their writers have
- * not returned, and retry above hi), so that seq = hi. Multigets and
- * iterators keep the pending list instead: no write is retried for them.
+ * the view kills each pending seq as its collect finds it
+ * (mt_db_view_kill; their writers have not returned, and retry above hi),
+ * so that seq = hi. Killing during the collect, not after it: a seq that
+ * committed between the view's instant and a later kill would be outside
+ * the view with a write that returned before the snapshot above it, and
+ * seq would have to drop below that write (a writer's own transaction then
+ * conflicted with its own put). Multigets and iterators keep the pending
+ * list instead: no write is retried for them.
  *
  * Conflict checks (check_seq) wait, before being ready, until published
  * == s - 1: every version below s is then decided, so "the newest committed
@@ -803,40 +808,37 @@ static int mt_db_view_add(struct mt_db_view *v, uint64_t s)
 }
 
 /*
- * Makes view v's seq exact (a snapshot's, for conflict checks): kills every
- * pending seq of v (a CAS of its slot from s - MT_DB_RING's ready word, or
- * 0, to s | KILLED: its writer, not returned, aborts and retries with a
- * seq above hi), so that no seq <= hi outside v ever commits and v is the
- * plain snapshot at hi. Killing after the view's instant changes nothing
- * of what it holds (a pending seq was not committed then). A seq that
- * committed meanwhile, or whose slot is not its own yet (the ring full:
- * p - MT_DB_RING not published), bounds seq below it.
+ * Kills seq s for an exact view unless it is ready: CAS of its slot from
+ * s - MT_DB_RING's ready word (or 0) to s | KILLED; its writer, which has
+ * not returned, then aborts and retries with a higher seq. Returns 1 if s
+ * is ready, else 0: s never commits (its versions may still lack ABORTED
+ * until its writer notices: the view keeps s pending). The slot is s's
+ * only once s - MT_DB_RING is published (before, its ready word is what advances published over it:
+ * the ring wait's rule for every writer): with the ring full this sleeps
+ * until then, as that writer does.
  */
-static void mt_db_view_exact(struct mt_db *db, struct mt_db_view *v)
+static int mt_db_view_kill(struct mt_db *db, uint64_t s)
 {
-	for (uint32_t i = 0; i < v->npend; i++) {
-		uint64_t p = v->pend[i], *slot = mt_db_slot(db, p);
+	uint64_t *slot = mt_db_slot(db, s);
 
-		for (;;) {
-			uint64_t w = ck_pr_load_64(slot);
+	for (;;) {
+		uint64_t w = ck_pr_load_64(slot);
 
-			if (w == (p | MT_DB_KILLED))
-				break; /* never commits */
-			/* The slot is p's only once p - MT_DB_RING is published
-			 * (before, its ready word is what advances published
-			 * over it): the ring wait's rule for every writer. */
-			if ((w + MT_DB_RING != p && !(w == 0 && p <= MT_DB_RING)) ||
-			    ck_pr_load_64(&db->published) + MT_DB_RING < p) {
-				v->seq = p - 1; /* committed, or not ours to kill */
-				return;
-			}
-			/* Full barrier; fails if its writer marked it ready
-			 * or someone killed it first: look again. */
-			if (ck_pr_cas_64(slot, w, p | MT_DB_KILLED))
-				break;
+		if (mt_db_word_ready(w, s)) {
+			ck_pr_fence_load(); /* acquire, as mt_db_is_ready */
+			return 1;
 		}
+		if (w == (s | MT_DB_KILLED))
+			return 0;
+		if (ck_pr_load_64(&db->published) + MT_DB_RING < s) {
+			mt_db_wait_pub(db, s - MT_DB_RING);
+			continue;
+		}
+		/* Full barrier; fails if its writer marked it ready or
+		 * someone killed it first: look again. */
+		if (ck_pr_cas_64(slot, w, s | MT_DB_KILLED))
+			return 0;
 	}
-	v->seq = v->hi;
 }
 
 /*
@@ -866,9 +868,12 @@ void mt_db_view_take(struct mt_db *db, uint64_t lo, struct mt_db_view *v, int ex
 		/* Acquire: the slots are read after next_seq (t). */
 		ck_pr_fence_load();
 		if (n > hi) {
-			for (uint64_t s = hi + 1; s <= n; s++)
-				if (!mt_db_is_ready(db, s) && !mt_db_view_add(v, s))
+			for (uint64_t s = hi + 1; s <= n; s++) {
+				if (exact ? mt_db_view_kill(db, s) : mt_db_is_ready(db, s))
+					continue;
+				if (!mt_db_view_add(v, s))
 					goto nomem;
+			}
 			hi = n;
 			continue;
 		}
@@ -883,9 +888,8 @@ void mt_db_view_take(struct mt_db *db, uint64_t lo, struct mt_db_view *v, int ex
 			break;
 	}
 	v->hi = hi;
-	v->seq = v->npend > 0 ? v->pend[0] - 1 : hi;
-	if (exact)
-		mt_db_view_exact(db, v);
+	/* Exact: every pending seq was killed, none of them ever commits. */
+	v->seq = v->npend > 0 && !exact ? v->pend[0] - 1 : hi;
 	return;
 nomem:
 	/* No memory for the list: wait (sleeping) until every seq up to n

@@ -262,18 +262,24 @@ static uint64_t tl_get(uint64_t db, uint64_t snap, const char *k, uint64_t *seq)
 	return strtoull(buf, NULL, 10);
 }
 
+/* Writes v to a, b (and c) in one batch, conflict-checked against
+ * check_seq if not 0 (only this thread writes a and b: never a conflict). */
 static void tl_write2(uint64_t db, const char *a, const char *b, const char *c, uint64_t v,
-                      uint64_t *seq)
+                      uint64_t check_seq, uint64_t *seq)
 {
 	struct tdb_batch bt = {0};
 	char val[32];
+	int rc;
 
 	snprintf(val, sizeof(val), "%llu", (unsigned long long)v);
 	tdb_batch_put(&bt, a, val);
 	tdb_batch_put(&bt, b, val);
 	if (c != NULL)
 		tdb_batch_put(&bt, c, val);
-	cr_assert_eq(mantis_db_write(db, bt.buf, bt.len, 0, seq), MANTIS_OK);
+	rc = mantis_db_write(db, bt.buf, bt.len, check_seq, seq);
+
+	cr_assert_eq(rc, MANTIS_OK, "write of %s (check_seq %llu): %s", a,
+	             (unsigned long long)check_seq, mantis_strerror(rc));
 	tdb_batch_free(&bt);
 }
 
@@ -331,8 +337,23 @@ static void *tl_thread(void *p)
 		case 0: /* write this thread's pair; publish that it returned */
 			tl_pair(ka, sizeof(ka), a->id, 'a');
 			tl_pair(kb, sizeof(kb), a->id, 'b');
-			tl_write2(db, ka, kb, NULL, ++mine, NULL);
+			tl_write2(db, ka, kb, NULL, ++mine, 0, &seq);
 			ck_pr_store_64(&sh->returned[a->id], mine);
+			if (mine % 2 == 0) {
+				/* A transaction after its own write: the snapshot's
+				 * seq covers the write, so the conflict-checked
+				 * write of the pair (nobody else writes it) commits. */
+				uint64_t snap_seq = 0;
+
+				cr_assert_eq(mantis_snapshot_open(db, &snap, &snap_seq), MANTIS_OK);
+				cr_assert_geq(
+				        snap_seq, seq,
+				        "snapshot seq %llu below a write that returned (seq %llu)",
+				        (unsigned long long)snap_seq, (unsigned long long)seq);
+				tl_write2(db, ka, kb, NULL, ++mine, snap_seq, NULL);
+				ck_pr_store_64(&sh->returned[a->id], mine);
+				cr_assert_eq(mantis_snapshot_close(snap), MANTIS_OK);
+			}
 			break;
 		case 1: /* two gets: b first, then a (never older) */
 			vb = tl_get(db, 0, kb, NULL);
@@ -395,7 +416,7 @@ static void *tl_thread(void *p)
 			if (a->nhot == TL_LOG)
 				break;
 			snprintf(mk, sizeof(mk), "m%03d", a->id);
-			tl_write2(db, ha, hb, mk, v, &seq);
+			tl_write2(db, ha, hb, mk, v, 0, &seq);
 			a->hot_log[a->nhot++] = seq;
 			if (seq > a->hot_seq) {
 				a->hot_seq = seq;
