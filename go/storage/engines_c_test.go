@@ -682,11 +682,12 @@ func TestCTTLNotServedFromCache(t *testing.T) {
 	e := openC(t, StorageConfig{})
 	mustIs(t, "Put", e.Put(bg, "t1", "cached"), nil)
 	mustGet(t, e, "t1", "cached")
+	put := time.Now()
 	mustIs(t, "PutWithTTL", e.PutWithTTL(bg, "t1", "short", 30*time.Millisecond), nil)
 	mustIs(t, "PutWithTTL", e.PutWithTTL(bg, "t2", "short", 30*time.Millisecond), nil)
 	for range 5 {
-		mustGet(t, e, "t1", "short")
-		mustGet(t, e, "t2", "short")
+		mustGetLive(t, e, "t1", "short", put, 30*time.Millisecond)
+		mustGetLive(t, e, "t2", "short", put, 30*time.Millisecond)
 	}
 	time.Sleep(60 * time.Millisecond)
 	mustMissing(t, e, "t1")

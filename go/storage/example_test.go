@@ -151,10 +151,10 @@ func ExampleEngine_PutWithTTL() {
 	}
 	defer e.Close()
 
-	e.PutWithTTL(ctx, "session", "token", 200*time.Millisecond)
+	e.PutWithTTL(ctx, "session", "token", time.Second)
 	v, err := e.Get(ctx, "session")
 	fmt.Println(v, err)
-	time.Sleep(400 * time.Millisecond)
+	time.Sleep(1100 * time.Millisecond)
 	_, err = e.Get(ctx, "session")
 	fmt.Println(errors.Is(err, storage.ErrNotFound))
 	fmt.Println(e.Stats().Writes)

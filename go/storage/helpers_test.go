@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // forEachEngine runs f as a subtest for every engine in testEngines.
@@ -72,6 +73,23 @@ func mustGet(t testing.TB, e StorageEngine, key, want string) {
 	}
 	if got != want {
 		t.Fatalf("Get(%q) = %q, want %q", clip(key), clip(got), clip(want))
+	}
+}
+
+// mustGetLive is mustGet for a key written with a TTL at put (a time
+// taken before the write): the key must read want as long as the TTL has
+// not run out when the Get returns. A test descheduled past it (a loaded
+// machine) may find the key expired: that is checked to be ErrNotFound.
+func mustGetLive(t testing.TB, e StorageEngine, key, want string, put time.Time, ttl time.Duration) {
+	t.Helper()
+	got, err := e.Get(context.Background(), key)
+	// The engines' clocks tick in milliseconds: a margin of two.
+	if time.Since(put) >= ttl-2*time.Millisecond && errors.Is(err, ErrNotFound) {
+		return
+	}
+	if err != nil || got != want {
+		t.Fatalf("Get(%q) = %q, %v, want %q (%v after the write, TTL %v)", clip(key), clip(got), err,
+			clip(want), time.Since(put), ttl)
 	}
 }
 
