@@ -143,11 +143,10 @@ int mantis_db_key_seq(uint64_t db, const void *key, size_t klen, uint64_t *seq_o
  * key written twice in one batch takes its last write. CHECK records write
  * nothing: if check_seq is not 0, the batch is applied only if no CHECK,
  * PUT or DELETE key has a version newer than check_seq; otherwise nothing is
- * applied and MANTIS_CONFLICT is returned (optimistic transactions: pass the
- * snapshot's sequence number and the read set as CHECK records). Note that
- * a snapshot of a database that has never committed has sequence number 0,
- * which disables the checks: hosts that need them commit an empty batch
- * first (every call, even an empty batch, takes a sequence number).
+ * applied and MANTIS_CONFLICT is returned (a compare-and-set against the
+ * seq a get returned; check_seq 0 disables the checks, and every call, even
+ * an empty batch, takes a sequence number). Optimistic transactions use
+ * mantis_db_commit instead.
  *
  * The buffer is read during the call only. A malformed buffer (truncated
  * record, unknown op, lengths past the end) returns MANTIS_EINVAL and applies
@@ -162,6 +161,19 @@ int mantis_db_key_seq(uint64_t db, const void *key, size_t klen, uint64_t *seq_o
 
 int mantis_db_write(uint64_t db, const void *batch, size_t len, uint64_t check_seq,
                     uint64_t *seq_out);
+
+/*
+ * As mantis_db_write, checked against snapshot snap of db (open; it stays
+ * open): the batch is applied only if no CHECK, PUT or DELETE key has a
+ * committed version that snap does not see, else MANTIS_CONFLICT and
+ * nothing is applied. Optimistic transactions: open a snapshot (seq_out
+ * NULL: no write in flight is disturbed), read through it, commit the
+ * writes and the read set as CHECK records. Exact: a write that returned
+ * before the snapshot was opened never conflicts, one that commits after
+ * it always does. Errors: those of mantis_db_write; MANTIS_EINVAL if snap
+ * is 0 or another db's; MANTIS_EBADHANDLE or MANTIS_CLOSED for snap.
+ */
+int mantis_db_commit(uint64_t db, uint64_t snap, const void *batch, size_t len, uint64_t *seq_out);
 
 /*
  * Reads many keys at one snapshot in one call. keys is a buffer of records
@@ -212,8 +224,9 @@ int mantis_db_stats(uint64_t db, mantis_db_stats_t *out);
  * the writes committed at one instant of this call (every write that
  * returned before it). Writes its handle to *snap_out and, if seq_out is not
  * NULL, its sequence number: the snapshot holds exactly the writes with a
- * seq at or below it (a write still in flight with a lower seq is made to
- * retry with a higher one). The caller owns the handle
+ * seq at or below it. Asking for it costs the writers in flight at the
+ * call: each is made to retry with a higher seq (mantis_db_commit needs no
+ * number: pass NULL for transactions). The caller owns the handle
  * and releases it with mantis_snapshot_close; versions it can see are kept
  * until then. Errors: MANTIS_EINVAL, MANTIS_ENOMEM, MANTIS_EBADHANDLE,
  * MANTIS_CLOSED. */
@@ -378,9 +391,13 @@ int mantis_coherent_put(uint64_t db, uint64_t cache, const void *key, size_t kle
 int mantis_coherent_delete(uint64_t db, uint64_t cache, const void *key, size_t klen,
                            uint64_t *seq_out);
 
-/* As mantis_db_write (batches and checked commits). */
+/* As mantis_db_write (batches and checked writes). */
 int mantis_coherent_write(uint64_t db, uint64_t cache, const void *batch, size_t len,
                           uint64_t check_seq, uint64_t *seq_out);
+
+/* As mantis_db_commit (transactions). */
+int mantis_coherent_commit(uint64_t db, uint64_t cache, uint64_t snap, const void *batch,
+                           size_t len, uint64_t *seq_out);
 
 /* As mantis_db_multiget at a fresh snapshot (snap 0). Batches of up to 256
  * keys that are all resident, and that no coherent write touches during

@@ -401,8 +401,9 @@ static inline int mt_coh_rec_writes(const struct mt_coh_rec *r)
 	       mt_args_check_klen(r->klen) == MANTIS_OK;
 }
 
-int mantis_coherent_write(uint64_t db, uint64_t cache, const void *batch, size_t len,
-                          uint64_t check_seq, uint64_t *seq_out)
+/* mantis_coherent_write (check_seq) and mantis_coherent_commit (check_snap). */
+static int mt_coh_write(uint64_t db, uint64_t cache, const void *batch, size_t len,
+                        uint64_t check_seq, uint64_t check_snap, uint64_t *seq_out)
 {
 	const unsigned char *b = batch, *e, *p, *q;
 	uint64_t begun[MT_COH_STRIPES / 64], hash, s;
@@ -431,7 +432,8 @@ int mantis_coherent_write(uint64_t db, uint64_t cache, const void *batch, size_t
 		if (!mt_coh_broken(MT_COH_BREAK_INVALIDATE))
 			(void)mt_cache_delete_in(h.c, h.r, hash, rec.key, rec.klen, UINT64_MAX);
 	}
-	rc = mantis_db_write(db, batch, len, check_seq, seq_out);
+	rc = check_snap != 0 ? mantis_db_commit(db, check_snap, batch, len, seq_out)
+	                     : mantis_db_write(db, batch, len, check_seq, seq_out);
 	if (rc == MANTIS_OK)
 		for (p = b; (q = mt_coh_rec_next(p, e, &rec)) != NULL; p = q)
 			if (rec.op == MANTIS_OP_PUT && rec.ttl_ms != 0 && mt_coh_rec_writes(&rec))
@@ -441,6 +443,20 @@ int mantis_coherent_write(uint64_t db, uint64_t cache, const void *batch, size_t
 			mt_coh_end(&h.words[s * 64 + (uint64_t)__builtin_ctzll(m)]);
 	mt_handle_leave(h.r);
 	return rc;
+}
+
+int mantis_coherent_write(uint64_t db, uint64_t cache, const void *batch, size_t len,
+                          uint64_t check_seq, uint64_t *seq_out)
+{
+	return mt_coh_write(db, cache, batch, len, check_seq, 0, seq_out);
+}
+
+int mantis_coherent_commit(uint64_t db, uint64_t cache, uint64_t snap, const void *batch,
+                           size_t len, uint64_t *seq_out)
+{
+	if (snap == 0)
+		return MANTIS_EINVAL; /* as mantis_db_commit, before any cache work */
+	return mt_coh_write(db, cache, batch, len, 0, snap, seq_out);
 }
 
 /* The most keys a multiget serves from the cache (stack arrays); larger

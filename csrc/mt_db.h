@@ -92,9 +92,9 @@ struct mt_db_view {
  * Never waits for a writer; allocates only if more than MT_DB_VIEW_INL
  * writes are pending, and if that fails, sleeps until they are published.
  * exact: kill the pending writes as they are found (they retry above
- * hi), so that seq = hi (snapshot handles: a transaction's conflict check
- * is then exact). With the ring full, sleeps until a pending seq's slot is
- * its own (as its writer does). */
+ * hi), so that seq = hi (a snapshot whose sequence number is asked for: a
+ * check_seq is then exact). With the ring full, sleeps until a pending
+ * seq's slot is its own (as its writer does). */
 void mt_db_view_take(struct mt_db *db, uint64_t lo, struct mt_db_view *v, int exact);
 /* Copies view src into dst. Returns MANTIS_OK or MANTIS_ENOMEM. */
 int mt_db_view_copy(struct mt_db_view *dst, const struct mt_db_view *src);

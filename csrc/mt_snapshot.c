@@ -318,7 +318,9 @@ int mantis_snapshot_open(uint64_t dbh, uint64_t *snap_out, uint64_t *seq_out)
 		mt_free(snap);
 		goto out;
 	}
-	mt_db_view_take(db, seq, &snap->view, 1);
+	/* Exact (killing the writes in flight) only if its number is asked
+	 * for: mantis_db_commit checks against the view itself. */
+	mt_db_view_take(db, seq, &snap->view, seq_out != NULL);
 	mt_snapshot_set_hi(snap->slot, snap->view.hi);
 	mt_db_ref(db);
 	rc = mt_handle_alloc(MT_HANDLE_SNAPSHOT, snap, mt_snapshot_destroy, snap_out);

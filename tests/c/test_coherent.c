@@ -128,8 +128,24 @@ Test(coherent, batches_and_checked_commits)
 	cr_assert_eq(coh_get(db, c, "c", buf, sizeof(buf), NULL), MANTIS_NOTFOUND);
 	cr_assert_eq(coh_get(db, c, "a", buf, sizeof(buf), NULL), MANTIS_OK);
 	cr_assert_str_eq(buf, "4");
+	/* The same against the snapshot itself (mantis_db_commit). */
+	cr_assert_eq(mantis_coherent_commit(db, c, snap, b.buf, b.len, NULL), MANTIS_CONFLICT);
+	cr_assert_eq(coh_get(db, c, "c", buf, sizeof(buf), NULL), MANTIS_NOTFOUND);
+	cr_assert_eq(mantis_coherent_commit(db, c, 0, b.buf, b.len, NULL), MANTIS_EINVAL);
 	/* A malformed batch is refused. */
 	cr_assert_eq(mantis_coherent_write(db, c, b.buf, b.len - 1, 0, NULL), MANTIS_EINVAL);
+	cr_assert_eq(mantis_coherent_commit(db, c, snap, b.buf, b.len - 1, NULL), MANTIS_EINVAL);
+	cr_assert_eq(mantis_snapshot_close(snap), MANTIS_OK);
+	/* A snapshot after the put of "a": the commit applies, and the cache
+	 * serves the committed values. */
+	cr_assert_eq(mantis_snapshot_open(db, &snap, NULL), MANTIS_OK);
+	tdb_batch_free(&b);
+	tdb_batch_check(&b, "a");
+	tdb_batch_put(&b, "c", "6");
+	cr_assert_eq(coh_get(db, c, "c", buf, sizeof(buf), NULL), MANTIS_NOTFOUND);
+	cr_assert_eq(mantis_coherent_commit(db, c, snap, b.buf, b.len, &seq), MANTIS_OK);
+	cr_assert_eq(coh_get(db, c, "c", buf, sizeof(buf), NULL), MANTIS_OK);
+	cr_assert_str_eq(buf, "6");
 	tdb_batch_free(&b);
 	cr_assert_eq(mantis_snapshot_close(snap), MANTIS_OK);
 	cr_assert_eq(mantis_cache_close(c), MANTIS_OK);

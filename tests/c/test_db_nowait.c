@@ -205,6 +205,73 @@ Test(db_nowait, held_writer_holds_nobody, .timeout = 120)
 	cr_assert_eq(mantis_db_close(h.db), MANTIS_OK);
 }
 
+/* A transaction's snapshot (no sequence number asked for) kills no write in
+ * flight, and its commit (mantis_db_commit) checks against the snapshot
+ * itself: exact with a write pending at its open. */
+Test(db_nowait, a_transaction_disturbs_no_writer, .timeout = 120)
+{
+	struct tw_held h = {0};
+	struct test_watchdog w;
+	struct tdb_batch b = {0};
+	pthread_t t;
+	uint64_t held, s1 = 0, snap = 0, snap0 = 0, other;
+
+	h.db = tdb_open();
+	/* A snapshot of a db that never committed still checks (a sequence
+	 * number of 0 would have disabled mantis_db_write's checks). */
+	cr_assert_eq(mantis_snapshot_open(h.db, &snap0, NULL), MANTIS_OK);
+	ck_pr_store_64(&tw_release, 0);
+	ck_pr_store_64(&tw_held_seq, 0);
+	ck_pr_store_64(&tw_attempts, 0);
+	mt_db_test_hold = tw_hook;
+	test_watchdog_start(&w, "a transaction beside a held writer", 60);
+	cr_assert_eq(pthread_create(&t, NULL, tw_held_main, &h), 0);
+	while ((held = ck_pr_load_64(&tw_held_seq)) == 0)
+		usleep(1000);
+	cr_assert_eq(mantis_db_put(h.db, "p", 1, "1", 1, 0, &s1), MANTIS_OK);
+	cr_assert_gt(s1, held);
+	cr_assert_eq(mantis_snapshot_open(h.db, &snap, NULL), MANTIS_OK);
+	tdb_expect(h.db, snap, "p", "1");
+	tdb_expect(h.db, snap, "held-a", NULL);
+	ck_pr_store_64(&tw_release, 1);
+	cr_assert_eq(pthread_join(t, NULL), 0);
+	test_watchdog_stop(&w);
+	mt_db_test_hold = NULL;
+	cr_assert_eq(h.rc, MANTIS_OK);
+	cr_assert_eq(ck_pr_load_64(&tw_attempts), 1, "the held write was not retried");
+	cr_assert_eq(h.seq, held);
+	tw_seen(h.db, "held-a", "held");
+	tdb_expect(h.db, snap, "held-a", NULL); /* committed after the snapshot's open */
+	/* Read "p" (written before the snapshot), write "q": no conflict. */
+	tdb_batch_check(&b, "p");
+	tdb_batch_put(&b, "q", "tx");
+	cr_assert_eq(mantis_db_commit(h.db, snap, b.buf, b.len, NULL), MANTIS_OK);
+	tdb_batch_free(&b);
+	tw_seen(h.db, "q", "tx");
+	/* Read "held-a": its seq is below the snapshot's newest, but it
+	 * committed after the open: a conflict, and nothing applied. */
+	tdb_batch_check(&b, "held-a");
+	tdb_batch_put(&b, "r", "tx");
+	cr_assert_eq(mantis_db_commit(h.db, snap, b.buf, b.len, NULL), MANTIS_CONFLICT);
+	tdb_batch_free(&b);
+	tw_seen(h.db, "r", NULL);
+	/* The empty db's snapshot: "p" was written after it. */
+	tdb_batch_check(&b, "p");
+	cr_assert_eq(mantis_db_commit(h.db, snap0, b.buf, b.len, NULL), MANTIS_CONFLICT);
+	/* Bad snapshots: none, another db's, not a snapshot, closed. */
+	cr_assert_eq(mantis_db_commit(h.db, 0, b.buf, b.len, NULL), MANTIS_EINVAL);
+	other = tdb_open();
+	cr_assert_eq(mantis_db_commit(other, snap, b.buf, b.len, NULL), MANTIS_EINVAL);
+	cr_assert_eq(mantis_db_commit(h.db, other, b.buf, b.len, NULL), MANTIS_EBADHANDLE);
+	cr_assert_eq(mantis_db_close(other), MANTIS_OK);
+	cr_assert_eq(mantis_snapshot_close(snap0), MANTIS_OK);
+	cr_assert_eq(mantis_db_commit(h.db, snap0, b.buf, b.len, NULL), MANTIS_CLOSED);
+	tdb_batch_free(&b);
+	cr_assert_eq(mantis_snapshot_close(snap), MANTIS_OK);
+	tdb_check(h.db);
+	cr_assert_eq(mantis_db_close(h.db), MANTIS_OK);
+}
+
 /* ------------------------------------------------------------ linearizability stress */
 
 #define TL_MAXT 32
@@ -263,9 +330,10 @@ static uint64_t tl_get(uint64_t db, uint64_t snap, const char *k, uint64_t *seq)
 }
 
 /* Writes v to a, b (and c) in one batch, conflict-checked against
- * check_seq if not 0 (only this thread writes a and b: never a conflict). */
+ * check_seq or snapshot check_snap if not 0 (only this thread writes a and
+ * b: never a conflict). */
 static void tl_write2(uint64_t db, const char *a, const char *b, const char *c, uint64_t v,
-                      uint64_t check_seq, uint64_t *seq)
+                      uint64_t check_seq, uint64_t check_snap, uint64_t *seq)
 {
 	struct tdb_batch bt = {0};
 	char val[32];
@@ -276,7 +344,10 @@ static void tl_write2(uint64_t db, const char *a, const char *b, const char *c, 
 	tdb_batch_put(&bt, b, val);
 	if (c != NULL)
 		tdb_batch_put(&bt, c, val);
-	rc = mantis_db_write(db, bt.buf, bt.len, check_seq, seq);
+	if (check_snap != 0)
+		rc = mantis_db_commit(db, check_snap, bt.buf, bt.len, seq);
+	else
+		rc = mantis_db_write(db, bt.buf, bt.len, check_seq, seq);
 
 	cr_assert_eq(rc, MANTIS_OK, "write of %s (check_seq %llu): %s", a,
 	             (unsigned long long)check_seq, mantis_strerror(rc));
@@ -337,9 +408,9 @@ static void *tl_thread(void *p)
 		case 0: /* write this thread's pair; publish that it returned */
 			tl_pair(ka, sizeof(ka), a->id, 'a');
 			tl_pair(kb, sizeof(kb), a->id, 'b');
-			tl_write2(db, ka, kb, NULL, ++mine, 0, &seq);
+			tl_write2(db, ka, kb, NULL, ++mine, 0, 0, &seq);
 			ck_pr_store_64(&sh->returned[a->id], mine);
-			if (mine % 2 == 0) {
+			if (mine % 4 == 2) {
 				/* A transaction after its own write: the snapshot's
 				 * seq covers the write, so the conflict-checked
 				 * write of the pair (nobody else writes it) commits. */
@@ -350,7 +421,13 @@ static void *tl_thread(void *p)
 				        snap_seq, seq,
 				        "snapshot seq %llu below a write that returned (seq %llu)",
 				        (unsigned long long)snap_seq, (unsigned long long)seq);
-				tl_write2(db, ka, kb, NULL, ++mine, snap_seq, NULL);
+				tl_write2(db, ka, kb, NULL, ++mine, snap_seq, 0, NULL);
+				ck_pr_store_64(&sh->returned[a->id], mine);
+				cr_assert_eq(mantis_snapshot_close(snap), MANTIS_OK);
+			} else if (mine % 4 == 0) {
+				/* The same committed against the snapshot itself. */
+				cr_assert_eq(mantis_snapshot_open(db, &snap, NULL), MANTIS_OK);
+				tl_write2(db, ka, kb, NULL, ++mine, 0, snap, NULL);
 				ck_pr_store_64(&sh->returned[a->id], mine);
 				cr_assert_eq(mantis_snapshot_close(snap), MANTIS_OK);
 			}
@@ -416,7 +493,7 @@ static void *tl_thread(void *p)
 			if (a->nhot == TL_LOG)
 				break;
 			snprintf(mk, sizeof(mk), "m%03d", a->id);
-			tl_write2(db, ha, hb, mk, v, 0, &seq);
+			tl_write2(db, ha, hb, mk, v, 0, 0, &seq);
 			a->hot_log[a->nhot++] = seq;
 			if (seq > a->hot_seq) {
 				a->hot_seq = seq;
