@@ -44,6 +44,10 @@ package storage
 #cgo nocallback mgo_db_multiget
 #cgo noescape mgo_write_raw
 #cgo nocallback mgo_write_raw
+#cgo noescape mgo_commit
+#cgo nocallback mgo_commit
+#cgo noescape mgo_commit_raw
+#cgo nocallback mgo_commit_raw
 #cgo noescape mgo_multiget
 #cgo nocallback mgo_multiget
 #cgo noescape mgo_iter_open
@@ -85,6 +89,8 @@ int mgo_delete(uint64_t db, uint64_t cache, const char *key, size_t klen, uint64
 	__asm__("mantis_coherent_delete");
 int mgo_write(uint64_t db, uint64_t cache, const char *batch, size_t len, uint64_t check_seq,
 	      uint64_t *seq_out) __asm__("mantis_coherent_write");
+int mgo_commit(uint64_t db, uint64_t cache, uint64_t snap, const char *batch, size_t len,
+	       uint64_t *seq_out) __asm__("mantis_coherent_commit");
 
 // Storage reads and writes that bypass the cache (mantis.h): transactions,
 // and every call of an engine without a cache (cache handle 0).
@@ -98,6 +104,8 @@ int mgo_db_multiget(uint64_t db, uint64_t snap, const char *keys, size_t keys_le
 		    char *out, size_t out_cap, size_t *out_len) __asm__("mantis_db_multiget");
 int mgo_write_raw(uint64_t db, const char *batch, size_t len, uint64_t check_seq,
 		  uint64_t *seq_out) __asm__("mantis_db_write");
+int mgo_commit_raw(uint64_t db, uint64_t snap, const char *batch, size_t len,
+		   uint64_t *seq_out) __asm__("mantis_db_commit");
 int mgo_multiget(uint64_t db, uint64_t cache, const char *keys, size_t keys_len, uint32_t nkeys,
 		 char *out, size_t out_cap, size_t *out_len) __asm__("mantis_coherent_multiget");
 int mgo_iter_open(uint64_t db, uint64_t snap, const char *prefix, size_t plen, uint64_t *it_out)
@@ -255,16 +263,21 @@ func cDelete(db, cache uint64, key string) int {
 }
 
 // cWrite applies an encoded batch (through the coherence protocol when
-// there is a cache).
-func cWrite(db, cache uint64, batch []byte, checkSeq uint64) (int, uint64) {
+// there is a cache), checked against snapshot checkSnap if not 0 (a
+// transaction's commit: mantis_db_commit).
+func cWrite(db, cache uint64, batch []byte, checkSnap uint64) (int, uint64) {
 	var seq C.uint64_t
 	var rc C.int
-	if cache == 0 {
-		rc = C.mgo_write_raw(C.uint64_t(db), bufPtr(batch), C.size_t(len(batch)),
-			C.uint64_t(checkSeq), &seq)
-	} else {
-		rc = C.mgo_write(C.uint64_t(db), C.uint64_t(cache), bufPtr(batch), C.size_t(len(batch)),
-			C.uint64_t(checkSeq), &seq)
+	p, n := bufPtr(batch), C.size_t(len(batch))
+	switch {
+	case cache == 0 && checkSnap == 0:
+		rc = C.mgo_write_raw(C.uint64_t(db), p, n, 0, &seq)
+	case cache == 0:
+		rc = C.mgo_commit_raw(C.uint64_t(db), C.uint64_t(checkSnap), p, n, &seq)
+	case checkSnap == 0:
+		rc = C.mgo_write(C.uint64_t(db), C.uint64_t(cache), p, n, 0, &seq)
+	default:
+		rc = C.mgo_commit(C.uint64_t(db), C.uint64_t(cache), C.uint64_t(checkSnap), p, n, &seq)
 	}
 	return int(rc), uint64(seq)
 }
@@ -291,10 +304,13 @@ func cMultiGet(db, cache uint64, keys []byte, nkeys int, out []byte) (int, int) 
 	return int(rc), int(n)
 }
 
-func cSnapshotOpen(db uint64) (uint64, uint64, int) {
-	var h, seq C.uint64_t
-	rc := C.mantis_snapshot_open(C.uint64_t(db), &h, &seq)
-	return uint64(h), uint64(seq), int(rc)
+// cSnapshotOpen opens a snapshot without asking for its sequence number,
+// which would make the writes in flight retry (mantis.h): commits check
+// against the snapshot itself.
+func cSnapshotOpen(db uint64) (uint64, int) {
+	var h C.uint64_t
+	rc := C.mantis_snapshot_open(C.uint64_t(db), &h, nil)
+	return uint64(h), int(rc)
 }
 
 func cSnapshotClose(snap uint64) int { return int(C.mantis_snapshot_close(C.uint64_t(snap))) }

@@ -159,15 +159,16 @@ func deleteDurable(st *cstate, key string) error {
 	return d.commit("delete", seq)
 }
 
-// writeDurable applies an encoded batch (or a commit, with checkSeq) under
-// the stripes of keys and logs it with logRec if C applied it.
-func writeDurable(st *cstate, op string, keys []string, batch []byte, checkSeq uint64, logRec func(*durable) uint64) (int, error) {
+// writeDurable applies an encoded batch (or a commit, checked against
+// snapshot checkSnap) under the stripes of keys and logs it with logRec if C
+// applied it.
+func writeDurable(st *cstate, op string, keys []string, batch []byte, checkSnap uint64, logRec func(*durable) uint64) (int, error) {
 	d := st.dur
 	if err := d.check(op); err != nil {
 		return cOK, err
 	}
 	unlock := d.lockKeys(keys)
-	rc, _ := cWrite(st.db, st.cache, batch, checkSeq)
+	rc, _ := cWrite(st.db, st.cache, batch, checkSnap)
 	if rc != cOK {
 		unlock()
 		return rc, nil

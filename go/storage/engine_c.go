@@ -138,19 +138,6 @@ func (e *CStorageEngine) Init(dataDir string) error {
 			return cError("init: open cache", rc)
 		}
 	}
-	// mantis_db_write ignores conflict checks when check_seq is 0, and a
-	// snapshot of a database that never committed anything has seq 0: a
-	// transaction begun then could not detect conflicts. An empty batch
-	// commits nothing but takes a sequence number, so every snapshot's seq
-	// is at least 1 from now on.
-	if rc, seq := cWriteRaw(db, nil); rc != cOK || seq == 0 {
-		cDBClose(db)
-		cCacheClose(cache)
-		if rc == cOK {
-			return fmt.Errorf("storage: init: the C core's empty batch took no sequence number")
-		}
-		return cError("init: first sequence number", rc)
-	}
 	st := &cstate{db: db, cache: cache}
 	if dataDir != "" {
 		if err := e.openDurableC(st, dataDir); err != nil {

@@ -3,15 +3,15 @@
 package storage
 
 // Transactions of the C engine. BeginTransaction opens a C snapshot
-// (mantis_snapshot_open, which also gives its sequence number); Get reads
+// (mantis_snapshot_open); Get reads
 // the transaction's own buffered write if any, else storage at the snapshot
 // (the cache is not used: it holds the latest versions, not the snapshot's).
-// Commit is one mantis_db_write through the cache-maintaining mgo_write:
-// the buffered writes as PUT and DELETE records, every key only read as a
-// CHECK record, and check_seq = the snapshot's sequence number, so the C
-// core applies the whole batch atomically only if no key of it has a version
-// newer than the snapshot, else returns MANTIS_CONFLICT (ErrConflict) and
-// applies nothing. The snapshot handle is released by Commit and Rollback
+// Commit is one mantis_db_commit (through the cache-maintaining
+// mantis_coherent_commit with a cache) against the snapshot: the buffered
+// writes as PUT and DELETE records, every key only read as a CHECK record,
+// so the C core applies the whole batch atomically only if every key's
+// newest committed version is the one the snapshot sees, else returns
+// MANTIS_CONFLICT (ErrConflict) and applies nothing. The snapshot handle is released by Commit and Rollback
 // (or by the engine's Close, or by a cleanup if the transaction is dropped
 // unfinished).
 
@@ -27,7 +27,6 @@ type cTxn struct {
 	e       *CStorageEngine
 	ctx     context.Context
 	snap    uint64
-	seq     uint64 // the snapshot's sequence number
 	done    bool
 	cleanup runtime.Cleanup
 	txnWrites
@@ -46,14 +45,14 @@ func (e *CStorageEngine) BeginTransaction(ctx context.Context) (Transaction, err
 	if err != nil {
 		return nil, err
 	}
-	snap, seq, rc := cSnapshotOpen(st.db)
+	snap, rc := cSnapshotOpen(st.db)
 	if rc != cOK {
 		return nil, cError("begin transaction", rc)
 	}
 	if err := e.res.register(snap, false); err != nil {
 		return nil, err
 	}
-	t := &cTxn{e: e, ctx: ctx, snap: snap, seq: seq}
+	t := &cTxn{e: e, ctx: ctx, snap: snap}
 	r := e.res
 	t.cleanup = runtime.AddCleanup(t, func(h uint64) { r.release(h) }, snap)
 	return t, nil
@@ -152,10 +151,10 @@ func (t *cTxn) Commit() error {
 	var rc int
 	if st.dur != nil {
 		writes := t.writes
-		rc, err = writeDurable(st, "commit", t.keys(), b.buf, t.seq,
+		rc, err = writeDurable(st, "commit", t.keys(), b.buf, t.snap,
 			func(d *durable) uint64 { return d.logWrites(writes) })
 	} else {
-		rc, _ = cWrite(st.db, st.cache, b.buf, t.seq)
+		rc, _ = cWrite(st.db, st.cache, b.buf, t.snap)
 	}
 	putBatch(b)
 	if err != nil {
