@@ -23,6 +23,7 @@ int bench_storage_run(const struct bench_config *cfg);
 int bench_cache_run(const struct bench_config *cfg);
 int bench_index_run(const struct bench_config *cfg); /* bench_index.c */
 int bench_scan_run(const struct bench_config *cfg);  /* bench_scan.c */
+int bench_txn_run(const struct bench_config *cfg);   /* bench_txn.c */
 
 /* Records one result: json is a complete JSON object, copied. */
 void bench_record(const char *json);

@@ -1,7 +1,8 @@
 /*
  * bench_main.c - runs every C benchmark suite and writes bench-c.json.
  *
- * usage: bench-c [--out FILE] [--traces DIR] [--quick] [--big] [--only storage|cache|index|scan]
+ * usage: bench-c [--out FILE] [--traces DIR] [--quick] [--big] [--only
+ * storage|cache|index|scan|txn]
  */
 #include "bench.h"
 
@@ -163,7 +164,7 @@ int main(int argc, char **argv)
 		else {
 			fprintf(stderr,
 			        "usage: %s [--out FILE] [--traces DIR] [--quick] [--big] "
-			        "[--only storage|cache|index|scan]\n",
+			        "[--only storage|cache|index|scan|txn]\n",
 			        argv[0]);
 			return 2;
 		}
@@ -177,6 +178,8 @@ int main(int argc, char **argv)
 	if (only != NULL &&
 	    strcmp(only, "scan") == 0) /* issue 8's scan floors, not in a full run */
 		rc |= bench_scan_run(&cfg);
+	if (only != NULL && strcmp(only, "txn") == 0) /* writers beside transactions */
+		rc |= bench_txn_run(&cfg);
 	rc |= bench_write_json(out);
 	return rc;
 }
