@@ -10,7 +10,9 @@
  * iterator order and contents, batch atomicity (a malformed batch, made by
  * corrupting a byte of a well-formed one, must change nothing; a corrupted
  * batch that is still well-formed must apply exactly as the model's own
- * reading of the format says), and calls with closed, stale, wrong-kind and
+ * reading of the format says), commits against a snapshot (mantis_db_commit:
+ * a conflict exactly when a named key was written since the snapshot; the
+ * model counts each key's writes), and calls with closed, stale, wrong-kind and
  * forged handles (only MANTIS_CLOSED, MANTIS_EBADHANDLE or MANTIS_EINVAL,
  * never a crash). At the end of an input every open db passes the
  * invariant checker (mt_check_db) and everything is closed, so the
@@ -34,13 +36,14 @@
 #define FZ_ITERS 2
 
 /* Keys with shared prefixes, so that prefix scans and order matter. */
-static const char *const fz_keys[FZ_KEYS] = {"a",  "ab", "abc", "b",  "ba", "bb",  "c",  "ca",
-                                             "cab", "d", "da",  "db", "dc", "e",   "ea", "eab"};
+static const char *const fz_keys[FZ_KEYS] = {"a",   "ab", "abc", "b",  "ba", "bb", "c",  "ca",
+                                             "cab", "d",  "da",  "db", "dc", "e",  "ea", "eab"};
 
 struct fz_model {
 	uint8_t has[FZ_KEYS];
 	uint8_t vlen[FZ_KEYS];
 	uint8_t val[FZ_KEYS][FZ_VMAX];
+	uint32_t ver[FZ_KEYS]; /* writes of the key: a commit's conflicts */
 };
 
 struct fz_db {
@@ -79,7 +82,7 @@ static int fz_order[FZ_KEYS]; /* key ids in key order */
 #define FZ_CHECK(cond, ...)                                                                        \
 	do {                                                                                       \
 		if (!(cond)) {                                                                     \
-			fprintf(stderr, "fuzz_db_api: %s:%d: ", __FILE__, __LINE__);              \
+			fprintf(stderr, "fuzz_db_api: %s:%d: ", __FILE__, __LINE__);               \
 			fprintf(stderr, __VA_ARGS__);                                              \
 			fprintf(stderr, "\n");                                                     \
 			abort();                                                                   \
@@ -156,8 +159,9 @@ static uint32_t fz_rd32(const uint8_t *p)
  * last PUT or DELETE of each key applies. Returns 1 and applies to m if the
  * batch is well-formed and every key is one of the model's, 0 if malformed,
  * -1 if well-formed with a key outside the model (the caller skips those).
+ * *keys: the mask of the model's keys the batch names (a commit's checks).
  */
-static int fz_model_batch(const uint8_t *b, size_t len, struct fz_model *m)
+static int fz_model_batch(const uint8_t *b, size_t len, struct fz_model *m, uint32_t *keys)
 {
 	struct fz_model next = *m;
 	size_t off = 0;
@@ -189,6 +193,9 @@ static int fz_model_batch(const uint8_t *b, size_t len, struct fz_model *m)
 				k = i;
 		if (k < 0 || ttl != 0 || vlen > FZ_VMAX)
 			return -1;
+		*keys |= 1u << k;
+		if (op != MANTIS_OP_CHECK)
+			next.ver[k]++;
 		if (op == MANTIS_OP_PUT) {
 			next.has[k] = 1;
 			next.vlen[k] = (uint8_t)vlen;
@@ -202,13 +209,40 @@ static int fz_model_batch(const uint8_t *b, size_t len, struct fz_model *m)
 	return 1;
 }
 
+/*
+ * The outcome the model allows for a commit of the batch naming keys
+ * against snapshot model sm, the db's model being m: a key written since
+ * the snapshot and present now conflicts; with none written since, the
+ * commit applies, unless a named key is absent now (its history may be
+ * gone: the core then answers conservatively, either way). Returns
+ * MANTIS_CONFLICT, MANTIS_OK, or -1 for either.
+ */
+static int fz_model_commit(const struct fz_model *sm, const struct fz_model *m, uint32_t keys)
+{
+	int changed = 0, absent = 0;
+
+	for (int k = 0; k < FZ_KEYS; k++) {
+		if (!(keys >> k & 1))
+			continue;
+		if (sm->ver[k] != m->ver[k] && m->has[k])
+			return MANTIS_CONFLICT;
+		changed |= sm->ver[k] != m->ver[k];
+		absent |= !m->has[k];
+	}
+	return changed || absent ? -1 : MANTIS_OK;
+}
+
+/* A batch (mantis_db_write), or a transaction's commit against a snapshot
+ * of the db (mantis_db_commit), maybe malformed. */
 static void fz_op_batch(struct fz_state *s, struct fz_db *d)
 {
 	uint8_t buf[8 * (MANTIS_BATCH_HDR + 4 + FZ_VMAX)];
 	size_t len = 0;
 	unsigned n = fz_byte(s) % 6, corrupt = fz_byte(s);
 	struct fz_model m = d->m;
-	int verdict, rc;
+	struct fz_snap *sn = NULL;
+	uint32_t keys = 0;
+	int verdict, rc, want = MANTIS_OK;
 
 	for (unsigned i = 0; i < n; i++) {
 		uint8_t c = fz_byte(s), k = c % FZ_KEYS, op = (uint8_t)(1 + (c >> 4) % 3);
@@ -234,18 +268,29 @@ static void fz_op_batch(struct fz_state *s, struct fz_db *d)
 		else
 			buf[at] ^= (uint8_t)(fz_byte(s) | 1);
 	}
-	verdict = fz_model_batch(buf, len, &m);
+	verdict = fz_model_batch(buf, len, &m, &keys);
 	if (verdict < 0)
 		return; /* a key the model does not track: skip it */
-	rc = mantis_db_write(d->h, buf, len, 0, NULL);
+	for (int i = 0; i < FZ_SNAPS && (corrupt & 4); i++)
+		if (s->snap[i].h != 0 && s->snap[i].dbh == d->h && sn == NULL)
+			sn = &s->snap[i];
+	if (sn != NULL) {
+		want = fz_model_commit(&sn->m, &d->m, keys);
+		rc = mantis_db_commit(d->h, sn->h, buf, len, NULL);
+	} else {
+		rc = mantis_db_write(d->h, buf, len, 0, NULL);
+	}
 	if (!d->open) {
 		FZ_CHECK(rc == MANTIS_CLOSED || (verdict == 0 && rc != MANTIS_OK),
 		         "write on a closed db: %s", mantis_strerror(rc));
 		return;
 	}
 	if (verdict == 1) {
-		FZ_CHECK(rc == MANTIS_OK, "well-formed batch: %s", mantis_strerror(rc));
-		d->m = m;
+		FZ_CHECK(rc == want || (want < 0 && (rc == MANTIS_OK || rc == MANTIS_CONFLICT)),
+		         "well-formed batch%s: %s", sn != NULL ? " (commit)" : "",
+		         mantis_strerror(rc));
+		if (rc == MANTIS_OK)
+			d->m = m;
 	} else {
 		FZ_CHECK(rc == MANTIS_EINVAL || rc == MANTIS_EKEY || rc == MANTIS_ETOOLARGE,
 		         "malformed batch: %s", mantis_strerror(rc));
@@ -324,9 +369,11 @@ static void fz_step(struct fz_state *s)
 		for (int i = 0; i < vlen; i++)
 			val[i] = (char)fz_byte(s);
 		rc = mantis_db_put(d->h, fz_keys[k], strlen(fz_keys[k]), val, vlen, 0, NULL);
-		FZ_CHECK(rc == (d->open ? MANTIS_OK : MANTIS_CLOSED), "put: %s", mantis_strerror(rc));
+		FZ_CHECK(rc == (d->open ? MANTIS_OK : MANTIS_CLOSED), "put: %s",
+		         mantis_strerror(rc));
 		if (d->open) {
 			d->m.has[k] = 1;
+			d->m.ver[k]++;
 			d->m.vlen[k] = vlen;
 			memcpy(d->m.val[k], val, vlen);
 		}
@@ -337,8 +384,10 @@ static void fz_step(struct fz_state *s)
 		rc = mantis_db_delete(d->h, fz_keys[k], strlen(fz_keys[k]), NULL);
 		FZ_CHECK(rc == (d->open ? MANTIS_OK : MANTIS_CLOSED), "delete: %s",
 		         mantis_strerror(rc));
-		if (d->open)
+		if (d->open) {
 			d->m.has[k] = 0;
+			d->m.ver[k]++;
+		}
 		break;
 	case 5: /* get, latest */
 		if (d->h != 0 && d->open)
@@ -352,7 +401,8 @@ static void fz_step(struct fz_state *s)
 				char buf[FZ_VMAX];
 				size_t vl;
 
-				rc = mantis_db_get(d->h, sn->h, "a", 1, buf, sizeof(buf), &vl, NULL);
+				rc = mantis_db_get(d->h, sn->h, "a", 1, buf, sizeof(buf), &vl,
+				                   NULL);
 				FZ_CHECK(rc == MANTIS_EINVAL, "foreign snapshot: %s",
 				         mantis_strerror(rc));
 			}
@@ -527,7 +577,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			FZ_CHECK(mantis_iter_close(s.it[i].h) == MANTIS_OK, "final iter close");
 	for (int i = 0; i < FZ_SNAPS; i++)
 		if (s.snap[i].h != 0)
-			FZ_CHECK(mantis_snapshot_close(s.snap[i].h) == MANTIS_OK, "final snap close");
+			FZ_CHECK(mantis_snapshot_close(s.snap[i].h) == MANTIS_OK,
+			         "final snap close");
 	for (int i = 0; i < FZ_DBS; i++) {
 		char msg[256];
 
