@@ -454,9 +454,22 @@ int mantis_coherent_write(uint64_t db, uint64_t cache, const void *batch, size_t
 int mantis_coherent_commit(uint64_t db, uint64_t cache, uint64_t snap, const void *batch,
                            size_t len, uint64_t *seq_out)
 {
+	void *obj;
+	int rc;
+
 	if (snap == 0)
 		return MANTIS_EINVAL; /* as mantis_db_commit, before any cache work */
-	return mt_coh_write(db, cache, batch, len, 0, snap, seq_out);
+	/* A reference of our own across the cache's epoch section, dropped
+	 * after it: if the snapshot's and its db's handles are closed
+	 * meanwhile, mantis_db_commit's release inside the section is then
+	 * never the last one, whose destruction of the db waits for a grace
+	 * period that the section itself holds back (for ever). */
+	rc = mt_handle_acquire(snap, MT_HANDLE_SNAPSHOT, &obj);
+	if (rc != MANTIS_OK)
+		return rc;
+	rc = mt_coh_write(db, cache, batch, len, 0, snap, seq_out);
+	mt_handle_release(snap);
+	return rc;
 }
 
 /* The most keys a multiget serves from the cache (stack arrays); larger

@@ -272,6 +272,68 @@ Test(db_nowait, a_transaction_disturbs_no_writer, .timeout = 120)
 	cr_assert_eq(mantis_db_close(h.db), MANTIS_OK);
 }
 
+/* A commit whose snapshot and db are closed while it runs (Close racing a
+ * transaction's Commit in Go) holds the last reference to them when it
+ * ends: it must drop it outside every epoch section (destroying the db
+ * waits for a grace period; inside the cache's section of a coherent
+ * commit, for ever: a hang found by CI). */
+struct tw_commit {
+	uint64_t db, cache, snap;
+	int rc;
+};
+
+static void *tw_commit_main(void *p)
+{
+	struct tw_commit *c = p;
+	struct tdb_batch b = {0};
+
+	tdb_batch_put(&b, "k", "v");
+	tw_hold_me = 1;
+	if (c->cache != 0)
+		c->rc = mantis_coherent_commit(c->db, c->cache, c->snap, b.buf, b.len, NULL);
+	else
+		c->rc = mantis_db_commit(c->db, c->snap, b.buf, b.len, NULL);
+	tw_hold_me = 0;
+	tdb_batch_free(&b);
+	return NULL;
+}
+
+static void tw_commit_outlives(int coherent)
+{
+	mantis_cache_options_t o = {.capacity = 1 << 20};
+	struct tw_commit c = {0};
+	struct test_watchdog w;
+	pthread_t t;
+
+	c.db = tdb_open();
+	if (coherent)
+		cr_assert_eq(mantis_cache_open(&o, &c.cache), MANTIS_OK);
+	cr_assert_eq(mantis_snapshot_open(c.db, &c.snap, NULL), MANTIS_OK);
+	ck_pr_store_64(&tw_release, 0);
+	ck_pr_store_64(&tw_held_seq, 0);
+	ck_pr_store_64(&tw_attempts, 0);
+	mt_db_test_hold = tw_hook;
+	test_watchdog_start(&w, "a commit whose snapshot and db close meanwhile", 60);
+	cr_assert_eq(pthread_create(&t, NULL, tw_commit_main, &c), 0);
+	while (ck_pr_load_64(&tw_held_seq) == 0)
+		usleep(1000);
+	cr_assert_eq(mantis_snapshot_close(c.snap), MANTIS_OK);
+	cr_assert_eq(mantis_db_close(c.db), MANTIS_OK);
+	ck_pr_store_64(&tw_release, 1);
+	cr_assert_eq(pthread_join(t, NULL), 0);
+	mt_db_test_hold = NULL;
+	cr_assert_eq(c.rc, MANTIS_OK, "%s", mantis_strerror(c.rc));
+	if (coherent)
+		cr_assert_eq(mantis_cache_close(c.cache), MANTIS_OK);
+	test_watchdog_stop(&w);
+}
+
+Test(db_nowait, a_commit_outlives_its_snapshot_and_db, .timeout = 120)
+{
+	tw_commit_outlives(0);
+	tw_commit_outlives(1);
+}
+
 /* ------------------------------------------------------------ linearizability stress */
 
 #define TL_MAXT 32
