@@ -108,9 +108,9 @@
  * committed between the view's instant and a later kill would be outside
  * the view with a write that returned before the snapshot above it, and
  * seq would have to drop below that write. The kills make the writers in
- * flight retry (3x fewer puts a second for two writers beside a thread
- * opening snapshots in a loop, p99 from 4 to 100 us): transactions use the
- * view instead. Multigets and iterators never kill.
+ * flight retry (bench-c --only txn: two writers beside a thread opening
+ * snapshots in a loop, their p99.9 4-7x higher with the number asked for):
+ * transactions use the view instead. Multigets and iterators never kill.
  *
  * A checked write waits, before being ready, until published == s - 1:
  * every version below s is then decided, so "the newest committed version
@@ -832,9 +832,9 @@ static int mt_db_view_add(struct mt_db_view *v, uint64_t s)
  * not returned, then aborts and retries with a higher seq. Returns 1 if s
  * is ready, else 0: s never commits (its versions may still lack ABORTED
  * until its writer notices: the view keeps s pending). The slot is s's
- * only once s - MT_DB_RING is published (before, its ready word is what advances published over it:
- * the ring wait's rule for every writer): with the ring full this sleeps
- * until then, as that writer does.
+ * only once s - MT_DB_RING is published (before, its ready word is what
+ * advances published over it: the ring wait's rule for every writer): with
+ * the ring full this sleeps until then, as that writer does.
  */
 static int mt_db_view_kill(struct mt_db *db, uint64_t s)
 {
