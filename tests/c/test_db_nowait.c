@@ -75,6 +75,24 @@ static void *tw_held_main(void *p)
 	return NULL;
 }
 
+/* Starts thread *t running f(arg), whose next write is held (tw_hook),
+ * under watchdog w; returns the held write's seq once it is held. */
+static uint64_t tw_start_held(pthread_t *t, void *(*f)(void *), void *arg, struct test_watchdog *w,
+                              const char *what)
+{
+	uint64_t held;
+
+	ck_pr_store_64(&tw_release, 0);
+	ck_pr_store_64(&tw_held_seq, 0);
+	ck_pr_store_64(&tw_attempts, 0);
+	mt_db_test_hold = tw_hook;
+	test_watchdog_start(w, what, 60);
+	cr_assert_eq(pthread_create(t, NULL, f, arg), 0);
+	while ((held = ck_pr_load_64(&tw_held_seq)) == 0)
+		usleep(1000);
+	return held;
+}
+
 /* Reads k through a multiget (snap 0): 1 and *out (static) if present. */
 static int tw_multiget(uint64_t db, uint64_t snap, const char *k, char *out, size_t cap)
 {
@@ -138,14 +156,7 @@ Test(db_nowait, held_writer_holds_nobody, .timeout = 120)
 
 	h.db = tdb_open();
 	tdb_put(h.db, "old", "x");
-	ck_pr_store_64(&tw_release, 0);
-	ck_pr_store_64(&tw_held_seq, 0);
-	ck_pr_store_64(&tw_attempts, 0);
-	mt_db_test_hold = tw_hook;
-	test_watchdog_start(&w, "writers behind a held writer", 60);
-	cr_assert_eq(pthread_create(&t, NULL, tw_held_main, &h), 0);
-	while ((held = ck_pr_load_64(&tw_held_seq)) == 0)
-		usleep(1000);
+	held = tw_start_held(&t, tw_held_main, &h, &w, "writers behind a held writer");
 	/* Writes after the held one: each returns, and is seen at once. */
 	cr_assert_eq(mantis_db_put(h.db, "p", 1, "1", 1, 0, &s1), MANTIS_OK);
 	cr_assert_gt(s1, held);
@@ -220,14 +231,7 @@ Test(db_nowait, a_transaction_disturbs_no_writer, .timeout = 120)
 	/* A snapshot of a db that never committed still checks (a sequence
 	 * number of 0 would have disabled mantis_db_write's checks). */
 	cr_assert_eq(mantis_snapshot_open(h.db, &snap0, NULL), MANTIS_OK);
-	ck_pr_store_64(&tw_release, 0);
-	ck_pr_store_64(&tw_held_seq, 0);
-	ck_pr_store_64(&tw_attempts, 0);
-	mt_db_test_hold = tw_hook;
-	test_watchdog_start(&w, "a transaction beside a held writer", 60);
-	cr_assert_eq(pthread_create(&t, NULL, tw_held_main, &h), 0);
-	while ((held = ck_pr_load_64(&tw_held_seq)) == 0)
-		usleep(1000);
+	held = tw_start_held(&t, tw_held_main, &h, &w, "a transaction beside a held writer");
 	cr_assert_eq(mantis_db_put(h.db, "p", 1, "1", 1, 0, &s1), MANTIS_OK);
 	cr_assert_gt(s1, held);
 	cr_assert_eq(mantis_snapshot_open(h.db, &snap, NULL), MANTIS_OK);
@@ -309,14 +313,8 @@ static void tw_commit_outlives(int coherent)
 	if (coherent)
 		cr_assert_eq(mantis_cache_open(&o, &c.cache), MANTIS_OK);
 	cr_assert_eq(mantis_snapshot_open(c.db, &c.snap, NULL), MANTIS_OK);
-	ck_pr_store_64(&tw_release, 0);
-	ck_pr_store_64(&tw_held_seq, 0);
-	ck_pr_store_64(&tw_attempts, 0);
-	mt_db_test_hold = tw_hook;
-	test_watchdog_start(&w, "a commit whose snapshot and db close meanwhile", 60);
-	cr_assert_eq(pthread_create(&t, NULL, tw_commit_main, &c), 0);
-	while (ck_pr_load_64(&tw_held_seq) == 0)
-		usleep(1000);
+	(void)tw_start_held(&t, tw_commit_main, &c, &w,
+	                    "a commit whose snapshot and db close meanwhile");
 	cr_assert_eq(mantis_snapshot_close(c.snap), MANTIS_OK);
 	cr_assert_eq(mantis_db_close(c.db), MANTIS_OK);
 	ck_pr_store_64(&tw_release, 1);
