@@ -636,3 +636,26 @@ func TestDurableCheckpointNothingNew(t *testing.T) {
 		e.Close()
 	}
 }
+
+// TestForwardCopy: the mapped log's copy (wal_log.go) copies like copy for
+// every length and offset, and stops at the shorter slice.
+func TestForwardCopy(t *testing.T) {
+	src := make([]byte, 300)
+	for i := range src {
+		src[i] = byte(i*7 + 1)
+	}
+	for n := range 70 {
+		for off := range 9 {
+			dst := make([]byte, n+off+3)
+			want := make([]byte, len(dst))
+			got := forwardCopy(dst[off:off+n], src[off:])
+			copy(want[off:off+n], src[off:])
+			if got != n || !slices.Equal(dst, want) {
+				t.Fatalf("n %d off %d: copied %d, %v want %v", n, off, got, dst, want)
+			}
+		}
+	}
+	if got := forwardCopy(make([]byte, 10), src[:4]); got != 4 {
+		t.Fatalf("shorter source: copied %d, want 4", got)
+	}
+}
