@@ -226,13 +226,21 @@ func copyMapped(dst, src []byte) (n int, err error) {
 // thousand). In address order, only a tail can be missing.
 func forwardCopy(dst, src []byte) int {
 	n := min(len(dst), len(src))
-	i := 0
-	for ; i+8 <= n; i += 8 {
-		binary.LittleEndian.PutUint64(dst[i:], binary.LittleEndian.Uint64(src[i:]))
+	d, s := dst[:n], src[:n]
+	for len(s) >= 32 { // four loads, then four stores in address order
+		a, b := binary.LittleEndian.Uint64(s), binary.LittleEndian.Uint64(s[8:])
+		c, e := binary.LittleEndian.Uint64(s[16:]), binary.LittleEndian.Uint64(s[24:32])
+		binary.LittleEndian.PutUint64(d, a)
+		binary.LittleEndian.PutUint64(d[8:], b)
+		binary.LittleEndian.PutUint64(d[16:], c)
+		binary.LittleEndian.PutUint64(d[24:32], e)
+		d, s = d[32:], s[32:]
 	}
-	for ; i < n; i++ {
-		dst[i] = src[i]
+	for len(s) >= 8 {
+		binary.LittleEndian.PutUint64(d, binary.LittleEndian.Uint64(s))
+		d, s = d[8:], s[8:]
 	}
+	copy(d, s) // under 8 bytes: within one word
 	return n
 }
 

@@ -644,7 +644,7 @@ func TestForwardCopy(t *testing.T) {
 	for i := range src {
 		src[i] = byte(i*7 + 1)
 	}
-	for n := range 70 {
+	for n := range 140 {
 		for off := range 9 {
 			dst := make([]byte, n+off+3)
 			want := make([]byte, len(dst))
